@@ -1,0 +1,13 @@
+// Invariant checks that stay on in production: a broken invariant on the durability path must
+// crash loudly, never turn into silent corruption.
+
+export class AssertionError extends Error {
+  constructor(message: string) {
+    super(`assertion failed: ${message}`);
+    this.name = 'AssertionError';
+  }
+}
+
+export function assert(condition: unknown, message = 'invariant violated'): asserts condition {
+  if (!condition) throw new AssertionError(message);
+}

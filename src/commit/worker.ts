@@ -1,0 +1,135 @@
+// Group-commit thread: a thin shell around GroupCommitCore. It owns no decisions; it moves bytes
+// between the log ring, the core and the node rings, and sleeps on its doorbell between events.
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { Control, ctl, NodeState, StatsBlock, gcStatKeys } from '../shared/control.js';
+import { RingConsumer, RingProducer } from '../ring/ring.js';
+import { GroupCommitCore, type NodeLinks } from './core.js';
+import type { Config } from '../config.js';
+import { frameBytesMax } from '../config.js';
+
+export interface GcWorkerData {
+  control: SharedArrayBuffer;
+  logRing: SharedArrayBuffer;
+  nodeRings: SharedArrayBuffer[];
+  stats: SharedArrayBuffer;
+  config: Config;
+  epoch: number;
+  lsnPrev: number;
+  batchSeqNext: number;
+  port: MessagePort;
+}
+
+export type GcMessage =
+  | { type: 'node-down'; node: number }
+  | { type: 'node-up'; node: number; ring: SharedArrayBuffer }
+  | { type: 'close' };
+
+/** Watchdog: even with no doorbell, look around this often (ms). */
+const PARK_TIMEOUT_MS = 50;
+
+function main(d: GcWorkerData): void {
+  const c = d.config;
+  const control = new Control(d.control);
+  const logRing = new RingConsumer(d.logRing);
+  const rings = d.nodeRings.map((sab) => new RingProducer(sab));
+  const stats = new StatsBlock(gcStatKeys, d.stats);
+  const pendingUp = new Array<boolean>(c.nodes).fill(false);
+  const down = new Array<boolean>(c.nodes).fill(false);
+  const nowMicros = () => performance.now() * 1000;
+  const core = new GroupCommitCore({
+    nodes: c.nodes, writeQuorum: c.writeQuorum, policy: c.groupCommit, frameBytesMax: frameBytesMax(c),
+    retainBytesMax: c.retainBytesMax, epoch: d.epoch, lsnPrev: d.lsnPrev, batchSeqNext: d.batchSeqNext,
+  });
+  const links: NodeLinks = {
+    isLive: (i) => !down[i] && !pendingUp[i] && Atomics.load(control.i32, ctl.nodeState(i)) === NodeState.RUNNING,
+    tryPush: (i, frame) => {
+      const ring = rings[i]!;
+      const off = ring.tryReserve(frame.length, 0);
+      if (off < 0) return false;
+      ring.bytes.set(frame, off);
+      return true;
+    },
+    flush: (i) => {
+      rings[i]!.publish();
+      control.ring(ctl.nodeDoorbell(i));
+    },
+  };
+  const scl = new Array<number>(c.nodes).fill(0);
+  let wakeups = 0;
+  let closing = false;
+
+  for (;;) {
+    const seen = Atomics.load(control.i32, ctl.gcDoorbell);
+    wakeups++;
+    for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
+      const msg = m.message as GcMessage;
+      if (msg.type === 'close') closing = true;
+      else if (msg.type === 'node-down') {
+        down[msg.node] = true;
+        core.nodeDown(msg.node);
+      } else {
+        rings[msg.node] = new RingProducer(msg.ring);
+        down[msg.node] = false;
+        pendingUp[msg.node] = true;
+        core.nodeDown(msg.node);
+      }
+    }
+    // Acks first: they free retention and may open the adaptive window.
+    for (let i = 0; i < c.nodes; i++) {
+      scl[i] = control.load64(ctl.nodeScl(i));
+      const state = Atomics.load(control.i32, ctl.nodeState(i));
+      if (pendingUp[i] && state === NodeState.RUNNING) {
+        pendingUp[i] = false;
+        core.nodeUp(i, scl[i]!);
+      } else if (state === NodeState.FAILED && !down[i]) {
+        down[i] = true;
+        core.nodeDown(i);
+      }
+    }
+    if (core.onAcks(scl)) {
+      control.store64(ctl.vdl, core.vdl);
+      control.ring(ctl.writerDoorbell);
+    }
+    core.readPointMin = control.load64(ctl.readPointMin);
+    // Drain the log ring into batches (each MTR is one ring message; its tag is its record count).
+    let drained = false;
+    const now = nowMicros();
+    for (;;) {
+      if (!logRing.hasMessage()) break;
+      // Peek the size before consuming: under back-pressure the MTR stays in the ring.
+      const pos = logRing.position;
+      const m = logRing.next()!;
+      if (!core.canAccept(m.payloadBytes)) {
+        core.poll(Number.MAX_SAFE_INTEGER); // make room: cut what is pending
+        if (!core.canAccept(m.payloadBytes)) {
+          logRing.rewind(pos);
+          break;
+        }
+      }
+      core.addMtr(logRing.bytes.subarray(m.offset, m.offset + m.payloadBytes), m.tag, now);
+      drained = true;
+    }
+    if (drained) {
+      logRing.release();
+      if (Atomics.load(control.i32, ctl.writerWantsSpace) !== 0) control.ring(ctl.writerDoorbell);
+    }
+    if (closing) core.flushPending();
+    const wakeAt = core.poll(nowMicros());
+    core.pump(links);
+    stats.set({
+      batches: core.stats.batches, records: core.stats.records, mtrs: core.stats.mtrs, payloadBytes: core.stats.payloadBytes,
+      cutBytes: core.cuts.bytes, cutRecords: core.cuts.records, cutTime: core.cuts.time, cutIdle: core.cuts.idle,
+      cutClose: core.cuts.close, framesRetained: core.retainedFrames, bytesRetained: core.retainedBytes,
+      nodesDetached: core.stats.nodesDetached, wakeups,
+    });
+    control.store64(ctl.framesCut, core.stats.batches);
+    if (closing && core.pendingRecords === 0) break;
+    let timeoutMs = PARK_TIMEOUT_MS;
+    if (wakeAt !== null) timeoutMs = Math.max(0, Math.min(timeoutMs, (wakeAt - nowMicros()) / 1000));
+    if (timeoutMs > 0 || wakeAt === null) control.park(ctl.gcDoorbell, seen, timeoutMs);
+  }
+  d.port.close();
+}
+
+main(workerData as GcWorkerData);

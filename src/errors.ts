@@ -1,0 +1,65 @@
+// Operating errors: typed, with a stable `code` that callers may switch on. Programmer errors are
+// assertion failures (see assert.ts) and are never caught to carry on.
+
+export const ErrorCode = {
+  INVALID_OPTION: 'INVALID_OPTION',
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  KEY_TOO_LARGE: 'KEY_TOO_LARGE',
+  VALUE_TOO_LARGE: 'VALUE_TOO_LARGE',
+  TRANSACTION_TOO_LARGE: 'TRANSACTION_TOO_LARGE',
+  CLOSED: 'CLOSED',
+  QUORUM_UNAVAILABLE: 'QUORUM_UNAVAILABLE',
+  READ_UNAVAILABLE: 'READ_UNAVAILABLE',
+  CORRUPT_FRAME: 'CORRUPT_FRAME',
+  CORRUPT_RECORD: 'CORRUPT_RECORD',
+  FENCED: 'FENCED',
+  NODE_FAILED: 'NODE_FAILED',
+  DISK_FULL: 'DISK_FULL',
+  IO_ERROR: 'IO_ERROR',
+  VOLUME_MISMATCH: 'VOLUME_MISMATCH',
+  RECOVERY_FAILED: 'RECOVERY_FAILED',
+  TRANSACTION_ABORTED: 'TRANSACTION_ABORTED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class AuroralError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.name = 'AuroralError';
+    this.code = code;
+  }
+}
+
+export function isAuroralError(e: unknown, code?: ErrorCode): e is AuroralError {
+  return e instanceof Error && (e as AuroralError).name === 'AuroralError' &&
+    (code === undefined || (e as AuroralError).code === code);
+}
+
+// Small factories keep messages uniform and the call sites short (hypercore-errors style).
+export const errors = {
+  invalidOption: (name: string, why: string) =>
+    new AuroralError(ErrorCode.INVALID_OPTION, `option '${name}' ${why}`),
+  invalidArgument: (name: string, why: string) =>
+    new AuroralError(ErrorCode.INVALID_ARGUMENT, `argument '${name}' ${why}`),
+  keyTooLarge: (bytes: number, max: number) =>
+    new AuroralError(ErrorCode.KEY_TOO_LARGE, `key is ${bytes} bytes, limit is keyBytesMax=${max}`),
+  valueTooLarge: (bytes: number, max: number) =>
+    new AuroralError(ErrorCode.VALUE_TOO_LARGE, `value is ${bytes} bytes, limit is valueBytesMax=${max}`),
+  transactionTooLarge: (bytes: number, max: number) =>
+    new AuroralError(ErrorCode.TRANSACTION_TOO_LARGE,
+      `transaction redo is ${bytes} bytes, limit is mtrBytesMax=${max}`),
+  closed: () => new AuroralError(ErrorCode.CLOSED, 'the database is closed'),
+  quorumUnavailable: (lsn: number, timeoutMs: number, durable: number) =>
+    new AuroralError(ErrorCode.QUORUM_UNAVAILABLE,
+      `LSN ${lsn} was not made durable on a write quorum within commitTimeoutMs=${timeoutMs} ` +
+      `(VDL is ${durable}); its outcome is unknown: it may still become durable`),
+  readUnavailable: (why: string) => new AuroralError(ErrorCode.READ_UNAVAILABLE, why),
+  corruptFrame: (why: string) => new AuroralError(ErrorCode.CORRUPT_FRAME, why),
+  corruptRecord: (why: string) => new AuroralError(ErrorCode.CORRUPT_RECORD, why),
+  nodeFailed: (node: number, why: string) =>
+    new AuroralError(ErrorCode.NODE_FAILED, `node ${node} failed: ${why}`),
+  recoveryFailed: (why: string) => new AuroralError(ErrorCode.RECOVERY_FAILED, why),
+  volumeMismatch: (why: string) => new AuroralError(ErrorCode.VOLUME_MISMATCH, why),
+  transactionAborted: (why: string) => new AuroralError(ErrorCode.TRANSACTION_ABORTED, why),
+};

@@ -1,0 +1,267 @@
+// Storage-node core, sans-I/O: the decisions of one node over an injected HotLog.
+//
+// Foreground (the commit path): receive() takes the frames drained from the inbound ring, drops
+// duplicates (lsnLast <= SCL), stops at a gap (lsnPrev != chain end) or a fenced epoch, appends
+// every accepted frame in one write per segment, syncs, and only then raises the SCL that the
+// shell publishes as this node's ack.
+// Background (after the ack): apply() turns the accepted frames' records into page versions.
+// Fail-stop: an error from write or sync fails the node for good; nothing is retried on that file.
+import { assert } from '../assert.js';
+import { AuroralError, errors, isAuroralError } from '../errors.js';
+import { checkFrame, forEachRecord, frameBytes, type FrameHeader } from '../log/frame.js';
+import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
+import type { HotLog } from './hotlog.js';
+import { PageStore, type PageRead } from './pages.js';
+
+export interface NodeCoreConfig {
+  nodeId: number;
+  pageCount: number;
+  /** Largest frame payload accepted (config frameBytesMax - header). */
+  payloadBytesMax: number;
+}
+
+/** A frame as it sits in the inbound ring (or a peer's segment): a view of its bytes. */
+export interface FrameRef {
+  bytes: Uint8Array;
+  header: FrameHeader;
+}
+
+export interface NodeStats {
+  groups: number;
+  syncs: number;
+  framesAppended: number;
+  recordsAppended: number;
+  bytesAppended: number;
+  framesDuplicate: number;
+  framesGap: number;
+  framesFenced: number;
+  framesCorrupt: number;
+  segmentsCreated: number;
+  recordsApplied: number;
+  reads: number;
+  syncMicrosTotal: number;
+}
+
+export type NodeRead = { status: 'ok'; result: PageRead } | { status: 'behind'; scl: number } | { status: 'failed' };
+
+export interface Clock {
+  /** Monotonic microseconds. */
+  nowMicros(): number;
+}
+
+export class NodeCore {
+  readonly config: NodeCoreConfig;
+  readonly log: HotLog;
+  readonly pages: PageStore;
+  readonly stats: NodeStats = {
+    groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
+    framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
+  };
+  /** SCL: lsnLast of the last frame of the durable, gap-free chain. */
+  scl = 0;
+  epoch = 0;
+  batchSeqLast = 0;
+  failure: AuroralError | null = null;
+  private readonly clock: Clock;
+  private seq = 0;
+  private position = 0;
+  private scan: ScanResult | null = null;
+
+  constructor(config: NodeCoreConfig, log: HotLog, clock: Clock) {
+    this.config = config;
+    this.log = log;
+    this.clock = clock;
+    this.pages = new PageStore(config.pageCount);
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------
+
+  /** Phase 1 of recovery: find the chain and its end; applies nothing yet. */
+  recoverScan(): ScanResult {
+    const r = scanHotLog(this.log, this.config.payloadBytesMax);
+    this.scan = r;
+    this.scl = r.lsnLast;
+    this.epoch = r.epochLast;
+    this.batchSeqLast = r.batchSeqLast;
+    this.seq = r.endSeq;
+    this.position = r.endPosition;
+    return r;
+  }
+
+  /**
+   * Phase 2: make the chain end exactly at `lsnKeep` (the recovered VDL), then rebuild pages.
+   * Above it: truncate (zero the tail, durable, and drop later segments). Below it: `peer` (a
+   * read-only view of a node whose chain reaches lsnKeep) supplies the missing frames.
+   */
+  recoverTo(lsnKeep: number, epoch: number, peer: HotLog | null): void {
+    const scan = this.scan;
+    assert(scan !== null, 'recoverTo before recoverScan');
+    assert(epoch >= this.epoch, 'recovery epoch went backwards');
+    let frames = scan.frames;
+    if (this.scl > lsnKeep) {
+      const keep = frames.findIndex((f) => f.header.lsnLast === lsnKeep);
+      if (lsnKeep !== 0 && keep < 0) {
+        throw errors.recoveryFailed(`node ${this.config.nodeId} has no frame ending at recovered VDL ${lsnKeep}`);
+      }
+      frames = frames.slice(0, keep + 1);
+      const last = frames[frames.length - 1];
+      this.seq = last === undefined ? (scan.frames[0]?.seq ?? this.seq) : last.seq;
+      this.position = last === undefined ? 0 : last.position + last.bytes;
+      this.scl = last === undefined ? 0 : last.header.lsnLast;
+      this.batchSeqLast = last === undefined ? 0 : last.header.batchSeq;
+    }
+    // Make the log end where the chain ends: zero a torn tail or truncated frames, drop later segments.
+    const dirty = this.scl !== scan.lsnLast || scan.outcome !== ScanOutcome.CLEAN || this.log.segments().some((s) => s > this.seq);
+    if (dirty) this.zeroFrom(this.seq, this.position);
+    if (this.log.segments().length === 0) {
+      this.log.createSegment(this.seq);
+      this.stats.segmentsCreated++;
+    }
+    this.epoch = epoch;
+    if (this.scl < lsnKeep) {
+      if (peer === null) throw errors.recoveryFailed(`node ${this.config.nodeId} is behind (${this.scl} < ${lsnKeep}) and has no peer to catch up from`);
+      this.catchUpFrom(peer, lsnKeep);
+    }
+    assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep}`);
+    this.rebuildPages();
+    this.scan = null;
+  }
+
+  private zeroFrom(seq: number, position: number): void {
+    const zeros = new Uint8Array(Math.min(1 << 20, this.log.segmentBytes));
+    if (this.log.segments().includes(seq)) {
+      for (let at = position; at < this.log.segmentBytes; at += zeros.length) {
+        this.log.write(seq, at, [zeros.subarray(0, Math.min(zeros.length, this.log.segmentBytes - at))]);
+      }
+      this.log.sync(seq);
+    }
+    for (const s of this.log.segments()) if (s > seq) this.log.removeSegment(s);
+  }
+
+  private catchUpFrom(peer: HotLog, lsnTo: number): void {
+    const batch: FrameRef[] = [];
+    scanHotLog(peer, this.config.payloadBytesMax, (f: ScannedFrame, segment: Uint8Array) => {
+      if (f.header.lsnLast > this.scl && f.header.lsnLast <= lsnTo) {
+        batch.push({ bytes: segment.slice(f.position, f.position + f.bytes), header: f.header });
+      }
+    });
+    const accepted = this.receive(batch);
+    if (this.failure !== null) throw this.failure;
+    assert(accepted === batch.length, `catch-up accepted ${accepted} of ${batch.length} frames`);
+  }
+
+  private rebuildPages(): void {
+    scanHotLog(this.log, this.config.payloadBytesMax, (f, segment) => {
+      if (f.header.lsnLast > this.scl) return;
+      const view = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
+      forEachRecord(segment, view, f.position, f.header, (r) => this.pages.apply(r));
+    });
+  }
+
+  // ---- foreground: append + sync + ack ----------------------------------------------------
+
+  /**
+   * Checks a frame as received (header and CRC; the record chain is checked when applied).
+   * Returns null for a corrupt frame, which is counted and never appended.
+   */
+  checkIncoming(bytes: Uint8Array, view: DataView, offset: number, end: number): FrameHeader | null {
+    const c = checkFrame(bytes, view, offset, end, this.config.payloadBytesMax, false);
+    if (!c.ok) {
+      this.stats.framesCorrupt++;
+      return null;
+    }
+    return c.header;
+  }
+
+  /**
+   * Appends the frames that extend the chain, in one write per segment, and syncs. Returns how
+   * many of `frames` were accepted (they are a prefix after dropping duplicates). On return the
+   * new SCL is durable; the caller publishes it, then calls apply() with the same frames.
+   */
+  receive(frames: readonly FrameRef[]): number {
+    if (this.failure !== null) return 0;
+    let chainEnd = this.scl;
+    let accepted = 0;
+    let views: Uint8Array[] = [];
+    let viewsBytes = 0;
+    let touched = -1;
+    try {
+      for (const f of frames) {
+        const h = f.header;
+        if (h.lsnLast <= chainEnd) {
+          this.stats.framesDuplicate++;
+          continue;
+        }
+        if (h.epoch < this.epoch) {
+          this.stats.framesFenced++;
+          break;
+        }
+        if (h.lsnPrev !== chainEnd) {
+          this.stats.framesGap++;
+          break;
+        }
+        assert(f.bytes.length === frameBytes(h.payloadBytes), 'frame view length mismatch');
+        if (this.position + f.bytes.length > this.log.segmentBytes) {
+          // Rotate: flush what this segment got, then continue in a fresh preallocated segment.
+          if (views.length > 0) this.log.write(this.seq, this.position - viewsBytes, views);
+          if (touched === this.seq) this.syncSegment(this.seq);
+          views = [];
+          viewsBytes = 0;
+          this.seq++;
+          this.position = 0;
+          this.log.createSegment(this.seq);
+          this.stats.segmentsCreated++;
+        }
+        views.push(f.bytes);
+        viewsBytes += f.bytes.length;
+        this.position += f.bytes.length;
+        touched = this.seq;
+        chainEnd = h.lsnLast;
+        this.epoch = h.epoch;
+        this.batchSeqLast = h.batchSeq;
+        this.stats.framesAppended++;
+        this.stats.recordsAppended += h.recordCount;
+        this.stats.bytesAppended += f.bytes.length;
+        accepted++;
+      }
+      if (views.length > 0) this.log.write(this.seq, this.position - viewsBytes, views);
+      if (touched === this.seq) this.syncSegment(this.seq);
+    } catch (e) {
+      // Fail-stop: the durable state of this file is unknown. Never sync it again, never ack.
+      this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, (e as Error).message);
+      return 0;
+    }
+    if (accepted > 0) {
+      this.stats.groups++;
+      this.scl = chainEnd;
+    }
+    return accepted;
+  }
+
+  private syncSegment(seq: number): void {
+    const t0 = this.clock.nowMicros();
+    this.log.sync(seq);
+    this.stats.syncMicrosTotal += this.clock.nowMicros() - t0;
+    this.stats.syncs++;
+  }
+
+  // ---- background: apply, serve reads -----------------------------------------------------
+
+  /** Applies the records of frames accepted by receive() (they are at or below the SCL). */
+  apply(frames: readonly FrameRef[], readMin: number): void {
+    this.pages.setReadMin(readMin);
+    for (const f of frames) {
+      if (f.header.lsnLast > this.scl) break;
+      const view = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
+      forEachRecord(f.bytes, view, 0, f.header, (r) => this.pages.apply(r));
+      this.stats.recordsApplied += f.header.recordCount;
+    }
+  }
+
+  read(pageId: number, key: Uint8Array, readPoint: number): NodeRead {
+    if (this.failure !== null) return { status: 'failed' };
+    if (readPoint > this.scl) return { status: 'behind', scl: this.scl };
+    this.stats.reads++;
+    return { status: 'ok', result: this.pages.read(pageId, key, readPoint) };
+  }
+}

@@ -1,0 +1,299 @@
+// Hot-log storage: the narrow interface a node core uses for its segment files, with the real
+// file implementation and an in-memory one for unit tests and (later) the simulator.
+//
+// Fault model of FsHotLog: an error from write or sync leaves the file's durable state unknown,
+// so the node stops using it (the core fails the node; nothing here retries a sync).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { assert } from '../assert.js';
+import { AuroralError, ErrorCode } from '../errors.js';
+import type { FsyncMode } from '../config.js';
+
+export interface HotLog {
+  /** Segment sequence numbers present, ascending. */
+  segments(): number[];
+  /** The whole segment's bytes (segmentBytes long). */
+  readSegment(seq: number): Uint8Array;
+  /** Creates segment `seq`, zero-filled to segmentBytes and durable (file and directory). */
+  createSegment(seq: number): void;
+  /** Writes `views` back to back at `position` of segment `seq`. Throws on error. */
+  write(seq: number, position: number, views: readonly Uint8Array[]): void;
+  /** Makes every write to segment `seq` durable. Throws on error: never call it again on that segment. */
+  sync(seq: number): void;
+  removeSegment(seq: number): void;
+  /** A bounded slice of background work (preallocating the next segment); true if more remains. */
+  idleWork(): boolean;
+  close(): void;
+  readonly segmentBytes: number;
+}
+
+const SEGMENT_SUFFIX = '.log';
+const SPARE_NAME = 'spare.tmp';
+const ZERO_CHUNK = new Uint8Array(1 << 20);
+
+export function segmentFileName(seq: number): string {
+  return `${String(seq).padStart(16, '0')}${SEGMENT_SUFFIX}`;
+}
+
+function ioError(op: string, file: string, e: unknown): AuroralError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new AuroralError(code === 'ENOSPC' ? ErrorCode.DISK_FULL : ErrorCode.IO_ERROR,
+    `${op} ${file} failed: ${code ?? (e as Error).message}`, { cause: e });
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export class FsHotLog implements HotLog {
+  readonly segmentBytes: number;
+  private readonly dir: string;
+  private readonly fsyncMode: FsyncMode;
+  private readonly fds = new Map<number, number>();
+  /** Background preallocation of the next segment into spare.tmp, a chunk per idleWork(). */
+  private spareFd = -1;
+  private spareBytes = 0;
+  private spareReady = false;
+
+  constructor(dir: string, segmentBytes: number, fsyncMode: FsyncMode, readOnly = false) {
+    this.dir = dir;
+    this.segmentBytes = segmentBytes;
+    this.fsyncMode = fsyncMode;
+    if (!readOnly) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.rmSync(path.join(dir, SPARE_NAME), { force: true }); // an unfinished spare is never trusted
+    }
+  }
+
+  segments(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    return names.filter((n) => n.endsWith(SEGMENT_SUFFIX) && /^\d{16}\.log$/.test(n))
+      .map((n) => Number(n.slice(0, 16))).sort((a, b) => a - b);
+  }
+
+  private file(seq: number): string {
+    return path.join(this.dir, segmentFileName(seq));
+  }
+
+  private fd(seq: number): number {
+    let fd = this.fds.get(seq);
+    if (fd === undefined) {
+      fd = fs.openSync(this.file(seq), 'r+');
+      this.fds.set(seq, fd);
+    }
+    return fd;
+  }
+
+  readSegment(seq: number): Uint8Array {
+    const buf = new Uint8Array(this.segmentBytes);
+    const fd = fs.openSync(this.file(seq), 'r');
+    try {
+      let at = 0;
+      while (at < buf.length) {
+        const n = fs.readSync(fd, buf, at, buf.length - at, at);
+        if (n === 0) break; // a short file reads as zeros past its end
+        at += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return buf;
+  }
+
+  createSegment(seq: number): void {
+    const target = this.file(seq);
+    try {
+      if (!this.spareReady) this.finishSpare();
+      fs.closeSync(this.spareFd);
+      this.spareFd = -1;
+      this.spareReady = false;
+      this.spareBytes = 0;
+      fs.renameSync(path.join(this.dir, SPARE_NAME), target);
+      fsyncDir(this.dir);
+    } catch (e) {
+      throw ioError('create segment', target, e);
+    }
+  }
+
+  /** Zero-fills and syncs spare.tmp: overwriting a preallocated file keeps fdatasync cheap. */
+  private finishSpare(): void {
+    while (!this.spareReady) this.spareStep();
+  }
+
+  private spareStep(): void {
+    if (this.spareFd < 0) {
+      this.spareFd = fs.openSync(path.join(this.dir, SPARE_NAME), 'w+');
+      this.spareBytes = 0;
+    }
+    if (this.spareBytes < this.segmentBytes) {
+      const n = Math.min(ZERO_CHUNK.length, this.segmentBytes - this.spareBytes);
+      fs.writeSync(this.spareFd, ZERO_CHUNK, 0, n, this.spareBytes);
+      this.spareBytes += n;
+      return;
+    }
+    fs.fsyncSync(this.spareFd); // metadata too: the file's size must be durable
+    this.spareReady = true;
+  }
+
+  idleWork(): boolean {
+    if (this.spareReady) return false;
+    try {
+      this.spareStep();
+    } catch (e) {
+      // Preallocation failing (ENOSPC) is reported when a segment is actually needed.
+      if (this.spareFd >= 0) fs.closeSync(this.spareFd);
+      this.spareFd = -1;
+      this.spareBytes = 0;
+      fs.rmSync(path.join(this.dir, SPARE_NAME), { force: true });
+      return false;
+    }
+    return !this.spareReady;
+  }
+
+  write(seq: number, position: number, views: readonly Uint8Array[]): void {
+    assert(position >= 0, 'negative write position');
+    try {
+      const fd = this.fd(seq);
+      let total = 0;
+      for (const v of views) total += v.length;
+      assert(position + total <= this.segmentBytes, 'write past the end of a segment');
+      let written = fs.writevSync(fd, views as Uint8Array[], position);
+      // writev may be partial; finish the rest (rare).
+      if (written < total) {
+        let skip = written;
+        for (const v of views) {
+          if (skip >= v.length) { skip -= v.length; continue; }
+          const rest = v.subarray(skip);
+          skip = 0;
+          let off = 0;
+          while (off < rest.length) off += fs.writeSync(fd, rest, off, rest.length - off, position + written + off);
+          written += rest.length;
+        }
+      }
+    } catch (e) {
+      throw ioError('write', this.file(seq), e);
+    }
+  }
+
+  sync(seq: number): void {
+    if (this.fsyncMode === 'none') return;
+    try {
+      const fd = this.fd(seq);
+      if (this.fsyncMode === 'fsync') fs.fsyncSync(fd);
+      else fs.fdatasyncSync(fd);
+    } catch (e) {
+      throw ioError(this.fsyncMode, this.file(seq), e);
+    }
+  }
+
+  removeSegment(seq: number): void {
+    const fd = this.fds.get(seq);
+    if (fd !== undefined) {
+      fs.closeSync(fd);
+      this.fds.delete(seq);
+    }
+    fs.rmSync(this.file(seq), { force: true });
+    fsyncDir(this.dir);
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+    if (this.spareFd >= 0) fs.closeSync(this.spareFd);
+    this.spareFd = -1;
+  }
+}
+
+/** In-memory HotLog: "durable" bytes survive crash(), unsynced writes are dropped by it. */
+export class MemHotLog implements HotLog {
+  readonly segmentBytes: number;
+  private readonly durable = new Map<number, Uint8Array>();
+  private readonly live = new Map<number, Uint8Array>();
+  /** Test hook: throw this from the next write or sync. */
+  failNext: { op: 'write' | 'sync'; code: 'EIO' | 'ENOSPC' } | null = null;
+
+  constructor(segmentBytes: number) {
+    this.segmentBytes = segmentBytes;
+  }
+
+  segments(): number[] {
+    return [...this.live.keys()].sort((a, b) => a - b);
+  }
+
+  readSegment(seq: number): Uint8Array {
+    const s = this.live.get(seq);
+    assert(s !== undefined, `no segment ${seq}`);
+    return s.slice();
+  }
+
+  createSegment(seq: number): void {
+    assert(!this.live.has(seq), `segment ${seq} exists`);
+    this.live.set(seq, new Uint8Array(this.segmentBytes));
+    this.durable.set(seq, new Uint8Array(this.segmentBytes));
+  }
+
+  private maybeFail(op: 'write' | 'sync'): void {
+    if (this.failNext !== null && this.failNext.op === op) {
+      const code = this.failNext.code;
+      this.failNext = null;
+      const e = Object.assign(new Error(`${code}: injected`), { code });
+      throw ioError(op, 'mem', e);
+    }
+  }
+
+  write(seq: number, position: number, views: readonly Uint8Array[]): void {
+    this.maybeFail('write');
+    const s = this.live.get(seq);
+    assert(s !== undefined, `no segment ${seq}`);
+    let at = position;
+    for (const v of views) {
+      assert(at + v.length <= s.length, 'write past the end of a segment');
+      s.set(v, at);
+      at += v.length;
+    }
+  }
+
+  sync(seq: number): void {
+    this.maybeFail('sync');
+    const s = this.live.get(seq);
+    assert(s !== undefined, `no segment ${seq}`);
+    this.durable.set(seq, s.slice());
+  }
+
+  removeSegment(seq: number): void {
+    this.live.delete(seq);
+    this.durable.delete(seq);
+  }
+
+  idleWork(): boolean {
+    return false;
+  }
+
+  close(): void {}
+
+  /** Forgets every write not followed by a sync of its segment (a power cut). */
+  crash(): void {
+    this.live.clear();
+    for (const [seq, bytes] of this.durable) this.live.set(seq, bytes.slice());
+  }
+
+  /** Test hook: flip one bit of durable and live bytes. */
+  flipBit(seq: number, offset: number, bit = 0): void {
+    for (const m of [this.live, this.durable]) {
+      const s = m.get(seq);
+      assert(s !== undefined, `no segment ${seq}`);
+      s[offset] = s[offset]! ^ (1 << bit);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// The volume control block: one SharedArrayBuffer that the writer, the group-commit thread and
+// every node share. Each field has exactly one writing thread (no locks in shared memory: a
+// terminated worker would hold them forever), and each writer's fields sit on their own 64-byte
+// line so acks from six nodes do not bounce one cache line between cores.
+//
+// Doorbells are eventcounts: a waiter loads the counter, checks its conditions, and waits on the
+// value it loaded; a ringer bumps the counter and notifies. An event between check and wait
+// changes the counter, so the wait returns at once: no wake-up is lost.
+import { assert } from '../assert.js';
+import { limits } from '../config.js';
+
+const LINE_BYTES = 64;
+const I32_PER_LINE = LINE_BYTES / 4;
+const I64_PER_LINE = LINE_BYTES / 8;
+
+// Line 0: group-commit thread's inbox. Line 1: writer's inbox. Line 2: VDL & co (written by the
+// group-commit thread). Line 3: written by the writer. Lines 4..: one per node.
+const LINE_GC = 0;
+const LINE_WRITER = 1;
+const LINE_DURABLE = 2;
+const LINE_WRITER_OUT = 3;
+const LINE_NODE0 = 4;
+
+export const NodeState = {
+  STARTING: 0,
+  RUNNING: 1,
+  /** Failed itself (write/sync error): never acks again until rebuilt. */
+  FAILED: 2,
+  /** Crashed (fault hook) or closed: not consuming. */
+  STOPPED: 3,
+} as const;
+export type NodeState = (typeof NodeState)[keyof typeof NodeState];
+
+export const ctl = {
+  /** i32: bumped by anyone with work for the group-commit thread. */
+  gcDoorbell: LINE_GC * I32_PER_LINE + 0,
+  /** i32: set by the writer while it waits for log-ring space; the gc then rings the writer. */
+  writerWantsSpace: LINE_GC * I32_PER_LINE + 1,
+  /** i32: bumped by the gc when VDL advances (or ring space frees for a waiting writer). */
+  writerDoorbell: LINE_WRITER * I32_PER_LINE + 0,
+  /** i64: volume durable LSN, written by the gc. */
+  vdl: LINE_DURABLE * I64_PER_LINE + 0,
+  /** i64: frames cut so far (for stats), written by the gc. */
+  framesCut: LINE_DURABLE * I64_PER_LINE + 1,
+  /** i64: PGMRPL, lowest read point in use, written by the writer, piggybacked on frames. */
+  readPointMin: LINE_WRITER_OUT * I64_PER_LINE + 0,
+  /** i64: SCL of node i, written by node i after its sync. */
+  nodeScl: (i: number) => (LINE_NODE0 + i) * I64_PER_LINE + 0,
+  /** i32: node i's doorbell. */
+  nodeDoorbell: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 2,
+  /** i32: NodeState of node i, written by node i (or by the writer when it crashes it). */
+  nodeState: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 3,
+  /** i32: 1 while node i is paused (fault hook), written by the writer. */
+  nodePaused: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 4,
+};
+
+export const CONTROL_BYTES = (LINE_NODE0 + limits.nodesMax) * LINE_BYTES;
+assert(ctl.nodePaused(limits.nodesMax - 1) * 4 < CONTROL_BYTES, 'control block too small');
+assert(ctl.writerDoorbell * 4 >= LINE_BYTES && ctl.vdl * 8 >= 2 * LINE_BYTES, 'control lines overlap');
+
+export class Control {
+  readonly sab: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
+
+  constructor(sab: SharedArrayBuffer = new SharedArrayBuffer(CONTROL_BYTES)) {
+    assert(sab.byteLength === CONTROL_BYTES, 'control block size mismatch');
+    this.sab = sab;
+    this.i32 = new Int32Array(sab);
+    this.i64 = new BigInt64Array(sab);
+  }
+
+  load64(index: number): number {
+    return Number(Atomics.load(this.i64, index));
+  }
+
+  store64(index: number, value: number): void {
+    Atomics.store(this.i64, index, BigInt(value));
+  }
+
+  ring(doorbell: number): void {
+    Atomics.add(this.i32, doorbell, 1);
+    Atomics.notify(this.i32, doorbell);
+  }
+
+  /**
+   * Worker-side park: spin briefly (a wake costs ~5-20 µs, a short spin is cheaper when the event
+   * is imminent), then block until the doorbell moves past `seen` or `timeoutMs` passes.
+   */
+  park(doorbell: number, seen: number, timeoutMs: number, spins = 64): void {
+    for (let i = 0; i < spins; i++) if (Atomics.load(this.i32, doorbell) !== seen) return;
+    Atomics.wait(this.i32, doorbell, seen, timeoutMs);
+  }
+}
+
+/** Per-thread stats block: BigInt64 counters, each written by its owning thread only. */
+export class StatsBlock<K extends string> {
+  readonly sab: SharedArrayBuffer;
+  private readonly i64: BigInt64Array;
+  private readonly index: Record<K, number>;
+
+  constructor(keys: readonly K[], sab?: SharedArrayBuffer) {
+    this.sab = sab ?? new SharedArrayBuffer(keys.length * 8);
+    assert(this.sab.byteLength === keys.length * 8, 'stats block size mismatch');
+    this.i64 = new BigInt64Array(this.sab);
+    this.index = Object.fromEntries(keys.map((k, i) => [k, i])) as Record<K, number>;
+  }
+
+  set(values: Partial<Record<K, number>>): void {
+    for (const k in values) Atomics.store(this.i64, this.index[k], BigInt(Math.round(values[k]!)));
+  }
+
+  read(): Record<K, number> {
+    const out = {} as Record<K, number>;
+    for (const k in this.index) out[k] = Number(Atomics.load(this.i64, this.index[k]));
+    return out;
+  }
+}
+
+export const nodeStatKeys = [
+  'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
+  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'recordsApplied', 'reads', 'syncMicrosTotal',
+] as const;
+export type NodeStatKey = (typeof nodeStatKeys)[number];
+
+export const gcStatKeys = [
+  'batches', 'records', 'mtrs', 'payloadBytes', 'cutBytes', 'cutRecords', 'cutTime', 'cutIdle', 'cutClose',
+  'framesRetained', 'bytesRetained', 'nodesDetached', 'wakeups',
+] as const;
+export type GcStatKey = (typeof gcStatKeys)[number];

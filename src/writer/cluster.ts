@@ -1,0 +1,230 @@
+// The writer's handle on its threads: starts the storage-node workers and the group-commit
+// worker, routes page reads to nodes, and carries out fault hooks (pause, crash, restart).
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { assert } from '../assert.js';
+import { errors, AuroralError, ErrorCode } from '../errors.js';
+import type { Config } from '../config.js';
+import { createRingBuffer } from '../ring/ring.js';
+import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey, type GcStatKey } from '../shared/control.js';
+import { workerUrl } from '../shared/paths.js';
+import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
+import type { GcMessage, GcWorkerData } from '../commit/worker.js';
+
+type Scanned = Extract<NodeReply, { type: 'scanned' }>;
+type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
+
+interface PendingRead {
+  node: number;
+  resolve: (r: ReadResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface NodeHandle {
+  worker: Worker;
+  port: MessagePort;
+  /** Resolves the current start-up step ('scanned' or 'ready'). */
+  step: ((r: NodeReply) => void) | null;
+  exited: Promise<void>;
+}
+
+export class Cluster {
+  readonly config: Config;
+  readonly control = new Control();
+  readonly logRing: SharedArrayBuffer;
+  readonly nodeStats: StatsBlock<NodeStatKey>[];
+  readonly gcStats = new StatsBlock(gcStatKeys);
+  readonly paused: boolean[];
+  readonly failures: (string | null)[];
+  private readonly nodes: (NodeHandle | null)[];
+  /** Each node's current inbound ring (replaced when the node restarts). */
+  private readonly rings: SharedArrayBuffer[] = [];
+  private gc: { worker: Worker; port: MessagePort; exited: Promise<void> } | null = null;
+  private readonly reads = new Map<number, PendingRead>();
+  private readId = 0;
+  /** Set if the group-commit thread dies: the writer can no longer make anything durable. */
+  fatal: Error | null = null;
+  onFatal: (e: Error) => void = () => {};
+
+  constructor(config: Config) {
+    this.config = config;
+    this.logRing = createRingBuffer(config.logRingBytes);
+    this.nodeStats = Array.from({ length: config.nodes }, () => new StatsBlock(nodeStatKeys));
+    this.nodes = new Array(config.nodes).fill(null);
+    this.paused = new Array(config.nodes).fill(false);
+    this.failures = new Array(config.nodes).fill(null);
+  }
+
+  /** Starts node i's worker on a fresh inbound ring; resolves when it has scanned its log. */
+  startNode(i: number, ring: SharedArrayBuffer): Promise<Scanned> {
+    assert(this.nodes[i] === null, `node ${i} already running`);
+    Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STARTING);
+    this.rings[i] = ring;
+    const { port1, port2 } = new MessageChannel();
+    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2 };
+    const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList: [port2], name: `auroral-node-${i}` });
+    const handle: NodeHandle = { worker, port: port1, step: null, exited: new Promise((r) => worker.once('exit', () => r())) };
+    this.nodes[i] = handle;
+    this.failures[i] = null;
+    port1.on('message', (msg: NodeReply) => this.onNodeMessage(i, handle, msg));
+    worker.on('error', (e) => this.onNodeGone(i, handle, `crashed: ${e.message}`));
+    worker.once('exit', () => this.onNodeGone(i, handle, 'exited'));
+    return this.nextStep(handle, 'scanned') as Promise<Scanned>;
+  }
+
+  private nextStep(h: NodeHandle, want: 'scanned' | 'ready'): Promise<NodeReply> {
+    return new Promise((resolve, reject) => {
+      h.step = (r) => {
+        h.step = null;
+        if (r.type === want) resolve(r);
+        else if (r.type === 'failed') reject(new AuroralError(r.code as ErrorCode, r.message));
+        else reject(errors.recoveryFailed(`unexpected reply ${r.type} while waiting for ${want}`));
+      };
+    });
+  }
+
+  recoverNode(i: number, lsnKeep: number, epoch: number, peerNode: number | null): Promise<void> {
+    const h = this.nodes[i];
+    assert(h !== null && h !== undefined, `node ${i} not started`);
+    const done = this.nextStep(h, 'ready');
+    this.send(i, { type: 'recover', lsnKeep, epoch, peerNode });
+    return done.then(() => undefined);
+  }
+
+  private send(i: number, msg: NodeRequest): void {
+    const h = this.nodes[i];
+    if (h === null || h === undefined) return;
+    h.port.postMessage(msg);
+    this.control.ring(ctl.nodeDoorbell(i));
+  }
+
+  private onNodeMessage(i: number, h: NodeHandle, msg: NodeReply): void {
+    if (msg.type === 'read-result') {
+      const p = this.reads.get(msg.id);
+      if (p === undefined) return; // timed out already
+      this.reads.delete(msg.id);
+      clearTimeout(p.timer);
+      p.resolve(msg);
+      return;
+    }
+    if (msg.type === 'failed') this.failures[i] = `${msg.code}: ${msg.message}`;
+    if (h.step !== null) h.step(msg);
+  }
+
+  private onNodeGone(i: number, h: NodeHandle, why: string): void {
+    if (this.nodes[i] !== h) return;
+    this.nodes[i] = null;
+    if (Atomics.load(this.control.i32, ctl.nodeState(i)) !== NodeState.FAILED) {
+      Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STOPPED);
+    }
+    h.port.close();
+    this.postGc({ type: 'node-down', node: i });
+    this.control.ring(ctl.gcDoorbell);
+    if (h.step !== null) h.step({ type: 'failed', code: ErrorCode.NODE_FAILED, message: `node ${i} ${why}` });
+    for (const [id, p] of this.reads) {
+      if (p.node !== i) continue;
+      this.reads.delete(id);
+      clearTimeout(p.timer);
+      p.reject(errors.nodeFailed(i, why));
+    }
+  }
+
+  startGc(data: Omit<GcWorkerData, 'control' | 'logRing' | 'stats' | 'config' | 'port' | 'nodeRings'>): void {
+    const { port1, port2 } = new MessageChannel();
+    const full: GcWorkerData = { ...data, nodeRings: [...this.rings], control: this.control.sab, logRing: this.logRing, stats: this.gcStats.sab, config: this.config, port: port2 };
+    const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
+    port1.unref();
+    const exited = new Promise<void>((r) => worker.once('exit', () => r()));
+    worker.on('error', (e) => {
+      this.fatal = e;
+      this.onFatal(e);
+    });
+    this.gc = { worker, port: port1, exited };
+  }
+
+  private postGc(msg: GcMessage): void {
+    if (this.gc === null) return;
+    this.gc.port.postMessage(msg);
+    this.control.ring(ctl.gcDoorbell);
+  }
+
+  isUp(i: number): boolean {
+    return this.nodes[i] !== null && Atomics.load(this.control.i32, ctl.nodeState(i)) === NodeState.RUNNING;
+  }
+
+  scl(i: number): number {
+    return this.control.load64(ctl.nodeScl(i));
+  }
+
+  read(node: number, pageId: number, key: Uint8Array, readPoint: number, timeoutMs: number): Promise<ReadResult> {
+    return new Promise((resolve, reject) => {
+      const id = ++this.readId;
+      const timer = setTimeout(() => {
+        this.reads.delete(id);
+        reject(errors.readUnavailable(`node ${node} did not answer a read within readTimeoutMs=${timeoutMs}`));
+      }, timeoutMs);
+      this.reads.set(id, { node, resolve, reject, timer });
+      this.send(node, { type: 'read', id, pageId, key, readPoint });
+    });
+  }
+
+  // ---- fault hooks ------------------------------------------------------------------------
+
+  pause(i: number): void {
+    this.paused[i] = true;
+    Atomics.store(this.control.i32, ctl.nodePaused(i), 1);
+    this.control.ring(ctl.nodeDoorbell(i));
+  }
+
+  resume(i: number): void {
+    this.paused[i] = false;
+    Atomics.store(this.control.i32, ctl.nodePaused(i), 0);
+    this.control.ring(ctl.nodeDoorbell(i));
+  }
+
+  /** Kills node i's thread without letting it flush or close anything. */
+  async crash(i: number): Promise<void> {
+    const h = this.nodes[i];
+    if (h === null || h === undefined) return;
+    Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STOPPED);
+    this.postGc({ type: 'node-down', node: i });
+    await h.worker.terminate();
+    await h.exited;
+  }
+
+  /** Restarts node i from its hot log; the group-commit thread resends what it missed. */
+  async restart(i: number, epoch: number): Promise<void> {
+    if (this.nodes[i] !== null) await this.crash(i);
+    const ring = createRingBuffer(this.config.nodeRingBytes);
+    this.postGc({ type: 'node-up', node: i, ring });
+    await this.startNode(i, ring);
+    await this.recoverNode(i, -1, epoch, null);
+  }
+
+  async close(): Promise<void> {
+    if (this.gc !== null) {
+      this.gc.port.postMessage({ type: 'close' } satisfies GcMessage);
+      this.control.ring(ctl.gcDoorbell);
+      await this.gc.exited;
+      this.gc.port.close();
+      this.gc = null;
+    }
+    const exits: Promise<void>[] = [];
+    for (let i = 0; i < this.nodes.length; i++) {
+      const h = this.nodes[i];
+      if (h === null || h === undefined) continue;
+      exits.push(h.exited);
+      if (h.step !== null || Atomics.load(this.control.i32, ctl.nodeState(i)) !== NodeState.RUNNING) {
+        void h.worker.terminate(); // not in its loop: nothing to flush
+      } else {
+        this.send(i, { type: 'close' });
+      }
+    }
+    await Promise.all(exits);
+    for (const [id, p] of this.reads) {
+      this.reads.delete(id);
+      clearTimeout(p.timer);
+      p.reject(errors.closed());
+    }
+  }
+}

@@ -1,0 +1,388 @@
+// The writer: the application's handle on a volume. It allocates LSNs, encodes redo records
+// straight into the log ring, and resolves each commit once VDL covers it, strictly in LSN order.
+// Reads go to one node whose SCL covers the read point; a key with a write in flight is read only
+// after that write is durable (key tracking), so a read never returns what a crash could lose.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { assert } from '../assert.js';
+import { resolveConfig, type Config, type OpenOptions } from '../config.js';
+import { errors, isAuroralError, type AuroralError } from '../errors.js';
+import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
+import { RingProducer, createRingBuffer } from '../ring/ring.js';
+import { ctl } from '../shared/control.js';
+import { planRecovery, type NodeScan } from '../recovery/plan.js';
+import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT } from '../recovery/volume.js';
+import { Cluster } from './cluster.js';
+import { CommitPipeline } from './commits.js';
+import { keyId, toBytes } from './keys.js';
+import { Transaction, type TxOp } from './transaction.js';
+import { collectStats, type DatabaseStats } from './stats.js';
+
+export type Key = string | Uint8Array;
+export type Value = string | Uint8Array;
+
+/** An MTR waiting for LSNs (LAL) or log-ring space; retried in FIFO order. */
+interface Blocked {
+  ops: TxOp[];
+  mtrBytes: number;
+  keys: string | string[];
+  deadlineMs: number;
+  resolve: (lsn: number) => void;
+  reject: (e: AuroralError) => void;
+}
+
+export interface Faults {
+  /** Node i stops taking frames and answering reads (its ring fills; the writer goes on). */
+  pauseNode(i: number): void;
+  resumeNode(i: number): void;
+  /** Kills node i's thread at once (nothing flushed). */
+  crashNode(i: number): Promise<void>;
+  /** Restarts node i from its hot log; it catches up from the group-commit thread's retention. */
+  restartNode(i: number): Promise<void>;
+}
+
+export class Database {
+  readonly config: Config;
+  readonly epoch: number;
+  readonly faults: Faults;
+  private readonly cluster: Cluster;
+  private readonly ring: RingProducer;
+  private readonly ringView: DataView;
+  private readonly commits: CommitPipeline;
+  private readonly blocked: Blocked[] = [];
+  private blockedHead = 0;
+  private readonly readPoints = new Map<number, number>();
+  private pumping = false;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readRotor = 0;
+  readonly readStats = { reads: 0, retries: 0, waitedForDurable: 0 };
+  private readonly opened = performance.now();
+
+  /** @internal use open() */
+  constructor(config: Config, cluster: Cluster, epoch: number, vdl: number, lsnNext: number) {
+    this.config = config;
+    this.cluster = cluster;
+    this.epoch = epoch;
+    this.ring = new RingProducer(cluster.logRing);
+    this.ringView = new DataView(this.ring.bytes.buffer, this.ring.bytes.byteOffset, this.ring.bytes.byteLength);
+    this.commits = new CommitPipeline(vdl, lsnNext, config.lsnAllocationLimit, config.commitTimeoutMs);
+    cluster.control.store64(ctl.readPointMin, vdl);
+    cluster.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
+    this.faults = {
+      pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
+      resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
+      crashNode: (i) => cluster.crash(this.nodeIndex(i)),
+      restartNode: (i) => cluster.restart(this.nodeIndex(i), this.epoch),
+    };
+  }
+
+  private nodeIndex(i: unknown): number {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.config.nodes) {
+      throw errors.invalidArgument('node', `must be an integer from 0 to ${this.config.nodes - 1}, got ${String(i)}`);
+    }
+    return i;
+  }
+
+  get vdl(): number {
+    return this.commits.vdl;
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  put(key: Key, value: Value): Promise<number> {
+    if (this.closed) return Promise.reject(errors.closed());
+    let op: TxOp;
+    try {
+      op = this.op(Op.PUT, key, value);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.commit([op], op.id);
+  }
+
+  delete(key: Key): Promise<number> {
+    if (this.closed) return Promise.reject(errors.closed());
+    let op: TxOp;
+    try {
+      op = this.op(Op.DELETE, key, null);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.commit([op], op.id);
+  }
+
+  /** @internal validates one operation and computes its page and size. */
+  op(kind: Op, key: Key, value: Value | null): TxOp {
+    const k = toBytes('key', key);
+    if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
+    if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
+    const v = value === null ? null : toBytes('value', value);
+    if (v !== null && v.length > this.config.valueBytesMax) throw errors.valueTooLarge(v.length, this.config.valueBytesMax);
+    return { op: kind, key: k, value: v, id: keyId(k), pageId: pageIdOf(k, this.config.pageCount), bytes: recordBytes(k.length, v?.length ?? 0) };
+  }
+
+  /** @internal encodes `ops` as one MTR and resolves with its CPL once durable. */
+  commit(ops: TxOp[], keys: string | string[]): Promise<number> {
+    let mtrBytes = 0;
+    for (const o of ops) mtrBytes += o.bytes;
+    if (mtrBytes > this.config.mtrBytesMax) return Promise.reject(errors.transactionTooLarge(mtrBytes, this.config.mtrBytesMax));
+    return new Promise<number>((resolve, reject) => {
+      const b: Blocked = { ops, mtrBytes, keys, deadlineMs: performance.now() + this.config.commitTimeoutMs, resolve, reject };
+      // FIFO: LSN order must follow call order, so nobody overtakes a blocked commit.
+      if (this.blocked.length > this.blockedHead || !this.tryEncode(b)) this.blocked.push(b);
+      this.ensurePumping();
+    });
+  }
+
+  private tryEncode(b: Blocked): boolean {
+    if (this.cluster.fatal !== null) {
+      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.cluster.fatal.message}`));
+      return true;
+    }
+    const count = b.ops.length;
+    if (!this.commits.canAllocate(count)) return false;
+    let offset = this.ring.tryReserve(b.mtrBytes, count);
+    if (offset < 0) {
+      // Ask the group-commit thread to ring us when it frees space, then look once more (it may
+      // have freed space between our check and the flag).
+      Atomics.store(this.cluster.control.i32, ctl.writerWantsSpace, 1);
+      offset = this.ring.tryReserve(b.mtrBytes, count);
+      if (offset < 0) return false;
+    }
+    Atomics.store(this.cluster.control.i32, ctl.writerWantsSpace, 0);
+    const lsnFirst = this.commits.allocate(count);
+    let at = offset;
+    for (let i = 0; i < count; i++) {
+      const o = b.ops[i]!;
+      at += encodeRecord(this.ring.bytes, this.ringView, at, o.op, i === count - 1, lsnFirst + i, o.pageId, o.key, o.value);
+    }
+    assert(at - offset === b.mtrBytes, 'MTR size mismatch');
+    this.ring.publish(); // payload first, then the position (Atomics.store inside)
+    this.cluster.control.ring(ctl.gcDoorbell);
+    this.commits.add(lsnFirst + count - 1, b.keys, performance.now(), b.resolve, b.reject);
+    return true;
+  }
+
+  // ---- the writer's wake-up loop ----------------------------------------------------------
+
+  private ensurePumping(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    void this.pump();
+  }
+
+  private hasWork(): boolean {
+    return this.commits.pending > 0 || this.blocked.length > this.blockedHead || this.commits.waiting > 0;
+  }
+
+  /**
+   * Sleeps on the writer doorbell with Atomics.waitAsync while anything waits for durability.
+   * (waitAsync holds no ref on the event loop; the ref'd worker threads keep the process alive.)
+   */
+  private async pump(): Promise<void> {
+    const i32 = this.cluster.control.i32;
+    try {
+      while (this.hasWork()) {
+        const seen = Atomics.load(i32, ctl.writerDoorbell);
+        const next = this.onWake();
+        if (!this.hasWork()) break;
+        const r = Atomics.waitAsync(i32, ctl.writerDoorbell, seen, Math.max(1, Math.min(next ?? 100, 100)));
+        if (r.async) await r.value;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Returns ms until the next deadline, or null. */
+  private onWake(): number | null {
+    const vdl = this.cluster.control.load64(ctl.vdl);
+    if (vdl > this.commits.vdl) {
+      this.commits.advance(vdl);
+      this.publishReadPointMin();
+    }
+    while (this.blockedHead < this.blocked.length && this.tryEncode(this.blocked[this.blockedHead]!)) this.blockedHead++;
+    const now = performance.now();
+    // Blocked MTRs time out too (LAL reached while the quorum is gone).
+    while (this.blockedHead < this.blocked.length && this.blocked[this.blockedHead]!.deadlineMs <= now) {
+      const b = this.blocked[this.blockedHead++]!;
+      b.reject(errors.quorumUnavailable(this.commits.lsnNext, this.config.commitTimeoutMs, this.commits.vdl));
+    }
+    if (this.blockedHead > 0 && this.blockedHead === this.blocked.length) {
+      this.blocked.length = 0;
+      this.blockedHead = 0;
+    }
+    const a = this.commits.expire(now);
+    const head = this.blocked[this.blockedHead];
+    const b = head === undefined ? null : head.deadlineMs - now;
+    return a === null ? b : b === null ? a : Math.min(a, b);
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  get(key: Key): Promise<Uint8Array | undefined> {
+    if (this.closed) return Promise.reject(errors.closed());
+    let k: Uint8Array;
+    try {
+      k = toBytes('key', key);
+      if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
+      if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.readKey(k);
+  }
+
+  /** @internal */
+  async readKey(k: Uint8Array): Promise<Uint8Array | undefined> {
+    const pending = this.commits.pendingLsn(keyId(k));
+    if (pending > this.commits.vdl) {
+      this.readStats.waitedForDurable++;
+      await this.waitDurable(pending);
+    }
+    const readPoint = this.commits.vdl;
+    this.readPoints.set(readPoint, (this.readPoints.get(readPoint) ?? 0) + 1);
+    try {
+      return await this.readAt(k, readPoint);
+    } finally {
+      const n = this.readPoints.get(readPoint)! - 1;
+      if (n === 0) this.readPoints.delete(readPoint);
+      else this.readPoints.set(readPoint, n);
+      this.publishReadPointMin();
+    }
+  }
+
+  private waitDurable(lsn: number): Promise<void> {
+    const p = this.commits.waitDurable(lsn);
+    if (p === null) return Promise.resolve();
+    this.ensurePumping();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(errors.quorumUnavailable(lsn, this.config.commitTimeoutMs, this.commits.vdl)), this.config.commitTimeoutMs);
+      timer.unref();
+      void p.then(() => {
+        clearTimeout(timer);
+        if (this.closed && this.closing === null) reject(errors.closed());
+        else resolve();
+      });
+    });
+  }
+
+  private async readAt(k: Uint8Array, readPoint: number): Promise<Uint8Array | undefined> {
+    const pageId = pageIdOf(k, this.config.pageCount);
+    const n = this.config.nodes;
+    const start = this.readRotor++ % n;
+    let lastError: unknown = null;
+    for (let t = 0; t < n; t++) {
+      const i = (start + t) % n;
+      if (!this.cluster.isUp(i) || this.cluster.paused[i] || this.cluster.scl(i) < readPoint) continue;
+      this.readStats.reads++;
+      try {
+        const r = await this.cluster.read(i, pageId, k, readPoint, this.config.readTimeoutMs);
+        if (r.status === 'ok') return r.found && r.value !== null ? r.value : undefined;
+      } catch (e) {
+        lastError = e;
+      }
+      this.readStats.retries++;
+    }
+    if (this.closed) throw errors.closed();
+    throw errors.readUnavailable(`no node with SCL >= read point ${readPoint} answered` +
+      (lastError === null ? '' : ` (last error: ${(lastError as Error).message})`));
+  }
+
+  private publishReadPointMin(): void {
+    let min = this.commits.vdl;
+    for (const rp of this.readPoints.keys()) if (rp < min) min = rp;
+    this.cluster.control.store64(ctl.readPointMin, min);
+  }
+
+  // ---- transactions -----------------------------------------------------------------------
+
+  /**
+   * Runs `fn` and commits everything it wrote as one MTR: all of it becomes durable and visible
+   * at once, or none of it. Reads inside see the transaction's own writes, else durable data.
+   * Resolves with fn's result once the MTR is durable. Isolation: no conflict detection.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
+    if (this.closed) throw errors.closed();
+    if (typeof fn !== 'function') throw errors.invalidArgument('fn', 'must be a function');
+    const tx = new Transaction(this);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } finally {
+      tx.end();
+    }
+    const ops = tx.ops();
+    if (ops.length === 0) return result;
+    if (this.closed) throw errors.closed();
+    await this.commit(ops, ops.map((o) => o.id));
+    return result;
+  }
+
+  // ---- stats and lifecycle ----------------------------------------------------------------
+
+  stats(): DatabaseStats {
+    return collectStats(this.config, this.cluster, {
+      epoch: this.epoch, vdl: this.commits.vdl, lsnNext: this.commits.lsnNext, acknowledged: this.commits.acknowledged,
+      timedOut: this.commits.timedOut, pending: this.commits.pending + (this.blocked.length - this.blockedHead),
+      reads: this.readStats, uptimeMs: performance.now() - this.opened, ringBytesUsed: this.ring.usedBytes,
+    });
+  }
+
+  /** Waits for every commit in flight to settle (durable or timed out), then stops all threads. */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closed = true;
+    this.closing = (async () => {
+      while (this.hasWork() && this.cluster.fatal === null) {
+        this.ensurePumping();
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await this.cluster.close();
+      this.commits.rejectAll(errors.closed());
+    })();
+    return this.closing;
+  }
+}
+
+export async function open(options: OpenOptions): Promise<Database> {
+  const config = resolveConfig(options);
+  fs.mkdirSync(config.dir, { recursive: true });
+  const existing = readVolume(config.dir);
+  if (existing !== null) checkVolume(existing, config);
+  const cluster = new Cluster(config);
+  try {
+    // 1. Every node scans its hot log (in parallel, each on its own thread).
+    const scans = await Promise.allSettled(
+      Array.from({ length: config.nodes }, (_, i) => cluster.startNode(i, createRingBuffer(config.nodeRingBytes))));
+    const ok: NodeScan[] = [];
+    let epochSeen = existing?.epoch ?? 0;
+    scans.forEach((s, i) => {
+      if (s.status === 'fulfilled') {
+        ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, batchSeqLast: s.value.batchSeqLast });
+        epochSeen = Math.max(epochSeen, s.value.epoch);
+      }
+    });
+    // 2. Decide the recovered VDL; 3. bump the epoch durably before anything is truncated.
+    const plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
+    const epoch = epochSeen + 1;
+    writeVolume(config.dir, { format: VOLUME_FORMAT, nodes: config.nodes, pageCount: config.pageCount, segmentBytes: config.segmentBytes, epoch });
+    // 4. Nodes truncate above VDL or copy what they miss from the source node, then rebuild pages.
+    const recovered = await Promise.allSettled(ok.map((s) =>
+      cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
+    const ready = recovered.filter((r) => r.status === 'fulfilled').length;
+    if (ready < config.writeQuorum) {
+      const why = recovered.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${String(why?.reason?.message ?? '')}`);
+    }
+    cluster.control.store64(ctl.vdl, plan.vdl);
+    cluster.startGc({ epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext });
+    return new Database(config, cluster, epoch, plan.vdl, plan.lsnNext);
+  } catch (e) {
+    await cluster.close();
+    if (isAuroralError(e)) throw e;
+    throw errors.recoveryFailed(`open of ${path.resolve(config.dir)} failed: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,84 @@
+// db.stats(): one snapshot of the writer's, the group-commit thread's and every node's counters.
+import type { Config } from '../config.js';
+import { ctl, NodeState } from '../shared/control.js';
+import type { Cluster } from './cluster.js';
+
+export interface NodeStatsSnapshot {
+  node: number;
+  az: number;
+  state: 'starting' | 'running' | 'failed' | 'stopped';
+  paused: boolean;
+  scl: number;
+  failure: string | null;
+  syncs: number;
+  groups: number;
+  framesAppended: number;
+  recordsAppended: number;
+  bytesAppended: number;
+  framesDuplicate: number;
+  framesGap: number;
+  segmentsCreated: number;
+  reads: number;
+  syncMicrosMean: number;
+}
+
+export interface DatabaseStats {
+  epoch: number;
+  vdl: number;
+  lsnNext: number;
+  fsync: Config['fsync'];
+  /** True when fsync is 'none': nothing acknowledged is actually durable. */
+  unsafeNoFsync: boolean;
+  uptimeMs: number;
+  commits: { acknowledged: number; timedOut: number; pending: number };
+  groupCommit: {
+    mode: Config['groupCommit']['mode'];
+    batches: number;
+    records: number;
+    recordsPerBatch: number;
+    payloadBytes: number;
+    cuts: { bytes: number; records: number; time: number; idle: number; close: number };
+    framesRetained: number;
+    bytesRetained: number;
+    nodesDetached: number;
+    wakeups: number;
+    logRingBytesUsed: number;
+  };
+  nodes: NodeStatsSnapshot[];
+  reads: { reads: number; retries: number; waitedForDurable: number };
+}
+
+const stateNames = { [NodeState.STARTING]: 'starting', [NodeState.RUNNING]: 'running', [NodeState.FAILED]: 'failed', [NodeState.STOPPED]: 'stopped' } as const;
+
+export function collectStats(config: Config, cluster: Cluster, w: {
+  epoch: number; vdl: number; lsnNext: number; acknowledged: number; timedOut: number; pending: number;
+  reads: DatabaseStats['reads']; uptimeMs: number; ringBytesUsed: number;
+}): DatabaseStats {
+  const g = cluster.gcStats.read();
+  const nodes: NodeStatsSnapshot[] = [];
+  for (let i = 0; i < config.nodes; i++) {
+    const s = cluster.nodeStats[i]!.read();
+    const state = Atomics.load(cluster.control.i32, ctl.nodeState(i)) as NodeState;
+    nodes.push({
+      node: i, az: Math.floor(i / 2), state: stateNames[state], paused: cluster.paused[i]!, scl: cluster.scl(i),
+      failure: cluster.failures[i] ?? null, syncs: s.syncs, groups: s.groups, framesAppended: s.framesAppended,
+      recordsAppended: s.recordsAppended, bytesAppended: s.bytesAppended, framesDuplicate: s.framesDuplicate,
+      framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, reads: s.reads,
+      syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
+    });
+  }
+  return {
+    epoch: w.epoch, vdl: w.vdl, lsnNext: w.lsnNext, fsync: config.fsync, unsafeNoFsync: config.fsync === 'none',
+    uptimeMs: w.uptimeMs,
+    commits: { acknowledged: w.acknowledged, timedOut: w.timedOut, pending: w.pending },
+    groupCommit: {
+      mode: config.groupCommit.mode, batches: g.batches, records: g.records,
+      recordsPerBatch: g.batches === 0 ? 0 : g.records / g.batches, payloadBytes: g.payloadBytes,
+      cuts: { bytes: g.cutBytes, records: g.cutRecords, time: g.cutTime, idle: g.cutIdle, close: g.cutClose },
+      framesRetained: g.framesRetained, bytesRetained: g.bytesRetained, nodesDetached: g.nodesDetached, wakeups: g.wakeups,
+      logRingBytesUsed: w.ringBytesUsed,
+    },
+    nodes,
+    reads: { ...w.reads },
+  };
+}
