@@ -163,11 +163,11 @@ export function resolveConfig(options: OpenOptions): Config {
   const nodes = int('nodes', options.nodes ?? defaults.nodes, 1, limits.nodesMax);
   const writeQuorum = int('writeQuorum', options.writeQuorum ?? Math.min(defaults.writeQuorum, nodes), 1, nodes);
   const readQuorum = int('readQuorum', options.readQuorum ?? Math.min(defaults.readQuorum, nodes), 1, nodes);
-  if (readQuorum + writeQuorum <= nodes) {
-    throw errors.invalidOption('readQuorum', `+ writeQuorum must exceed nodes (${readQuorum} + ${writeQuorum} <= ${nodes}): a read quorum must see every acknowledged write`);
-  }
   if (2 * writeQuorum <= nodes) {
     throw errors.invalidOption('writeQuorum', `must be a majority of nodes (2 x ${writeQuorum} <= ${nodes}): two write quorums must overlap`);
+  }
+  if (readQuorum + writeQuorum <= nodes) {
+    throw errors.invalidOption('readQuorum', `+ writeQuorum must exceed nodes (${readQuorum} + ${writeQuorum} <= ${nodes}): a read quorum must see every acknowledged write`);
   }
   const groupCommit = {
     batchBytesMax: int('groupCommit.batchBytesMax', gcIn.batchBytesMax ?? defaults.groupCommit.batchBytesMax, 256, 64 * MiB),

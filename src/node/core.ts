@@ -117,11 +117,11 @@ export class NodeCore {
       this.log.createSegment(this.seq);
       this.stats.segmentsCreated++;
     }
-    this.epoch = epoch;
     if (this.scl < lsnKeep) {
       if (peer === null) throw errors.recoveryFailed(`node ${this.config.nodeId} is behind (${this.scl} < ${lsnKeep}) and has no peer to catch up from`);
-      this.catchUpFrom(peer, lsnKeep);
+      this.catchUpFrom(peer, lsnKeep); // historical frames keep their (older) epochs
     }
+    this.epoch = epoch; // from here on, frames of older epochs are fenced
     assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep}`);
     this.rebuildPages();
     this.scan = null;

@@ -1,0 +1,183 @@
+// Goal: the public API keeps the durability contract end to end on real threads and files.
+// Method: open real volumes in temp dirs with small segments; drive puts, gets and transactions;
+// pause/crash nodes through db.faults; reopen.
+import { describe, expect, it } from 'vitest';
+import { open, isAuroralError, type Database } from '../src/index.js';
+import { smallOptions, tempDir, text } from './helpers.js';
+
+async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = {}): Promise<T> {
+  const dir = tempDir();
+  const db = await open(smallOptions(dir, extra));
+  try {
+    return await fn(db, dir);
+  } finally {
+    await db.close();
+  }
+}
+
+async function settle(db: Database, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const s = db.stats();
+    if (s.nodes.every((n) => n.scl >= s.vdl)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('database', () => {
+  it('acknowledges 10K concurrent puts and reads every one back, also after reopen', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    const N = 10_000;
+    const lsns = await Promise.all(Array.from({ length: N }, (_, i) => db.put(`key-${i}`, `value-${i}`)));
+    // Commits resolve with strictly increasing LSNs in call order.
+    for (let i = 1; i < N; i++) expect(lsns[i]).toBeGreaterThan(lsns[i - 1]!);
+    expect(db.vdl).toBeGreaterThanOrEqual(lsns[N - 1]!);
+    const s = db.stats();
+    expect(s.commits.acknowledged).toBe(N);
+    expect(s.groupCommit.recordsPerBatch).toBeGreaterThan(1);
+    for (let i = 0; i < N; i += 500) {
+      const got = await Promise.all(Array.from({ length: 500 }, (_, j) => db.get(`key-${i + j}`)));
+      got.forEach((v, j) => expect(text(v)).toBe(`value-${i + j}`));
+    }
+    await db.close();
+    const again = await open(smallOptions(dir));
+    try {
+      expect(again.vdl).toBeGreaterThanOrEqual(lsns[N - 1]!);
+      expect(text(await again.get('key-0'))).toBe('value-0');
+      expect(text(await again.get(`key-${N - 1}`))).toBe(`value-${N - 1}`);
+      expect(again.epoch).toBe(db.epoch + 1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('deletes, overwrites, and returns undefined for missing keys', () => withDb(async (db) => {
+    await db.put('a', '1');
+    await db.put('a', '2');
+    expect(text(await db.get('a'))).toBe('2');
+    await db.delete('a');
+    expect(await db.get('a')).toBeUndefined();
+    expect(await db.get('never')).toBeUndefined();
+    const bin = new Uint8Array([0, 255, 7]);
+    await db.put(bin, bin);
+    expect(Array.from((await db.get(bin))!)).toEqual([0, 255, 7]);
+  }));
+
+  it('commits a transaction as one MTR: all of its writes or none', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    const r = await db.transaction(async (tx) => {
+      tx.put('x', 'tx1');
+      tx.put('y', 'tx1');
+      expect(text(await tx.get('x'))).toBe('tx1'); // reads its own writes
+      tx.delete('gone');
+      return 'done';
+    });
+    expect(r).toBe('done');
+    expect([text(await db.get('x')), text(await db.get('y'))]).toEqual(['tx1', 'tx1']);
+    await expect(db.transaction(async (tx) => {
+      tx.put('x', 'aborted');
+      throw new Error('boom');
+    })).rejects.toThrow('boom');
+    expect(text(await db.get('x'))).toBe('tx1');
+    // Many concurrent transactions: every pair lands together.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => db.transaction((tx) => {
+      tx.put(`p${i}-a`, `${i}`);
+      tx.put(`p${i}-b`, `${i}`);
+    })));
+    await db.close();
+    const again = await open(smallOptions(dir));
+    try {
+      for (let i = 0; i < 200; i += 17) {
+        expect([text(await again.get(`p${i}-a`)), text(await again.get(`p${i}-b`))]).toEqual([`${i}`, `${i}`]);
+      }
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('acknowledges puts with two nodes paused and catches them up after resume', () => withDb(async (db) => {
+    db.faults.pauseNode(0);
+    db.faults.pauseNode(3);
+    const lsns = await Promise.all(Array.from({ length: 500 }, (_, i) => db.put(`k${i}`, `v${i}`)));
+    expect(db.vdl).toBeGreaterThanOrEqual(lsns[499]!);
+    expect(db.stats().nodes[0]!.scl).toBeLessThan(db.vdl);
+    db.faults.resumeNode(0);
+    db.faults.resumeNode(3);
+    await settle(db);
+    expect(db.stats().nodes.map((n) => n.scl >= db.vdl)).toEqual([true, true, true, true, true, true]);
+  }));
+
+  it('never acks with three nodes paused, rejects with QUORUM_UNAVAILABLE, and recovers after resume', () => withDb(async (db) => {
+    await db.put('before', '1');
+    const vdlBefore = db.vdl;
+    for (const i of [1, 2, 5]) db.faults.pauseNode(i);
+    let acked = false;
+    const p = db.put('during', '2').then(() => { acked = true; });
+    await expect(p).rejects.toMatchObject({ code: 'QUORUM_UNAVAILABLE' });
+    expect(acked).toBe(false);
+    expect(db.vdl).toBe(vdlBefore);
+    // Reads of durable data keep working on the remaining nodes.
+    expect(text(await db.get('before'))).toBe('1');
+    for (const i of [1, 2, 5]) db.faults.resumeNode(i);
+    await db.put('after', '3');
+    // The timed-out write had an unknown outcome; after resume it became durable with the rest.
+    expect(text(await db.get('during'))).toBe('2');
+    await settle(db);
+    expect(db.stats().nodes.every((n) => n.scl >= db.vdl)).toBe(true);
+  }, { commitTimeoutMs: 300 }));
+
+  it('holds a read of a key whose write is not yet durable until it is', () => withDb(async (db) => {
+    await db.put('k', 'old');
+    for (const i of [0, 1, 2]) db.faults.pauseNode(i);
+    const put = db.put('k', 'new');
+    let read: string | undefined | null = null;
+    const get = db.get('k').then((v) => { read = text(v); });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(read).toBeNull(); // neither the old value nor the non-durable new one
+    for (const i of [0, 1, 2]) db.faults.resumeNode(i);
+    await put;
+    await get;
+    expect(read).toBe('new');
+    expect(db.stats().reads.waitedForDurable).toBe(1);
+  }));
+
+  it('keeps committing while a node crashes and catches it up after restart', () => withDb(async (db) => {
+    await Promise.all(Array.from({ length: 200 }, (_, i) => db.put(`a${i}`, 'x')));
+    await db.faults.crashNode(4);
+    expect(db.stats().nodes[4]!.state).toBe('stopped');
+    await Promise.all(Array.from({ length: 200 }, (_, i) => db.put(`b${i}`, 'y')));
+    await db.faults.restartNode(4);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => db.put(`c${i}`, 'z')));
+    await settle(db);
+    const n4 = db.stats().nodes[4]!;
+    expect(n4.state).toBe('running');
+    expect(n4.scl).toBe(db.vdl);
+  }));
+
+  it('rejects bad input and calls after close with coded errors', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    await expect(db.put('k'.repeat(2000), 'v')).rejects.toMatchObject({ code: 'KEY_TOO_LARGE' });
+    await expect(db.put('k', new Uint8Array(20_000))).rejects.toMatchObject({ code: 'VALUE_TOO_LARGE' });
+    await expect(db.put(42 as never, 'v')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(db.get('')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(db.transaction((tx) => { for (let i = 0; i < 10; i++) tx.put(`k${i}`, new Uint8Array(10_000)); }))
+      .rejects.toMatchObject({ code: 'TRANSACTION_TOO_LARGE' });
+    expect(() => db.faults.pauseNode(6)).toThrow(/INVALID_ARGUMENT/);
+    await db.close();
+    await expect(db.put('k', 'v')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(db.get('k')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(open({ dir, nodes: 5, writeQuorum: 3, readQuorum: 3, segmentBytes: 1 << 20, valueBytesMax: 16 << 10, mtrBytesMax: 64 << 10, groupCommit: { batchBytesMax: 64 << 10 }, nodeRingBytes: 1 << 20, logRingBytes: 1 << 20 }))
+      .rejects.toMatchObject({ code: 'VOLUME_MISMATCH' });
+    await expect(open({ dir, fsync: 'sometimes' as never })).rejects.toSatisfy((e) => isAuroralError(e, 'INVALID_OPTION'));
+  });
+
+  it('leaves no worker threads or ports behind after close', async () => {
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
+    await withDb(async (db) => { await db.put('a', 'b'); });
+    const after = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
+    expect(after).toBe(before);
+  });
+});

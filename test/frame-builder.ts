@@ -1,0 +1,26 @@
+// Builds valid frames for tests the same way the group-commit core does.
+import { encodeRecord, Op, recordBytes } from '../src/log/record.js';
+import { sealFrame } from '../src/log/frame.js';
+import { FRAME_HEADER_BYTES } from '../src/config.js';
+
+export interface TestRecord {
+  key: string;
+  value: string | null;
+}
+
+export function buildFrame(records: TestRecord[], lsnFirst: number, lsnPrev: number, epoch = 1, batchSeq = 1): Uint8Array {
+  const enc = new TextEncoder();
+  const parts = records.map((r) => ({ k: enc.encode(r.key), v: r.value === null ? null : enc.encode(r.value) }));
+  const payload = parts.reduce((n, p) => n + recordBytes(p.k.length, p.v?.length ?? 0), 0);
+  const bytes = new Uint8Array(FRAME_HEADER_BYTES + payload);
+  const view = new DataView(bytes.buffer);
+  let at = FRAME_HEADER_BYTES;
+  parts.forEach((p, i) => {
+    at += encodeRecord(bytes, view, at, p.v === null ? Op.DELETE : Op.PUT, i === parts.length - 1, lsnFirst + i, 0, p.k, p.v);
+  });
+  sealFrame(bytes, view, 0, {
+    payloadBytes: payload, recordCount: records.length, epoch, batchSeq, lsnPrev, lsnFirst,
+    lsnLast: lsnFirst + records.length - 1, lsnReadMin: 0,
+  });
+  return bytes;
+}

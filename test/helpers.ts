@@ -1,0 +1,34 @@
+// Shared test helpers: temp directories that are always removed, and small engine options so
+// tests preallocate little and start fast.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach } from 'vitest';
+import type { OpenOptions } from '../src/index.js';
+
+const dirs: string[] = [];
+
+export function tempDir(prefix = 'auroral-test-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+afterEach(() => {
+  while (dirs.length > 0) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
+});
+
+export function smallOptions(dir: string, extra: Partial<OpenOptions> = {}): OpenOptions {
+  return {
+    dir,
+    segmentBytes: 1 << 20,
+    valueBytesMax: 16 << 10,
+    mtrBytesMax: 64 << 10,
+    groupCommit: { batchBytesMax: 64 << 10 },
+    nodeRingBytes: 1 << 20,
+    logRingBytes: 1 << 20,
+    ...extra,
+  };
+}
+
+export const text = (v: Uint8Array | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v).toString());
