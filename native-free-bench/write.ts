@@ -1,0 +1,136 @@
+// Write benchmark: durable puts/s and commit latency at several puts-in-flight levels, with two
+// single-file baselines measured in the same run (see baselines.ts). One tinybench iteration is
+// one fixed time window of a running closed loop; latency percentiles come from an HDR histogram
+// of every put (not from window averages).
+//
+//   npm run bench:write -- [--inflight 1,16,64,256] [--window-ms 500] [--windows 4] [--fsync fdatasync|none] [--quick]
+import { Bench } from 'tinybench';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { open, type Database } from '../src/index.js';
+import { KeySource, newHistogram, runPutWindow, type Histogram, type PutTarget } from '../src/cli/workload.js';
+import { FsyncPerPut, NaiveGroupCommit } from './baselines.js';
+
+const { values: args } = parseArgs({
+  options: {
+    inflight: { type: 'string', default: '1,16,64,256' },
+    'window-ms': { type: 'string', default: '500' },
+    windows: { type: 'string', default: '4' },
+    fsync: { type: 'string', default: 'fdatasync' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+});
+const inflights = (args.quick ? '1,256' : args.inflight!).split(',').map(Number);
+const windowMs = Number(args['window-ms']);
+const windows = args.quick ? 2 : Number(args.windows);
+for (const n of [...inflights, windowMs, windows]) if (!Number.isInteger(n) || n <= 0) throw new Error(`bad numeric argument ${n}`);
+
+const value = new Uint8Array(100).fill(0x61);
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'auroral-bench-'));
+
+interface CaseResult {
+  name: string;
+  inflight: number;
+  ops: number;
+  elapsedMs: number;
+  hist: Histogram;
+  recordsPerBatch: number | null;
+  syncsPerNodePerSec: number | null;
+}
+
+const results: CaseResult[] = [];
+
+function addCase(bench: Bench, name: string, inflight: number, make: () => Promise<{ target: PutTarget; close: () => Promise<void>; extra?: () => { recordsPerBatch: number; syncsPerNode: number } }>): void {
+  let t: Awaited<ReturnType<typeof make>> | null = null;
+  const keys = new KeySource();
+  const r: CaseResult = { name, inflight, ops: 0, elapsedMs: 0, hist: newHistogram(), recordsPerBatch: null, syncsPerNodePerSec: null };
+  let before: { recordsPerBatch: number; syncsPerNode: number; batches?: number } | null = null;
+  let measuring = false;
+  bench.add(`${name} x${inflight}`, async () => {
+    const w = await runPutWindow(t!.target, inflight, windowMs, value, keys, measuring ? r.hist : null);
+    if (measuring) {
+      r.ops += w.ops;
+      r.elapsedMs += w.elapsedMs;
+    }
+  }, {
+    beforeAll: async (mode) => {
+      if (t === null) t = await make();
+      measuring = mode === 'run';
+      if (measuring) before = t.extra?.() ?? null;
+    },
+    afterAll: async (mode) => {
+      if (mode !== 'run' || t === null) return;
+      const after = t.extra?.();
+      if (after !== undefined && before !== null) {
+        r.syncsPerNodePerSec = (after.syncsPerNode - before.syncsPerNode) / (r.elapsedMs / 1000);
+        r.recordsPerBatch = after.recordsPerBatch;
+      }
+      await t.close();
+      t = null;
+      results.push(r);
+    },
+  });
+}
+
+function auroralStats(db: Database): () => { recordsPerBatch: number; syncsPerNode: number } {
+  let b0 = 0;
+  let r0 = 0;
+  return () => {
+    const s = db.stats();
+    const g = s.groupCommit;
+    const rpb = g.batches - b0 === 0 ? 0 : (g.records - r0) / (g.batches - b0);
+    b0 = g.batches;
+    r0 = g.records;
+    return { recordsPerBatch: rpb, syncsPerNode: s.nodes.reduce((n, x) => n + x.syncs, 0) / s.nodes.length };
+  };
+}
+
+const bench = new Bench({ name: 'auroral write path', iterations: windows, time: 0, warmup: true, warmupIterations: 1, warmupTime: 0, throws: true });
+const fsync = args.fsync as 'fdatasync' | 'none';
+addCase(bench, 'baseline (a) fsync per put', 1, async () => {
+  const b = new FsyncPerPut(fs.mkdtempSync(path.join(root, 'a-')));
+  return { target: b, close: async () => b.close() };
+});
+for (const inflight of inflights) {
+  addCase(bench, 'baseline (b) naive group commit', inflight, async () => {
+    const b = new NaiveGroupCommit(fs.mkdtempSync(path.join(root, 'b-')));
+    return { target: b, close: async () => b.close() };
+  });
+  addCase(bench, 'auroral 6 nodes, quorum 4', inflight, async () => {
+    const db = await open({ dir: fs.mkdtempSync(path.join(root, 'db-')), fsync });
+    const extra = auroralStats(db);
+    extra();
+    return { target: db, close: () => db.close(), extra };
+  });
+}
+
+console.log(`auroral write benchmark: ${windows} windows of ${windowMs} ms per case, 16-byte keys, 100-byte values, fsync=${fsync}, ${os.cpus().length} cpus, node ${process.version}`);
+try {
+  await bench.run();
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+const rate = (r: CaseResult) => r.ops / (r.elapsedMs / 1000);
+const a = results.find((r) => r.name.startsWith('baseline (a)'))!;
+const rows = results.map((r) => {
+  const b = results.find((x) => x.name.startsWith('baseline (b)') && x.inflight === r.inflight);
+  return {
+    case: r.name,
+    inflight: r.inflight,
+    'puts/s': Math.round(rate(r)),
+    'p50 ms': +(r.hist.getValueAtPercentile(50) / 1000).toFixed(3),
+    'p99 ms': +(r.hist.getValueAtPercentile(99) / 1000).toFixed(3),
+    'records/batch': r.recordsPerBatch === null ? '' : +r.recordsPerBatch.toFixed(1),
+    'fdatasyncs/node/s': r.syncsPerNodePerSec === null ? '' : Math.round(r.syncsPerNodePerSec),
+    'x baseline (a)': +(rate(r) / rate(a)).toFixed(2),
+    'x baseline (b)': b === undefined ? '' : +(rate(r) / rate(b)).toFixed(2),
+  };
+});
+console.table(rows);
+// tinybench's own per-window view (throughput here is windows/s; puts/s is above).
+console.table(bench.table());
+if (args.json !== undefined) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
