@@ -62,13 +62,12 @@ describe('node core', () => {
     const n = fresh();
     const frames = [1, 2, 3].map((i) => ref(buildFrame([{ key: 'same', value: `v${i}` }], i, i - 1, 1, i)));
     n.receive(frames);
-    n.apply(frames, 0);
+    n.indexAccepted(0);
     const key = new TextEncoder().encode('same');
     const at = (rp: number) => {
-      const r = n.read(0, key, rp);
+      const r = n.read(key, rp);
       return r.status === 'ok' && r.result.found ? Buffer.from(r.result.value!).toString() : r.status;
     };
-    // pageId 0 here because buildFrame writes pageId 0.
     expect(at(2)).toBe('v2');
     expect(at(3)).toBe('v3');
     expect(at(4)).toBe('behind');

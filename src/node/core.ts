@@ -8,10 +8,13 @@
 // Fail-stop: an error from write or sync fails the node for good; nothing is retried on that file.
 import { assert } from '../assert.js';
 import { AuroralError, errors, isAuroralError } from '../errors.js';
-import { checkFrame, forEachRecord, frameBytes, type FrameHeader } from '../log/frame.js';
+import { checkFrame, frameBytes, type FrameHeader } from '../log/frame.js';
 import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
 import type { HotLog } from './hotlog.js';
-import { PageStore, type PageRead } from './pages.js';
+import { KeyIndex, keyHash, TOMBSTONE } from './key-index.js';
+import { FRAME_HEADER_BYTES } from '../config.js';
+import { Op, RECORD_HEADER_BYTES, recordBytes } from '../log/record.js';
+import { readU64 } from '../log/u64.js';
 
 export interface NodeCoreConfig {
   nodeId: number;
@@ -42,7 +45,9 @@ export interface NodeStats {
   syncMicrosTotal: number;
 }
 
-export type NodeRead = { status: 'ok'; result: PageRead } | { status: 'behind'; scl: number } | { status: 'failed' };
+/** found: false = no version at or below the read point; value null = deleted. */
+export type KeyRead = { found: false } | { found: true; value: Uint8Array | null };
+export type NodeRead = { status: 'ok'; result: KeyRead } | { status: 'behind'; scl: number } | { status: 'failed' };
 
 export interface Clock {
   /** Monotonic microseconds. */
@@ -52,7 +57,7 @@ export interface Clock {
 export class NodeCore {
   readonly config: NodeCoreConfig;
   readonly log: HotLog;
-  readonly pages: PageStore;
+  readonly index = new KeyIndex();
   readonly stats: NodeStats = {
     groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
     framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
@@ -65,13 +70,14 @@ export class NodeCore {
   private readonly clock: Clock;
   private seq = 0;
   private position = 0;
+  /** Where the frames accepted by the last receive() were written: indexed after the ack. */
+  private readonly accepted: { frame: FrameRef; seq: number; position: number }[] = [];
   private scan: ScanResult | null = null;
 
   constructor(config: NodeCoreConfig, log: HotLog, clock: Clock) {
     this.config = config;
     this.log = log;
     this.clock = clock;
-    this.pages = new PageStore(config.pageCount);
   }
 
   // ---- recovery ---------------------------------------------------------------------------
@@ -123,7 +129,7 @@ export class NodeCore {
     }
     this.epoch = epoch; // from here on, frames of older epochs are fenced
     assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep}`);
-    this.rebuildPages();
+    this.rebuildIndex();
     this.scan = null;
   }
 
@@ -150,12 +156,36 @@ export class NodeCore {
     assert(accepted === batch.length, `catch-up accepted ${accepted} of ${batch.length} frames`);
   }
 
-  private rebuildPages(): void {
+  private rebuildIndex(): void {
     scanHotLog(this.log, this.config.payloadBytesMax, (f, segment) => {
       if (f.header.lsnLast > this.scl) return;
-      const view = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
-      forEachRecord(segment, view, f.position, f.header, (r) => this.pages.apply(r));
+      this.indexFrame(segment.subarray(f.position, f.position + f.bytes), f.header, f.seq, f.position);
     });
+  }
+
+  /** Adds every record of a (checked) frame to the index, located at (seq, position). */
+  private indexFrame(bytes: Uint8Array, h: FrameHeader, seq: number, position: number): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = FRAME_HEADER_BYTES + h.payloadBytes;
+    let at = FRAME_HEADER_BYTES;
+    let count = 0;
+    while (at < end) {
+      const size = view.getUint32(at, true);
+      const op = bytes[at + 4]!;
+      const keyBytes = view.getUint16(at + 6, true);
+      const valueBytes = view.getUint32(at + 20, true);
+      if (size !== recordBytes(keyBytes, valueBytes) || at + size > end || (op !== Op.PUT && op !== Op.DELETE)) {
+        throw errors.corruptRecord(`record at ${at} of frame ${h.lsnFirst}..${h.lsnLast} is malformed`);
+      }
+      const keyStart = at + RECORD_HEADER_BYTES;
+      const keyEnd = keyStart + keyBytes;
+      this.index.insert(keyHash(bytes, keyStart, keyEnd), bytes, keyStart, keyEnd, readU64(view, at + 8), seq,
+        position + keyEnd, op === Op.PUT ? valueBytes : TOMBSTONE);
+      at += size;
+      count++;
+    }
+    assert(count === h.recordCount, `frame ${h.lsnFirst}..${h.lsnLast} holds ${count} records, header says ${h.recordCount}`);
+    this.stats.recordsApplied += count;
   }
 
   // ---- foreground: append + sync + ack ----------------------------------------------------
@@ -185,6 +215,7 @@ export class NodeCore {
     let views: Uint8Array[] = [];
     let viewsBytes = 0;
     let touched = -1;
+    this.accepted.length = 0;
     try {
       for (const f of frames) {
         const h = f.header;
@@ -212,6 +243,7 @@ export class NodeCore {
           this.log.createSegment(this.seq);
           this.stats.segmentsCreated++;
         }
+        this.accepted.push({ frame: f, seq: this.seq, position: this.position });
         views.push(f.bytes);
         viewsBytes += f.bytes.length;
         this.position += f.bytes.length;
@@ -229,6 +261,7 @@ export class NodeCore {
     } catch (e) {
       // Fail-stop: the durable state of this file is unknown. Never sync it again, never ack.
       this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, (e as Error).message);
+      this.accepted.length = 0;
       return 0;
     }
     if (accepted > 0) {
@@ -247,21 +280,24 @@ export class NodeCore {
 
   // ---- background: apply, serve reads -----------------------------------------------------
 
-  /** Applies the records of frames accepted by receive() (they are at or below the SCL). */
-  apply(frames: readonly FrameRef[], readMin: number): void {
-    this.pages.setReadMin(readMin);
-    for (const f of frames) {
-      if (f.header.lsnLast > this.scl) break;
-      const view = new DataView(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength);
-      forEachRecord(f.bytes, view, 0, f.header, (r) => this.pages.apply(r));
-      this.stats.recordsApplied += f.header.recordCount;
-    }
+  /**
+   * Indexes the frames accepted by the last receive() (after its ack; their bytes must still be
+   * valid, i.e. the ring not yet released). `readMin` is the PGMRPL piggybacked on them.
+   */
+  indexAccepted(readMin: number): void {
+    this.index.setReadMin(readMin);
+    for (const a of this.accepted) this.indexFrame(a.frame.bytes, a.frame.header, a.seq, a.position);
+    this.accepted.length = 0;
   }
 
-  read(pageId: number, key: Uint8Array, readPoint: number): NodeRead {
+  /** The value of `key` as of `readPoint`, read from this node's log. */
+  read(key: Uint8Array, readPoint: number): NodeRead {
     if (this.failure !== null) return { status: 'failed' };
     if (readPoint > this.scl) return { status: 'behind', scl: this.scl };
     this.stats.reads++;
-    return { status: 'ok', result: this.pages.read(pageId, key, readPoint) };
+    const v = this.index.lookup(keyHash(key), key, readPoint);
+    if (v === null) return { status: 'ok', result: { found: false } };
+    if (v.valueBytes === TOMBSTONE) return { status: 'ok', result: { found: true, value: null } };
+    return { status: 'ok', result: { found: true, value: this.log.read(v.seq, v.position, v.valueBytes) } };
   }
 }

@@ -14,6 +14,8 @@ export interface HotLog {
   segments(): number[];
   /** The whole segment's bytes (segmentBytes long). */
   readSegment(seq: number): Uint8Array;
+  /** Reads `length` bytes at `position` of segment `seq` (written and synced before). */
+  read(seq: number, position: number, length: number): Uint8Array;
   /** Creates segment `seq`, zero-filled to segmentBytes and durable (file and directory). */
   createSegment(seq: number): void;
   /** Writes `views` back to back at `position` of segment `seq`. Throws on error. */
@@ -109,6 +111,18 @@ export class FsHotLog implements HotLog {
       fs.closeSync(fd);
     }
     return buf;
+  }
+
+  read(seq: number, position: number, length: number): Uint8Array {
+    const out = Buffer.allocUnsafe(length);
+    const fd = this.fd(seq);
+    let at = 0;
+    while (at < length) {
+      const n = fs.readSync(fd, out, at, length - at, position + at);
+      if (n === 0) throw ioError('read', this.file(seq), new Error('short read'));
+      at += n;
+    }
+    return out;
   }
 
   createSegment(seq: number): void {
@@ -235,6 +249,12 @@ export class MemHotLog implements HotLog {
     const s = this.live.get(seq);
     assert(s !== undefined, `no segment ${seq}`);
     return s.slice();
+  }
+
+  read(seq: number, position: number, length: number): Uint8Array {
+    const s = this.live.get(seq);
+    assert(s !== undefined && position + length <= s.length, `no bytes at ${seq}:${position}+${length}`);
+    return s.slice(position, position + length);
   }
 
   createSegment(seq: number): void {

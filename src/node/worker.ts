@@ -25,7 +25,7 @@ export interface NodeWorkerData {
 
 export type NodeRequest =
   | { type: 'recover'; lsnKeep: number; epoch: number; peerNode: number | null }
-  | { type: 'read'; id: number; pageId: number; key: Uint8Array; readPoint: number }
+  | { type: 'read'; id: number; key: Uint8Array; readPoint: number }
   | { type: 'close' };
 
 export type NodeReply =
@@ -95,6 +95,15 @@ function main(d: NodeWorkerData): void {
   });
 }
 
+/** True if at least writeQuorum nodes now hold `scl`-or-more while VDL is still below it. */
+function mayAdvanceVdl(control: Control, nodes: number, writeQuorum: number, scl: number): boolean {
+  const vdl = control.load64(ctl.vdl);
+  if (vdl >= scl) return false;
+  let holders = 0;
+  for (let i = 0; i < nodes; i++) if (control.load64(ctl.nodeScl(i)) > vdl) holders++;
+  return holders >= writeQuorum;
+}
+
 function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsBlock<typeof nodeStatKeys[number]>,
   reply: (r: NodeReply) => void, fail: (e: unknown) => void): void {
   const ring = new RingConsumer(d.ring);
@@ -113,9 +122,10 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
         const msg = m.message as NodeRequest;
         if (msg.type === 'close') return;
         if (msg.type === 'read') {
-          const r = core.read(msg.pageId, msg.key, msg.readPoint);
+          const r = core.read(msg.key, msg.readPoint);
           if (r.status === 'ok') {
-            reply({ type: 'read-result', id: msg.id, status: 'ok', found: r.result.found, value: r.result.found ? r.result.value : null });
+            const value = r.result.found ? r.result.value : null;
+            reply({ type: 'read-result', id: msg.id, status: 'ok', found: r.result.found, value });
           } else {
             reply({ type: 'read-result', id: msg.id, status: r.status, found: false, value: null });
           }
@@ -141,8 +151,10 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
           fail(core.failure);
         } else {
           control.store64(ctl.nodeScl(id), core.scl); // the ack: only after the sync returned
-          control.ring(ctl.gcDoorbell);
-          core.apply(frames, readMin);
+          // Wake the group-commit thread only if this ack may complete a write quorum; other acks
+          // are picked up at its next wake-up (they only trim retention).
+          if (mayAdvanceVdl(control, d.config.nodes, d.config.writeQuorum, core.scl)) control.ring(ctl.gcDoorbell);
+          core.indexAccepted(readMin); // after the ack: off the commit's critical path
         }
         ring.release();
         stats.set(core.stats);

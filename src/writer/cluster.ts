@@ -41,6 +41,8 @@ export class Cluster {
   private readonly rings: SharedArrayBuffer[] = [];
   private gc: { worker: Worker; port: MessagePort; exited: Promise<void> } | null = null;
   private readonly reads = new Map<number, PendingRead>();
+  /** Resolve when each port closed so far has really gone (its 'close' event is asynchronous). */
+  private readonly portsClosed: Promise<void>[] = [];
   private readId = 0;
   /** Set if the group-commit thread dies: the writer can no longer make anything durable. */
   fatal: Error | null = null;
@@ -63,6 +65,7 @@ export class Cluster {
     const { port1, port2 } = new MessageChannel();
     const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList: [port2], name: `auroral-node-${i}` });
+    this.trackPort(port1);
     const handle: NodeHandle = { worker, port: port1, step: null, exited: new Promise((r) => worker.once('exit', () => r())) };
     this.nodes[i] = handle;
     this.failures[i] = null;
@@ -117,7 +120,7 @@ export class Cluster {
     if (Atomics.load(this.control.i32, ctl.nodeState(i)) !== NodeState.FAILED) {
       Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STOPPED);
     }
-    h.port.close();
+    this.closePort(h.port);
     this.postGc({ type: 'node-down', node: i });
     this.control.ring(ctl.gcDoorbell);
     if (h.step !== null) h.step({ type: 'failed', code: ErrorCode.NODE_FAILED, message: `node ${i} ${why}` });
@@ -134,12 +137,22 @@ export class Cluster {
     const full: GcWorkerData = { ...data, nodeRings: [...this.rings], control: this.control.sab, logRing: this.logRing, stats: this.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
     port1.unref();
+    this.trackPort(port1);
     const exited = new Promise<void>((r) => worker.once('exit', () => r()));
     worker.on('error', (e) => {
       this.fatal = e;
       this.onFatal(e);
     });
     this.gc = { worker, port: port1, exited };
+  }
+
+  /** Tracks a new port's 'close' (it fires when either end closes, so subscribe at creation). */
+  private trackPort(port: MessagePort): void {
+    this.portsClosed.push(new Promise((r) => port.once('close', () => r())));
+  }
+
+  private closePort(port: MessagePort): void {
+    port.close(); // idempotent
   }
 
   private postGc(msg: GcMessage): void {
@@ -156,7 +169,7 @@ export class Cluster {
     return this.control.load64(ctl.nodeScl(i));
   }
 
-  read(node: number, pageId: number, key: Uint8Array, readPoint: number, timeoutMs: number): Promise<ReadResult> {
+  read(node: number, key: Uint8Array, readPoint: number, timeoutMs: number): Promise<ReadResult> {
     return new Promise((resolve, reject) => {
       const id = ++this.readId;
       const timer = setTimeout(() => {
@@ -164,7 +177,7 @@ export class Cluster {
         reject(errors.readUnavailable(`node ${node} did not answer a read within readTimeoutMs=${timeoutMs}`));
       }, timeoutMs);
       this.reads.set(id, { node, resolve, reject, timer });
-      this.send(node, { type: 'read', id, pageId, key, readPoint });
+      this.send(node, { type: 'read', id, key, readPoint });
     });
   }
 
@@ -206,7 +219,7 @@ export class Cluster {
       this.gc.port.postMessage({ type: 'close' } satisfies GcMessage);
       this.control.ring(ctl.gcDoorbell);
       await this.gc.exited;
-      this.gc.port.close();
+      this.closePort(this.gc.port);
       this.gc = null;
     }
     const exits: Promise<void>[] = [];
@@ -221,6 +234,7 @@ export class Cluster {
       }
     }
     await Promise.all(exits);
+    await Promise.all(this.portsClosed);
     for (const [id, p] of this.reads) {
       this.reads.delete(id);
       clearTimeout(p.timer);
