@@ -3,7 +3,7 @@
 // one fixed time window of a running closed loop; latency percentiles come from an HDR histogram
 // of every put (not from window averages).
 //
-//   npm run bench:write -- [--inflight 1,16,64,256] [--window-ms 500] [--windows 4] [--fsync fdatasync|none] [--quick]
+//   npm run bench:write -- [--inflight 1,16,64,256] [--window-ms 1000] [--windows 3] [--fsync fdatasync|none] [--quick]
 import { Bench } from 'tinybench';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,8 +16,8 @@ import { FsyncPerPut, NaiveGroupCommit } from './baselines.js';
 const { values: args } = parseArgs({
   options: {
     inflight: { type: 'string', default: '1,16,64,256' },
-    'window-ms': { type: 'string', default: '500' },
-    windows: { type: 'string', default: '4' },
+    'window-ms': { type: 'string', default: '1000' },
+    windows: { type: 'string', default: '3' },
     fsync: { type: 'string', default: 'fdatasync' },
     quick: { type: 'boolean', default: false },
     json: { type: 'string' },

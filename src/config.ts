@@ -96,7 +96,7 @@ export const defaults = {
     batchRecordsMax: 4096,
     waitMicrosMax: 200,
     mode: 'adaptive' as GroupCommitMode,
-    framesInFlightMax: 2,
+    framesInFlightMax: 1,
   },
   fsync: 'fdatasync' as FsyncMode,
   logRingBytes: 32 * MiB,

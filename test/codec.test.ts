@@ -30,7 +30,7 @@ describe('frame codec', () => {
     for (let i = 0; i < bytes.length; i++) {
       for (let b = 0; b < 8; b++) {
         const copy = bytes.slice();
-        copy[i] ^= 1 << b;
+        copy[i] = copy[i]! ^ (1 << b);
         try {
           decodeFrame(copy);
         } catch (e) {

@@ -70,6 +70,11 @@ export class NodeCore {
   private readonly clock: Clock;
   private seq = 0;
   private position = 0;
+
+  /** A slice of background log work; true if more remains. */
+  idleWork(): boolean {
+    return this.failure === null && this.log.idleWork(this.position);
+  }
   /** Where the frames accepted by the last receive() were written: indexed after the ack. */
   private readonly accepted: { frame: FrameRef; seq: number; position: number }[] = [];
   private scan: ScanResult | null = null;

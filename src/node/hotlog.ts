@@ -23,8 +23,11 @@ export interface HotLog {
   /** Makes every write to segment `seq` durable. Throws on error: never call it again on that segment. */
   sync(seq: number): void;
   removeSegment(seq: number): void;
-  /** A bounded slice of background work (preallocating the next segment); true if more remains. */
-  idleWork(): boolean;
+  /**
+   * A bounded slice of background work (preallocating the next segment, once the current one is
+   * at least half full: `currentUsedBytes` of it); true if more remains.
+   */
+  idleWork(currentUsedBytes: number): boolean;
   close(): void;
   readonly segmentBytes: number;
 }
@@ -160,8 +163,8 @@ export class FsHotLog implements HotLog {
     this.spareReady = true;
   }
 
-  idleWork(): boolean {
-    if (this.spareReady) return false;
+  idleWork(currentUsedBytes: number): boolean {
+    if (this.spareReady || currentUsedBytes * 2 < this.segmentBytes) return false;
     try {
       this.spareStep();
     } catch (e) {
@@ -296,7 +299,7 @@ export class MemHotLog implements HotLog {
     this.durable.delete(seq);
   }
 
-  idleWork(): boolean {
+  idleWork(_currentUsedBytes: number): boolean {
     return false;
   }
 

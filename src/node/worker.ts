@@ -37,6 +37,12 @@ export type NodeReply =
 /** At most this many frames per append group (bounds one writev and one apply pass). */
 const GROUP_FRAMES_MAX = 1024;
 const PARK_TIMEOUT_MS = 100;
+/**
+ * Under sustained load the loop is never idle, yet the next segment must be preallocated before
+ * the current one fills (or the rotation would zero-fill it synchronously, stalling acks). So
+ * every this many append groups, one slice of background work runs anyway.
+ */
+const GROUPS_PER_BACKGROUND_SLICE = 4;
 
 export function nodeLogDir(dir: string, node: number): string {
   return path.join(dir, `node-${node}`, 'log');
@@ -113,6 +119,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
   const frames: FrameRef[] = [];
   let failed = false;
   let readMin = 0;
+  let groupsSinceSlice = 0;
   for (;;) {
     const seen = Atomics.load(control.i32, ctl.nodeDoorbell(id));
     const paused = Atomics.load(control.i32, ctl.nodePaused(id)) !== 0;
@@ -158,10 +165,14 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
         }
         ring.release();
         stats.set(core.stats);
+        if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
+          groupsSinceSlice = 0;
+          core.idleWork();
+        }
       }
     }
     if (busy) continue;
-    if (!paused && core.log.idleWork()) continue;
+    if (!paused && core.idleWork()) continue;
     control.park(ctl.nodeDoorbell(id), seen, PARK_TIMEOUT_MS);
   }
 }
