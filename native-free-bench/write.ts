@@ -39,6 +39,8 @@ interface CaseResult {
   hist: Histogram;
   recordsPerBatch: number | null;
   syncsPerNodePerSec: number | null;
+  /** puts/s of each measured window: the spread shows how noisy the machine was. */
+  windowRates: number[];
 }
 
 const results: CaseResult[] = [];
@@ -46,7 +48,7 @@ const results: CaseResult[] = [];
 function addCase(bench: Bench, name: string, inflight: number, make: () => Promise<{ target: PutTarget; close: () => Promise<void>; extra?: () => { recordsPerBatch: number; syncsPerNode: number } }>): void {
   let t: Awaited<ReturnType<typeof make>> | null = null;
   const keys = new KeySource();
-  const r: CaseResult = { name, inflight, ops: 0, elapsedMs: 0, hist: newHistogram(), recordsPerBatch: null, syncsPerNodePerSec: null };
+  const r: CaseResult = { name, inflight, ops: 0, elapsedMs: 0, hist: newHistogram(), recordsPerBatch: null, syncsPerNodePerSec: null, windowRates: [] };
   let before: { recordsPerBatch: number; syncsPerNode: number; batches?: number } | null = null;
   let measuring = false;
   bench.add(`${name} x${inflight}`, async () => {
@@ -54,6 +56,7 @@ function addCase(bench: Bench, name: string, inflight: number, make: () => Promi
     if (measuring) {
       r.ops += w.ops;
       r.elapsedMs += w.elapsedMs;
+      r.windowRates.push(w.ops / (w.elapsedMs / 1000));
     }
   }, {
     beforeAll: async (mode) => {
@@ -122,6 +125,7 @@ const rows = results.map((r) => {
     case: r.name,
     inflight: r.inflight,
     'puts/s': Math.round(rate(r)),
+    'window min..max': `${Math.round(Math.min(...r.windowRates))}..${Math.round(Math.max(...r.windowRates))}`,
     'p50 ms': +(r.hist.getValueAtPercentile(50) / 1000).toFixed(3),
     'p99 ms': +(r.hist.getValueAtPercentile(99) / 1000).toFixed(3),
     'records/batch': r.recordsPerBatch === null ? '' : +r.recordsPerBatch.toFixed(1),
@@ -131,6 +135,4 @@ const rows = results.map((r) => {
   };
 });
 console.table(rows);
-// tinybench's own per-window view (throughput here is windows/s; puts/s is above).
-console.table(bench.table());
 if (args.json !== undefined) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
