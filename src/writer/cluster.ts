@@ -5,7 +5,7 @@ import { assert } from '../assert.js';
 import { errors, AuroralError, ErrorCode } from '../errors.js';
 import type { Config } from '../config.js';
 import { createRingBuffer } from '../ring/ring.js';
-import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey, type GcStatKey } from '../shared/control.js';
+import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
 import { workerUrl } from '../shared/paths.js';
 import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
 import type { GcMessage, GcWorkerData } from '../commit/worker.js';

@@ -92,21 +92,18 @@ export class Database {
   // ---- writes -----------------------------------------------------------------------------
 
   put(key: Key, value: Value): Promise<number> {
-    if (this.closed) return Promise.reject(errors.closed());
-    let op: TxOp;
-    try {
-      op = this.op(Op.PUT, key, value);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.commit([op], op.id);
+    return this.write(Op.PUT, key, value);
   }
 
   delete(key: Key): Promise<number> {
+    return this.write(Op.DELETE, key, null);
+  }
+
+  private write(kind: Op, key: Key, value: Value | null): Promise<number> {
     if (this.closed) return Promise.reject(errors.closed());
     let op: TxOp;
     try {
-      op = this.op(Op.DELETE, key, null);
+      op = this.op(kind, key, value);
     } catch (e) {
       return Promise.reject(e);
     }
