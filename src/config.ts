@@ -49,6 +49,8 @@ export interface OpenOptions {
   retainBytesMax?: number;
   /** Pages per node (hash buckets of keys); power of two. */
   pageCount?: number;
+  /** The writer's page cache, bytes (0 disables it). */
+  cacheBytesMax?: number;
 }
 
 export interface Config {
@@ -69,6 +71,7 @@ export interface Config {
   segmentBytes: number;
   retainBytesMax: number;
   pageCount: number;
+  cacheBytesMax: number;
 }
 
 const KiB = 1024;
@@ -110,6 +113,7 @@ export const defaults = {
   segmentBytes: 16 * MiB,
   retainBytesMax: 64 * MiB,
   pageCount: 1024,
+  cacheBytesMax: 64 * MiB,
 };
 
 function isPow2(n: number): boolean {
@@ -138,7 +142,7 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
 const knownOptions = new Set([
   'dir', 'nodes', 'writeQuorum', 'readQuorum', 'groupCommit', 'fsync', 'logRingBytes', 'nodeRingBytes',
   'commitTimeoutMs', 'readTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'mtrBytesMax', 'lsnAllocationLimit',
-  'segmentBytes', 'retainBytesMax', 'pageCount',
+  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax',
 ]);
 const knownGroupCommit = new Set(['batchBytesMax', 'batchRecordsMax', 'waitMicrosMax', 'mode', 'framesInFlightMax']);
 
@@ -194,6 +198,7 @@ export function resolveConfig(options: OpenOptions): Config {
     segmentBytes: int('segmentBytes', options.segmentBytes ?? defaults.segmentBytes, 64 * KiB, limits.segmentBytesMax),
     retainBytesMax: int('retainBytesMax', options.retainBytesMax ?? defaults.retainBytesMax, 0, 4096 * MiB),
     pageCount: pow2('pageCount', options.pageCount ?? defaults.pageCount, 1, 1 << 20),
+    cacheBytesMax: int('cacheBytesMax', options.cacheBytesMax ?? defaults.cacheBytesMax, 0, 64 * 1024 * MiB),
   };
   if (c.segmentBytes % 4096 !== 0) throw errors.invalidOption('segmentBytes', `must be a multiple of 4096, got ${c.segmentBytes}`);
   // Relationships between limits: one record and one frame must always fit where they go.

@@ -19,6 +19,7 @@ export const ErrorCode = {
   VOLUME_MISMATCH: 'VOLUME_MISMATCH',
   RECOVERY_FAILED: 'RECOVERY_FAILED',
   TRANSACTION_ABORTED: 'TRANSACTION_ABORTED',
+  SNAPSHOT_RELEASED: 'SNAPSHOT_RELEASED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -62,4 +63,6 @@ export const errors = {
   recoveryFailed: (why: string) => new AuroralError(ErrorCode.RECOVERY_FAILED, why),
   volumeMismatch: (why: string) => new AuroralError(ErrorCode.VOLUME_MISMATCH, why),
   transactionAborted: (why: string) => new AuroralError(ErrorCode.TRANSACTION_ABORTED, why),
+  snapshotReleased: (readPoint: number) =>
+    new AuroralError(ErrorCode.SNAPSHOT_RELEASED, `the snapshot at read point ${readPoint} was released`),
 };

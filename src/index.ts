@@ -1,6 +1,7 @@
 // Public API of Auroral. See README.md and docs/architecture.md.
 export { open, Database, type Key, type Value, type Faults } from './writer/database.js';
 export { Transaction } from './writer/transaction.js';
+export { Snapshot } from './writer/snapshot.js';
 export { AuroralError, ErrorCode, isAuroralError } from './errors.js';
 export { defaults, limits, type OpenOptions, type GroupCommitOptions, type FsyncMode, type GroupCommitMode } from './config.js';
 export type { DatabaseStats, NodeStatsSnapshot } from './writer/stats.js';

@@ -46,7 +46,7 @@ export interface NodeStats {
 }
 
 /** found: false = no version at or below the read point; value null = deleted. */
-export type KeyRead = { found: false } | { found: true; value: Uint8Array | null };
+export type KeyRead = { found: false } | { found: true; lsn: number; value: Uint8Array | null };
 export type NodeRead = { status: 'ok'; result: KeyRead } | { status: 'behind'; scl: number } | { status: 'failed' };
 
 export interface Clock {
@@ -302,7 +302,7 @@ export class NodeCore {
     this.stats.reads++;
     const v = this.index.lookup(keyHash(key), key, readPoint);
     if (v === null) return { status: 'ok', result: { found: false } };
-    if (v.valueBytes === TOMBSTONE) return { status: 'ok', result: { found: true, value: null } };
-    return { status: 'ok', result: { found: true, value: this.log.read(v.seq, v.position, v.valueBytes) } };
+    if (v.valueBytes === TOMBSTONE) return { status: 'ok', result: { found: true, lsn: v.lsn, value: null } };
+    return { status: 'ok', result: { found: true, lsn: v.lsn, value: this.log.read(v.seq, v.position, v.valueBytes) } };
   }
 }

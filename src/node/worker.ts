@@ -32,7 +32,7 @@ export type NodeReply =
   | { type: 'scanned'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
   | { type: 'ready'; scl: number }
   | { type: 'failed'; code: string; message: string }
-  | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed'; value: Uint8Array | null; found: boolean };
+  | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed'; value: Uint8Array | null; found: boolean; lsn: number };
 
 /** At most this many frames per append group (bounds one writev and one apply pass). */
 const GROUP_FRAMES_MAX = 1024;
@@ -129,12 +129,13 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
         const msg = m.message as NodeRequest;
         if (msg.type === 'close') return;
         if (msg.type === 'read') {
+          if (Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue; // fault: drop it silently
           const r = core.read(msg.key, msg.readPoint);
           if (r.status === 'ok') {
-            const value = r.result.found ? r.result.value : null;
-            reply({ type: 'read-result', id: msg.id, status: 'ok', found: r.result.found, value });
+            const res = r.result;
+            reply({ type: 'read-result', id: msg.id, status: 'ok', found: res.found, value: res.found ? res.value : null, lsn: res.found ? res.lsn : 0 });
           } else {
-            reply({ type: 'read-result', id: msg.id, status: r.status, found: false, value: null });
+            reply({ type: 'read-result', id: msg.id, status: r.status, found: false, value: null, lsn: 0 });
           }
         }
       }

@@ -52,10 +52,12 @@ export const ctl = {
   nodeState: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 3,
   /** i32: 1 while node i is paused (fault hook), written by the writer. */
   nodePaused: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 4,
+  /** i32: 1 while node i silently drops read requests (fault hook), written by the writer. */
+  nodeMuted: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 5,
 };
 
 export const CONTROL_BYTES = (LINE_NODE0 + limits.nodesMax) * LINE_BYTES;
-assert(ctl.nodePaused(limits.nodesMax - 1) * 4 < CONTROL_BYTES, 'control block too small');
+assert(ctl.nodeMuted(limits.nodesMax - 1) * 4 < CONTROL_BYTES, 'control block too small');
 assert(ctl.writerDoorbell * 4 >= LINE_BYTES && ctl.vdl * 8 >= 2 * LINE_BYTES, 'control lines overlap');
 
 export class Control {

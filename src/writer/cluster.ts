@@ -189,6 +189,10 @@ export class Cluster {
     this.control.ring(ctl.nodeDoorbell(i));
   }
 
+  mute(i: number, muted: boolean): void {
+    Atomics.store(this.control.i32, ctl.nodeMuted(i), muted ? 1 : 0);
+  }
+
   resume(i: number): void {
     this.paused[i] = false;
     Atomics.store(this.control.i32, ctl.nodePaused(i), 0);

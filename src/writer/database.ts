@@ -17,6 +17,9 @@ import { Cluster } from './cluster.js';
 import { CommitPipeline } from './commits.js';
 import { keyId, toBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
+import { PageCache } from './page-cache.js';
+import { Reader } from './reader.js';
+import { Snapshot } from './snapshot.js';
 import { collectStats, type DatabaseStats } from './stats.js';
 
 export type Key = string | Uint8Array;
@@ -36,6 +39,8 @@ export interface Faults {
   /** Node i stops taking frames and answering reads (its ring fills; the writer goes on). */
   pauseNode(i: number): void;
   resumeNode(i: number): void;
+  /** Node i keeps writing but silently drops read requests (the writer is not told). */
+  muteNode(i: number, muted?: boolean): void;
   /** Kills node i's thread at once (nothing flushed). */
   crashNode(i: number): Promise<void>;
   /** Restarts node i from its hot log; it catches up from the group-commit thread's retention. */
@@ -52,12 +57,11 @@ export class Database {
   private readonly commits: CommitPipeline;
   private readonly blocked: Blocked[] = [];
   private blockedHead = 0;
-  private readonly readPoints = new Map<number, number>();
+  private readonly cache: PageCache;
+  private readonly reader: Reader;
   private pumping = false;
   private closed = false;
   private closing: Promise<void> | null = null;
-  private readRotor = 0;
-  readonly readStats = { reads: 0, retries: 0, waitedForDurable: 0 };
   private readonly opened = performance.now();
 
   /** @internal use open() */
@@ -68,11 +72,14 @@ export class Database {
     this.ring = new RingProducer(cluster.logRing);
     this.ringView = new DataView(this.ring.bytes.buffer, this.ring.bytes.byteOffset, this.ring.bytes.byteLength);
     this.commits = new CommitPipeline(vdl, lsnNext, config.lsnAllocationLimit, config.commitTimeoutMs);
-    cluster.control.store64(ctl.readPointMin, vdl);
+    this.cache = new PageCache(config.cacheBytesMax, config.pageCount);
+    this.reader = new Reader(config, cluster, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => this.closed);
+    this.reader.publishReadPointMin();
     cluster.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
     this.faults = {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
+      muteNode: (i, muted = true) => cluster.mute(this.nodeIndex(i), muted),
       crashNode: (i) => cluster.crash(this.nodeIndex(i)),
       restartNode: (i) => cluster.restart(this.nodeIndex(i), this.epoch),
     };
@@ -115,7 +122,8 @@ export class Database {
     const k = toBytes('key', key);
     if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
     if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
-    const v = value === null ? null : toBytes('value', value);
+    // The cache keeps the value: take a private copy of caller-owned bytes (strings are fresh).
+    const v = value === null ? null : typeof value === 'string' ? toBytes('value', value) : toBytes('value', value).slice();
     if (v !== null && v.length > this.config.valueBytesMax) throw errors.valueTooLarge(v.length, this.config.valueBytesMax);
     return { op: kind, key: k, value: v, id: keyId(k), pageId: pageIdOf(k, this.config.pageCount), bytes: recordBytes(k.length, v?.length ?? 0) };
   }
@@ -154,6 +162,8 @@ export class Database {
     for (let i = 0; i < count; i++) {
       const o = b.ops[i]!;
       at += encodeRecord(this.ring.bytes, this.ringView, at, o.op, i === count - 1, lsnFirst + i, o.pageId, o.key, o.value);
+      // The writer applies its own redo to its cache: the entry is now the key's newest version.
+      this.cache.applyWrite(o.pageId, o.id, lsnFirst + i, o.value);
     }
     assert(at - offset === b.mtrBytes, 'MTR size mismatch');
     this.ring.publish(); // payload first, then the position (Atomics.store inside)
@@ -215,7 +225,7 @@ export class Database {
     const vdl = this.cluster.control.load64(ctl.vdl);
     if (vdl > this.commits.vdl) {
       this.commits.advance(vdl);
-      this.publishReadPointMin();
+      this.reader.publishReadPointMin();
     }
     while (this.blockedHead < this.blocked.length && this.tryEncode(this.blocked[this.blockedHead]!)) this.blockedHead++;
     const now = performance.now();
@@ -236,6 +246,7 @@ export class Database {
 
   // ---- reads ------------------------------------------------------------------------------
 
+  /** The latest durable value of `key` (waits for a write of it still in flight). */
   get(key: Key): Promise<Uint8Array | undefined> {
     if (this.closed) return Promise.reject(errors.closed());
     let k: Uint8Array;
@@ -246,26 +257,13 @@ export class Database {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.readKey(k);
+    return this.reader.get(k);
   }
 
-  /** @internal */
-  async readKey(k: Uint8Array): Promise<Uint8Array | undefined> {
-    const pending = this.commits.pendingLsn(keyId(k));
-    if (pending > this.commits.vdl) {
-      this.readStats.waitedForDurable++;
-      await this.waitDurable(pending);
-    }
-    const readPoint = this.commits.vdl;
-    this.readPoints.set(readPoint, (this.readPoints.get(readPoint) ?? 0) + 1);
-    try {
-      return await this.readAt(k, readPoint);
-    } finally {
-      const n = this.readPoints.get(readPoint)! - 1;
-      if (n === 0) this.readPoints.delete(readPoint);
-      else this.readPoints.set(readPoint, n);
-      this.publishReadPointMin();
-    }
+  /** A read-only view at the current VDL, consistent while writes go on. Call release(). */
+  snapshot(): Snapshot {
+    if (this.closed) throw errors.closed();
+    return new Snapshot(this.reader, this.commits.vdl, this.config.keyBytesMax);
   }
 
   private waitDurable(lsn: number): Promise<void> {
@@ -281,33 +279,6 @@ export class Database {
         else resolve();
       });
     });
-  }
-
-  private async readAt(k: Uint8Array, readPoint: number): Promise<Uint8Array | undefined> {
-    const n = this.config.nodes;
-    const start = this.readRotor++ % n;
-    let lastError: unknown = null;
-    for (let t = 0; t < n; t++) {
-      const i = (start + t) % n;
-      if (!this.cluster.isUp(i) || this.cluster.paused[i] || this.cluster.scl(i) < readPoint) continue;
-      this.readStats.reads++;
-      try {
-        const r = await this.cluster.read(i, k, readPoint, this.config.readTimeoutMs);
-        if (r.status === 'ok') return r.found && r.value !== null ? r.value : undefined;
-      } catch (e) {
-        lastError = e;
-      }
-      this.readStats.retries++;
-    }
-    if (this.closed) throw errors.closed();
-    throw errors.readUnavailable(`no node with SCL >= read point ${readPoint} answered` +
-      (lastError === null ? '' : ` (last error: ${(lastError as Error).message})`));
-  }
-
-  private publishReadPointMin(): void {
-    let min = this.commits.vdl;
-    for (const rp of this.readPoints.keys()) if (rp < min) min = rp;
-    this.cluster.control.store64(ctl.readPointMin, min);
   }
 
   // ---- transactions -----------------------------------------------------------------------
@@ -340,7 +311,7 @@ export class Database {
     return collectStats(this.config, this.cluster, {
       epoch: this.epoch, vdl: this.commits.vdl, lsnNext: this.commits.lsnNext, acknowledged: this.commits.acknowledged,
       timedOut: this.commits.timedOut, pending: this.commits.pending + (this.blocked.length - this.blockedHead),
-      reads: this.readStats, uptimeMs: performance.now() - this.opened, ringBytesUsed: this.ring.usedBytes,
+      reader: this.reader, cache: this.cache, uptimeMs: performance.now() - this.opened, ringBytesUsed: this.ring.usedBytes,
     });
   }
 

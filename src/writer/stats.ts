@@ -2,6 +2,8 @@
 import type { Config } from '../config.js';
 import { ctl, NodeState } from '../shared/control.js';
 import type { Cluster } from './cluster.js';
+import type { PageCache, CacheStats } from './page-cache.js';
+import type { Reader } from './reader.js';
 
 export interface NodeStatsSnapshot {
   node: number;
@@ -45,14 +47,24 @@ export interface DatabaseStats {
     logRingBytesUsed: number;
   };
   nodes: NodeStatsSnapshot[];
-  reads: { reads: number; retries: number; waitedForDurable: number };
+  reads: {
+    /** Page reads sent to nodes (cache misses and snapshot reads), in total and per node. */
+    nodeReads: number;
+    perNode: number[];
+    /** Reads retried on another node after an error, a timeout or a node that was behind. */
+    retries: number;
+    waitedForDurable: number;
+    /** Latency estimate per node (EWMA of observed reads), microseconds. */
+    latencyMicros: number[];
+  };
+  cache: CacheStats & { hitRatio: number; bytesMax: number };
 }
 
 const stateNames = { [NodeState.STARTING]: 'starting', [NodeState.RUNNING]: 'running', [NodeState.FAILED]: 'failed', [NodeState.STOPPED]: 'stopped' } as const;
 
 export function collectStats(config: Config, cluster: Cluster, w: {
   epoch: number; vdl: number; lsnNext: number; acknowledged: number; timedOut: number; pending: number;
-  reads: DatabaseStats['reads']; uptimeMs: number; ringBytesUsed: number;
+  reader: Reader; cache: PageCache; uptimeMs: number; ringBytesUsed: number;
 }): DatabaseStats {
   const g = cluster.gcStats.read();
   const nodes: NodeStatsSnapshot[] = [];
@@ -79,6 +91,10 @@ export function collectStats(config: Config, cluster: Cluster, w: {
       logRingBytesUsed: w.ringBytesUsed,
     },
     nodes,
-    reads: { ...w.reads },
+    reads: { ...w.reader.stats, perNode: [...w.reader.stats.perNode], latencyMicros: w.reader.latencies() },
+    cache: {
+      ...w.cache.stats, bytesMax: config.cacheBytesMax,
+      hitRatio: w.cache.stats.hits + w.cache.stats.misses === 0 ? 0 : w.cache.stats.hits / (w.cache.stats.hits + w.cache.stats.misses),
+    },
   };
 }
