@@ -45,13 +45,16 @@ function runChild(dir: string, cycle: number, killAfterMs: number, options: obje
 describe('crash', () => {
   it(`keeps every acknowledged write across ${CYCLES} kill -9 cycles (seed ${SEED})`, async () => {
     const dir = tempDir();
-    const { dir: _, ...options } = smallOptions(dir);
+    // Small segments so that coalescing and hot-log GC run (and get killed) within the cycles.
+    const small = smallOptions(dir, { segmentBytes: 256 * 1024, groupCommit: { batchBytesMax: 32 * 1024 }, mtrBytesMax: 32 * 1024, valueBytesMax: 8 * 1024 });
+    const { dir: _, ...options } = small;
+    let coalesced = 0;
     const random = rng(SEED);
     let checkedAcks = 0;
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       const killAfter = 20 + Math.floor(random() * 250);
       const run = await runChild(dir, cycle, killAfter, options);
-      const db = await open(smallOptions(dir));
+      const db = await open(small);
       try {
         const missing: string[] = [];
         const values = await Promise.all(run.acked.k.map((i) => db.get(`c${cycle}-k${i}`)));
@@ -69,10 +72,12 @@ describe('crash', () => {
         expect(missing, `seed ${SEED} cycle ${cycle}: acknowledged writes lost (replay: AURORAL_CRASH_SEED=${SEED})`).toEqual([]);
         expect(partial, `seed ${SEED} cycle ${cycle}: partial transactions`).toEqual([]);
         checkedAcks += run.acked.k.length + run.acked.t.length;
+        coalesced = Math.max(coalesced, ...db.stats().nodes.map((n) => n.coalesceLsn));
       } finally {
         await db.close();
       }
     }
     expect(checkedAcks).toBeGreaterThan(CYCLES); // the test really checked acknowledged writes
+    expect(coalesced).toBeGreaterThan(0); // and coalescing + GC ran between the kills
   }, 240_000);
 });

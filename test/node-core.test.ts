@@ -3,6 +3,7 @@
 // Method: NodeCore over the fault-injecting in-memory HotLog.
 import { describe, expect, it } from 'vitest';
 import { MemHotLog } from '../src/node/hotlog.js';
+import { MemBlockStorage } from '../src/node/blocks.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
 import { decodeFrame } from '../src/log/frame.js';
 import { buildFrame } from './frame-builder.js';
@@ -12,7 +13,7 @@ const ref = (bytes: Uint8Array): FrameRef => ({ bytes, header: decodeFrame(bytes
 const frame = (i: number) => ref(buildFrame([{ key: `k${i}`, value: `v${i}` }], i, i - 1, 1, i));
 
 function fresh(log = new MemHotLog(64 * 1024)): NodeCore {
-  const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 }, log, clock);
+  const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 }, log, new MemBlockStorage(), clock);
   n.recoverScan();
   n.recoverTo(0, 1, null);
   return n;
@@ -81,15 +82,15 @@ describe('node core', () => {
     na.receive([1, 2, 3, 4].map(frame));
     nb.receive([1, 2].map(frame));
     // Recovery decided VDL = 3: a truncates frame 4, b copies frame 3 from a.
-    const ra = new NodeCore(na.config, a, clock);
+    const ra = new NodeCore(na.config, a, na.blocks, clock);
     ra.recoverScan();
     ra.recoverTo(3, 2, null);
-    const rb = new NodeCore(nb.config, b, clock);
+    const rb = new NodeCore(nb.config, b, nb.blocks, clock);
     rb.recoverScan();
     rb.recoverTo(3, 2, a);
     expect(ra.scl).toBe(3);
     expect(rb.scl).toBe(3);
-    const again = new NodeCore(na.config, a, clock);
+    const again = new NodeCore(na.config, a, na.blocks, clock);
     expect(again.recoverScan().lsnLast).toBe(3); // the truncated frame is gone from disk
   });
 });

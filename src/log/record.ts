@@ -25,13 +25,18 @@ export function recordBytes(keyBytes: number, valueBytes: number): number {
 }
 
 /** FNV-1a over the key: cheap, stable across versions (it decides on-disk page placement). */
-export function pageIdOf(key: Uint8Array, pageCount: number): number {
+export function keyHash(key: Uint8Array, start = 0, end = key.length): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
+  for (let i = start; i < end; i++) {
     h ^= key[i]!;
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0) & (pageCount - 1);
+  return h >>> 0;
+}
+
+/** A key's page: the low bits of its hash (so a page is a fixed set of the node index's buckets). */
+export function pageIdOf(key: Uint8Array, pageCount: number): number {
+  return keyHash(key) & (pageCount - 1);
 }
 
 /** Encodes one record at `offset` of `bytes` (a view the caller owns). Returns bytes written. */

@@ -12,6 +12,8 @@ import { checkFrame, frameBytes, type FrameHeader } from '../log/frame.js';
 import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
 import type { HotLog } from './hotlog.js';
 import { KeyIndex, keyHash, TOMBSTONE } from './key-index.js';
+import { BLOCK_BIT, type BlockStorage } from './blocks.js';
+import { Coalescer } from './coalescer.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { Op, RECORD_HEADER_BYTES, recordBytes } from '../log/record.js';
 import { readU64 } from '../log/u64.js';
@@ -21,6 +23,8 @@ export interface NodeCoreConfig {
   pageCount: number;
   /** Largest frame payload accepted (config frameBytesMax - header). */
   payloadBytesMax: number;
+  /** The lowest SCL of all nodes of the volume (hot-log GC never outruns it). Default: own SCL. */
+  sclMinAllNodes?: () => number;
 }
 
 /** A frame as it sits in the inbound ring (or a peer's segment): a view of its bytes. */
@@ -40,6 +44,11 @@ export interface NodeStats {
   framesFenced: number;
   framesCorrupt: number;
   segmentsCreated: number;
+  segmentsDeleted: number;
+  coalesceCycles: number;
+  coalesceLsn: number;
+  blockBytes: number;
+  hotLogSegments: number;
   recordsApplied: number;
   reads: number;
   syncMicrosTotal: number;
@@ -57,11 +66,16 @@ export interface Clock {
 export class NodeCore {
   readonly config: NodeCoreConfig;
   readonly log: HotLog;
-  readonly index = new KeyIndex();
+  readonly index: KeyIndex;
   readonly stats: NodeStats = {
     groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
-    framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
+    framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, coalesceCycles: 0,
+    coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
   };
+  readonly blocks: BlockStorage;
+  readonly coalescer: Coalescer;
+  /** lsnLast of the last frame in each hot-log segment (for GC). */
+  private readonly segmentLastLsn = new Map<number, number>();
   /** SCL: lsnLast of the last frame of the durable, gap-free chain. */
   scl = 0;
   epoch = 0;
@@ -71,18 +85,67 @@ export class NodeCore {
   private seq = 0;
   private position = 0;
 
-  /** A slice of background log work; true if more remains. */
+  /** A slice of background work (coalescing, then segment preallocation); true if more remains. */
   idleWork(): boolean {
-    return this.failure === null && this.log.idleWork(this.position);
+    if (this.failure !== null) return false;
+    try {
+      if (this.coalescer.step()) return true;
+    } catch (e) {
+      // Fail-stop as for the log: the state of the block file or meta is unknown.
+      this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, `coalescing: ${(e as Error).message}`);
+      return false;
+    }
+    return this.log.idleWork(this.position);
+  }
+
+  /** Counters, refreshed (cheap: called once per append group). */
+  statsSnapshot(): NodeStats {
+    const st = this.stats;
+    const c = this.coalescer.stats;
+    st.coalesceCycles = c.cycles;
+    st.coalesceLsn = this.coalescer.coalesceLsn;
+    st.blockBytes = c.blockBytes;
+    st.segmentsDeleted = c.segmentsDeleted;
+    st.hotLogSegments = this.segmentLastLsn.size;
+    return st;
   }
   /** Where the frames accepted by the last receive() were written: indexed after the ack. */
   private readonly accepted: { frame: FrameRef; seq: number; position: number }[] = [];
   private scan: ScanResult | null = null;
 
-  constructor(config: NodeCoreConfig, log: HotLog, clock: Clock) {
+  constructor(config: NodeCoreConfig, log: HotLog, blocks: BlockStorage, clock: Clock) {
     this.config = config;
     this.log = log;
+    this.blocks = blocks;
     this.clock = clock;
+    this.index = new KeyIndex(Math.max(12, Math.log2(config.pageCount)));
+    this.coalescer = new Coalescer(this.index, blocks, config.pageCount, log.segmentBytes, {
+      scl: () => this.scl,
+      readValue: (seq, position, valueBytes) => this.readValue(seq, position, valueBytes),
+      sclMinAllNodes: () => (config.sclMinAllNodes ?? (() => this.scl))(),
+      gcLogThrough: (lsn) => this.gcLogThrough(lsn),
+      segmentCount: () => this.log.segments().length,
+    });
+  }
+
+  private readValue(seq: number, position: number, valueBytes: number): Uint8Array {
+    return (seq & BLOCK_BIT) !== 0 ? this.blocks.read(seq & ~BLOCK_BIT, position, valueBytes) : this.log.read(seq, position, valueBytes);
+  }
+
+  /**
+   * Deletes hot-log segments whose frames are all at or below `lsn`, except the segment holding
+   * the chain's last frame (a restart must find its SCL) and any later one.
+   */
+  private gcLogThrough(lsn: number): number {
+    let deleted = 0;
+    for (const seq of this.log.segments()) {
+      const last = this.segmentLastLsn.get(seq);
+      if (seq >= this.seq || last === undefined || last > lsn || last >= this.scl) break;
+      this.log.removeSegment(seq);
+      this.segmentLastLsn.delete(seq);
+      deleted++;
+    }
+    return deleted;
   }
 
   // ---- recovery ---------------------------------------------------------------------------
@@ -91,6 +154,7 @@ export class NodeCore {
   recoverScan(): ScanResult {
     const r = scanHotLog(this.log, this.config.payloadBytesMax);
     this.scan = r;
+    for (const f of r.frames) this.segmentLastLsn.set(f.seq, f.header.lsnLast);
     this.scl = r.lsnLast;
     this.epoch = r.epochLast;
     this.batchSeqLast = r.batchSeqLast;
@@ -108,6 +172,14 @@ export class NodeCore {
     const scan = this.scan;
     assert(scan !== null, 'recoverTo before recoverScan');
     assert(epoch >= this.epoch, 'recovery epoch went backwards');
+    const meta = this.blocks.readMeta();
+    if (lsnKeep >= 0 && lsnKeep < meta.coalesceLsn) {
+      throw errors.recoveryFailed(`node ${this.config.nodeId}: recovered VDL ${lsnKeep} is below its coalesce point ${meta.coalesceLsn}`);
+    }
+    const first = scan.frames[0];
+    if (first !== undefined && first.header.lsnPrev > meta.coalesceLsn) {
+      throw errors.recoveryFailed(`node ${this.config.nodeId}: hot log starts at ${first.header.lsnPrev}, above its coalesce point ${meta.coalesceLsn} (a gap)`);
+    }
     let frames = scan.frames;
     if (this.scl > lsnKeep) {
       const keep = frames.findIndex((f) => f.header.lsnLast === lsnKeep);
@@ -124,6 +196,8 @@ export class NodeCore {
     // Make the log end where the chain ends: zero a torn tail or truncated frames, drop later segments.
     const dirty = this.scl !== scan.lsnLast || scan.outcome !== ScanOutcome.CLEAN || this.log.segments().some((s) => s > this.seq);
     if (dirty) this.zeroFrom(this.seq, this.position);
+    for (const f of scan.frames) if (f.header.lsnLast > this.scl) this.segmentLastLsn.delete(f.seq);
+    for (const f of frames) this.segmentLastLsn.set(f.seq, f.header.lsnLast);
     if (this.log.segments().length === 0) {
       this.log.createSegment(this.seq);
       this.stats.segmentsCreated++;
@@ -161,9 +235,14 @@ export class NodeCore {
     assert(accepted === batch.length, `catch-up accepted ${accepted} of ${batch.length} frames`);
   }
 
+  /** Images first (everything at or below the coalesce point), then the log above it. */
   private rebuildIndex(): void {
+    this.coalescer.recover();
+    const from = this.coalescer.coalesceLsn;
+    this.coalescer.bytesSinceCycle = 0; // the log above the coalesce point: what a cycle would absorb
     scanHotLog(this.log, this.config.payloadBytesMax, (f, segment) => {
-      if (f.header.lsnLast > this.scl) return;
+      if (f.header.lsnLast <= from || f.header.lsnLast > this.scl) return;
+      this.coalescer.bytesSinceCycle += f.bytes;
       this.indexFrame(segment.subarray(f.position, f.position + f.bytes), f.header, f.seq, f.position);
     });
   }
@@ -249,6 +328,8 @@ export class NodeCore {
           this.stats.segmentsCreated++;
         }
         this.accepted.push({ frame: f, seq: this.seq, position: this.position });
+        this.segmentLastLsn.set(this.seq, h.lsnLast);
+        this.coalescer.bytesSinceCycle += f.bytes.length;
         views.push(f.bytes);
         viewsBytes += f.bytes.length;
         this.position += f.bytes.length;
@@ -303,6 +384,6 @@ export class NodeCore {
     const v = this.index.lookup(keyHash(key), key, readPoint);
     if (v === null) return { status: 'ok', result: { found: false } };
     if (v.valueBytes === TOMBSTONE) return { status: 'ok', result: { found: true, lsn: v.lsn, value: null } };
-    return { status: 'ok', result: { found: true, lsn: v.lsn, value: this.log.read(v.seq, v.position, v.valueBytes) } };
+    return { status: 'ok', result: { found: true, lsn: v.lsn, value: this.readValue(v.seq, v.position, v.valueBytes) } };
   }
 }

@@ -17,14 +17,7 @@ const NONE = -1;
 /** valueBytes of a tombstone (a delete). */
 export const TOMBSTONE = -1;
 
-export function keyHash(key: Uint8Array, start = 0, end = key.length): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    h ^= key[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+export { keyHash } from '../log/record.js';
 
 export interface VersionLocation {
   lsn: number;
@@ -53,9 +46,12 @@ export class KeyIndex {
   private keyArena: Uint8Array;
   private keyArenaUsed = 0;
   private readMin = 0;
+  /** While a coalesce cycle builds images at LSN C, versions are pruned at min(readMin, C). */
+  private pruneCap = Number.POSITIVE_INFINITY;
   keys = 0;
   versions = 0;
 
+  /** `bucketsLog2` must be >= log2(pageCount): a page's keys then live in a known set of buckets. */
   constructor(bucketsLog2 = 12, slots = 4096) {
     this.buckets = new Int32Array(1 << bucketsLog2).fill(NONE);
     this.mask = (1 << bucketsLog2) - 1;
@@ -125,10 +121,19 @@ export class KeyIndex {
     this.prune(n);
   }
 
-  /** Keeps every version above readMin plus the newest at or below it; frees the rest. */
+  setPruneCap(lsn: number): void {
+    this.pruneCap = lsn;
+  }
+
+  get readMinLsn(): number {
+    return this.readMin;
+  }
+
+  /** Keeps every version above min(readMin, pruneCap) plus the newest at or below it. */
   private prune(head: number): void {
+    const floor = Math.min(this.readMin, this.pruneCap);
     let v = head;
-    while (v !== NONE && this.lsn[v]! > this.readMin) v = this.prevVersion[v]!;
+    while (v !== NONE && this.lsn[v]! > floor) v = this.prevVersion[v]!;
     if (v === NONE) return;
     let old = this.prevVersion[v]!;
     this.prevVersion[v] = NONE;
@@ -145,6 +150,38 @@ export class KeyIndex {
     while (v !== NONE && this.lsn[v]! > readPoint) v = this.prevVersion[v]!;
     if (v === NONE) return null;
     return { lsn: this.lsn[v]!, seq: this.seq[v]!, position: this.pos[v]!, valueBytes: this.valueBytes[v]! };
+  }
+
+  /**
+   * Calls `fn` for every key of page `pageId` (pageCount pages) with its newest version at or
+   * below `lsnMax`: (version slot, key bytes, lsn, seq, position, valueBytes). The key view is
+   * valid only during the call.
+   */
+  forEachKeyInPage(pageId: number, pageCount: number, lsnMax: number,
+    fn: (slot: number, key: Uint8Array, lsn: number, seq: number, position: number, valueBytes: number) => void): void {
+    assert(this.buckets.length >= pageCount && (this.buckets.length & (pageCount - 1)) === 0, 'fewer buckets than pages');
+    for (let b = pageId; b < this.buckets.length; b += pageCount) {
+      for (let head = this.buckets[b]!; head !== NONE; head = this.nextInBucket[head]!) {
+        let v = head;
+        while (v !== NONE && this.lsn[v]! > lsnMax) v = this.prevVersion[v]!;
+        if (v === NONE) continue;
+        const off = this.keyOff[v]!;
+        fn(v, this.keyArena.subarray(off, off + this.keyLen[v]!), this.lsn[v]!, this.seq[v]!, this.pos[v]!, this.valueBytes[v]!);
+      }
+    }
+  }
+
+  /** Points a version at a new copy of its value, and frees every older version of its key. */
+  relocate(slot: number, seq: number, position: number): void {
+    this.seq[slot] = seq;
+    this.pos[slot] = position;
+    let old = this.prevVersion[slot]!;
+    this.prevVersion[slot] = NONE;
+    while (old !== NONE) {
+      const next = this.prevVersion[old]!;
+      this.freeSlot(old);
+      old = next;
+    }
   }
 
   private storeKey(key: Uint8Array, start: number, end: number): number {

@@ -11,6 +11,7 @@ import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/con
 import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
 import { FsHotLog } from './hotlog.js';
+import { FsBlockStorage } from './blocks.js';
 import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
 
@@ -44,8 +45,12 @@ const PARK_TIMEOUT_MS = 100;
  */
 const GROUPS_PER_BACKGROUND_SLICE = 4;
 
+export function nodeDir(dir: string, node: number): string {
+  return path.join(dir, `node-${node}`);
+}
+
 export function nodeLogDir(dir: string, node: number): string {
-  return path.join(dir, `node-${node}`, 'log');
+  return path.join(nodeDir(dir, node), 'log');
 }
 
 function main(d: NodeWorkerData): void {
@@ -54,9 +59,14 @@ function main(d: NodeWorkerData): void {
   const control = new Control(d.control);
   const stats = new StatsBlock(nodeStatKeys, d.stats);
   const log = new FsHotLog(nodeLogDir(c.dir, d.nodeId), c.segmentBytes, c.fsync);
+  const sclMinAllNodes = (): number => {
+    let min = Number.MAX_SAFE_INTEGER;
+    for (let i = 0; i < c.nodes; i++) min = Math.min(min, control.load64(ctl.nodeScl(i)));
+    return min;
+  };
   const core = new NodeCore(
-    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES },
-    log, { nowMicros: () => performance.now() * 1000 },
+    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes },
+    log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: () => performance.now() * 1000 },
   );
   const reply = (r: NodeReply) => port.postMessage(r);
   const fail = (e: unknown) => {
@@ -83,6 +93,8 @@ function main(d: NodeWorkerData): void {
     try {
       const peer = msg.peerNode === null ? null : new FsHotLog(nodeLogDir(c.dir, msg.peerNode), c.segmentBytes, c.fsync, true);
       core.recoverTo(msg.lsnKeep < 0 ? core.scl : msg.lsnKeep, msg.epoch, peer);
+      // No read can use a read point below this (the recovered VDL at open, else the current PGMRPL).
+      core.index.setReadMin(Math.min(core.scl, msg.lsnKeep < 0 ? control.load64(ctl.readPointMin) : msg.lsnKeep));
       peer?.close();
     } catch (e) {
       fail(e);
@@ -91,12 +103,14 @@ function main(d: NodeWorkerData): void {
       return;
     }
     control.store64(ctl.nodeScl(d.nodeId), core.scl);
+    stats.set(core.statsSnapshot());
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.RUNNING);
     control.ring(ctl.gcDoorbell);
     reply({ type: 'ready', scl: core.scl });
     port.unref(); // from here on messages are polled with receiveMessageOnPort
     loop(d, core, control, stats, reply, fail);
     log.close();
+    core.blocks.close();
     port.close();
   });
 }
@@ -165,7 +179,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
           core.indexAccepted(readMin); // after the ack: off the commit's critical path
         }
         ring.release();
-        stats.set(core.stats);
+        stats.set(core.statsSnapshot());
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
           groupsSinceSlice = 0;
           core.idleWork();
@@ -173,7 +187,11 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       }
     }
     if (busy) continue;
-    if (!paused && core.idleWork()) continue;
+    core.coalescer.paused = Atomics.load(control.i32, ctl.coalescePaused) !== 0;
+    if (!paused && core.idleWork()) {
+      stats.set(core.statsSnapshot());
+      continue;
+    }
     control.park(ctl.nodeDoorbell(id), seen, PARK_TIMEOUT_MS);
   }
 }

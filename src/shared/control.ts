@@ -44,6 +44,8 @@ export const ctl = {
   framesCut: LINE_DURABLE * I64_PER_LINE + 1,
   /** i64: PGMRPL, lowest read point in use, written by the writer, piggybacked on frames. */
   readPointMin: LINE_WRITER_OUT * I64_PER_LINE + 0,
+  /** i32: 1 while coalescing is paused on every node (benchmark control), written by the writer. */
+  coalescePaused: LINE_WRITER_OUT * I32_PER_LINE + 4,
   /** i64: SCL of node i, written by node i after its sync. */
   nodeScl: (i: number) => (LINE_NODE0 + i) * I64_PER_LINE + 0,
   /** i32: node i's doorbell. */
@@ -121,7 +123,8 @@ export class StatsBlock<K extends string> {
 
 export const nodeStatKeys = [
   'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
-  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'recordsApplied', 'reads', 'syncMicrosTotal',
+  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
+  'hotLogSegments', 'recordsApplied', 'reads', 'syncMicrosTotal',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];
 

@@ -260,6 +260,12 @@ export class Database {
     return this.reader.get(k);
   }
 
+  /** Pauses or resumes coalescing on every node (to measure its cost; the hot log grows meanwhile). */
+  setCoalescing(enabled: boolean): void {
+    Atomics.store(this.cluster.control.i32, ctl.coalescePaused, enabled ? 0 : 1);
+    for (let i = 0; i < this.config.nodes; i++) this.cluster.control.ring(ctl.nodeDoorbell(i));
+  }
+
   /** A read-only view at the current VDL, consistent while writes go on. Call release(). */
   snapshot(): Snapshot {
     if (this.closed) throw errors.closed();

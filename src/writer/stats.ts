@@ -20,6 +20,13 @@ export interface NodeStatsSnapshot {
   framesDuplicate: number;
   framesGap: number;
   segmentsCreated: number;
+  segmentsDeleted: number;
+  /** Hot-log segments holding frames. */
+  hotLogSegments: number;
+  coalesceCycles: number;
+  /** Everything at or below this LSN is in the node's page images. */
+  coalesceLsn: number;
+  blockBytes: number;
   reads: number;
   syncMicrosMean: number;
 }
@@ -75,7 +82,8 @@ export function collectStats(config: Config, cluster: Cluster, w: {
       node: i, az: Math.floor(i / 2), state: stateNames[state], paused: cluster.paused[i]!, scl: cluster.scl(i),
       failure: cluster.failures[i] ?? null, syncs: s.syncs, groups: s.groups, framesAppended: s.framesAppended,
       recordsAppended: s.recordsAppended, bytesAppended: s.bytesAppended, framesDuplicate: s.framesDuplicate,
-      framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, reads: s.reads,
+      framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, segmentsDeleted: s.segmentsDeleted,
+      hotLogSegments: s.hotLogSegments, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
       syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
   }

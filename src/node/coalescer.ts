@@ -1,0 +1,158 @@
+// Coalescing: turns the redo in a node's hot log into page images in a block file, so that hot-log
+// segments can be deleted and recovery starts from the images instead of the whole log.
+//
+// A cycle at coalesce point C (= min(SCL, PGMRPL): a frame end, and no read can need a version
+// older than the newest one at or below it):
+//   1. cap index pruning at C (the versions the images need stay while the cycle runs);
+//   2. page by page, in slices between appends: write the image (every live key's newest version
+//      <= C) to a new block file, and point those versions at their copies in it;
+//   3. sync the block file; replace meta atomically (C, block file): from here recovery uses it;
+//   4. delete the previous block file, and hot-log segments wholly at or below min(C, the lowest
+//      SCL of all nodes) — a peer that is behind can still catch up from this node's log;
+//   5. lift the prune cap.
+// A crash anywhere before 3 leaves the old meta, old blocks and every segment: nothing is lost.
+//
+// When: the hot log holds >= 3 segments and has grown by at least the last images' size since
+// the last cycle (so rewriting all images costs at most one write of live data per write of log:
+// amortised write amplification <= 2), and C has moved.
+import { assert } from '../assert.js';
+import { BLOCK_BIT, ImageBuilder, readImages, type BlockStorage } from './blocks.js';
+import { keyHash } from '../log/record.js';
+import { TOMBSTONE, type KeyIndex } from './key-index.js';
+
+export interface CoalesceHost {
+  /** The node's SCL now. */
+  scl(): number;
+  /** Reads a value from a location (a hot-log segment or, with BLOCK_BIT, a block file). */
+  readValue(seq: number, position: number, valueBytes: number): Uint8Array;
+  /** The lowest SCL of every node of the volume (GC must not outrun a lagging peer). */
+  sclMinAllNodes(): number;
+  /** Deletes hot-log segments wholly at or below `lsn` (never the active one); returns how many. */
+  gcLogThrough(lsn: number): number;
+  segmentCount(): number;
+}
+
+/** Entries per slice: bounds the time one step keeps a node from its ring (~0.5-2 ms). */
+const ENTRIES_PER_STEP = 512;
+
+interface Cycle {
+  lsn: number;
+  blockSeq: number;
+  position: number;
+  page: number;
+}
+
+export class Coalescer {
+  coalesceLsn = 0;
+  blockSeq = -1;
+  paused = false;
+  readonly stats = { cycles: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0 };
+  /** Hot-log bytes above the coalesce point not yet taken by a cycle (recomputed at recovery). */
+  bytesSinceCycle = 0;
+  private lastImageBytes = 0;
+  private cycle: Cycle | null = null;
+  private readonly builder = new ImageBuilder();
+  private readonly relocations: number[] = [];
+  private readonly index: KeyIndex;
+  private readonly blocks: BlockStorage;
+  private readonly pageCount: number;
+  private readonly segmentBytes: number;
+  private readonly host: CoalesceHost;
+
+  constructor(index: KeyIndex, blocks: BlockStorage, pageCount: number, segmentBytes: number, host: CoalesceHost) {
+    this.index = index;
+    this.blocks = blocks;
+    this.pageCount = pageCount;
+    this.segmentBytes = segmentBytes;
+    this.host = host;
+  }
+
+  /** Recovery: load meta, drop block files it does not name, index the images. */
+  recover(): void {
+    const m = this.blocks.readMeta();
+    this.coalesceLsn = m.coalesceLsn;
+    this.blockSeq = m.blockSeq;
+    for (const s of this.blocks.blockSeqs()) if (s !== m.blockSeq) this.blocks.remove(s); // an unfinished cycle
+    if (m.blockSeq < 0) return;
+    const bytes = this.blocks.readAll(m.blockSeq);
+    const r = readImages(bytes, (_pageId, e) => {
+      this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, m.blockSeq | BLOCK_BIT, e.valuePosition, e.valueBytes);
+    });
+    assert(r.images === 0 || r.coalesceLsn === m.coalesceLsn, `block file ${m.blockSeq} is at ${r.coalesceLsn}, meta says ${m.coalesceLsn}`);
+    this.lastImageBytes = bytes.length;
+    this.stats.blockBytes = bytes.length;
+  }
+
+  get active(): boolean {
+    return this.cycle !== null;
+  }
+
+  private wantsCycle(): boolean {
+    if (this.paused || this.cycle !== null) return false;
+    const target = Math.min(this.host.scl(), this.index.readMinLsn);
+    return target > this.coalesceLsn && this.host.segmentCount() >= 3 &&
+      this.bytesSinceCycle >= Math.max(this.lastImageBytes, this.segmentBytes);
+  }
+
+  /** One slice of coalescing work; true if more remains. */
+  step(): boolean {
+    if (this.cycle === null) {
+      if (!this.wantsCycle()) return false;
+      const lsn = Math.min(this.host.scl(), this.index.readMinLsn);
+      const blockSeq = Math.max(this.blockSeq, ...this.blocks.blockSeqs(), -1) + 1;
+      assert(blockSeq < BLOCK_BIT, 'block sequence overflow');
+      this.blocks.create(blockSeq);
+      this.index.setPruneCap(lsn);
+      this.cycle = { lsn, blockSeq, position: 0, page: 0 };
+      this.bytesSinceCycle = 0;
+      return true;
+    }
+    const c = this.cycle;
+    let entries = 0;
+    while (c.page < this.pageCount && entries < ENTRIES_PER_STEP) {
+      entries += this.writePage(c, c.page);
+      c.page++;
+    }
+    if (c.page < this.pageCount) return true;
+    this.finish(c);
+    return false;
+  }
+
+  private writePage(c: Cycle, pageId: number): number {
+    this.builder.reset();
+    this.relocations.length = 0;
+    this.index.forEachKeyInPage(pageId, this.pageCount, c.lsn, (slot, key, lsn, seq, position, valueBytes) => {
+      if (valueBytes === TOMBSTONE) return; // deleted as of C: absent from the image
+      const value = this.host.readValue(seq, position, valueBytes);
+      this.relocations.push(slot, this.builder.add(key, lsn, value));
+    });
+    const n = this.builder.entries;
+    if (n === 0) return 0;
+    const image = this.builder.seal(pageId, c.lsn);
+    assert(c.position + image.length < BLOCK_BIT, 'block file larger than 2 GiB');
+    this.blocks.append(c.blockSeq, c.position, image);
+    // The bytes are readable now (page cache); recovery ignores them until meta names the file.
+    for (let i = 0; i < this.relocations.length; i += 2) {
+      this.index.relocate(this.relocations[i]!, c.blockSeq | BLOCK_BIT, c.position + this.relocations[i + 1]!);
+    }
+    c.position += image.length;
+    this.stats.imagesWritten++;
+    this.stats.entriesWritten += n;
+    return n;
+  }
+
+  private finish(c: Cycle): void {
+    this.blocks.sync(c.blockSeq);
+    this.blocks.writeMeta({ format: 1, coalesceLsn: c.lsn, blockSeq: c.blockSeq });
+    const previous = this.blockSeq;
+    this.coalesceLsn = c.lsn;
+    this.blockSeq = c.blockSeq;
+    if (previous >= 0) this.blocks.remove(previous);
+    this.stats.segmentsDeleted += this.host.gcLogThrough(Math.min(c.lsn, this.host.sclMinAllNodes()));
+    this.index.setPruneCap(Number.POSITIVE_INFINITY);
+    this.lastImageBytes = c.position;
+    this.stats.blockBytes = c.position;
+    this.stats.cycles++;
+    this.cycle = null;
+  }
+}
