@@ -46,6 +46,14 @@ describe('reads', () => {
     const v = (await db.get('bytes'))!;
     v[0] = 99;
     expect(Array.from((await db.get('bytes'))!)).toEqual([1, 2, 3]);
+    // Also for string values (held as Buffers, whose .slice() is a view) and Buffer inputs.
+    await db.put('str', 'abc');
+    (await db.get('str'))![0] = 0x7a;
+    expect(text(await db.get('str'))).toBe('abc');
+    const input = Buffer.from('xyz');
+    await db.put('buf', input);
+    input[0] = 0x41;
+    expect(text(await db.get('buf'))).toBe('xyz');
   }));
 
   it('keeps a snapshot consistent at its read point while writes continue', () => withDb({ cacheBytesMax: 0 }, async (db) => {

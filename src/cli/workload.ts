@@ -42,18 +42,26 @@ export class KeySource {
   }
 }
 
-export async function runPutWindow(target: PutTarget, inflight: number, windowMs: number, value: Uint8Array, keys: KeySource, hist: Histogram | null): Promise<WindowResult> {
+/**
+ * Runs `op` in a closed loop from `inflight` lanes for `windowMs`, recording each operation's
+ * latency (from its issue) in `hist` when given.
+ */
+export async function runWindow(op: () => Promise<unknown>, inflight: number, windowMs: number, hist: Histogram | null): Promise<WindowResult> {
   const start = performance.now();
   const end = start + windowMs;
   let ops = 0;
   const lane = async () => {
     while (performance.now() < end) {
       const t0 = performance.now();
-      await target.put(keys.take(), value);
+      await op();
       if (hist !== null) hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       ops++;
     }
   };
   await Promise.all(Array.from({ length: inflight }, lane));
   return { ops, elapsedMs: performance.now() - start };
+}
+
+export function runPutWindow(target: PutTarget, inflight: number, windowMs: number, value: Uint8Array, keys: KeySource, hist: Histogram | null): Promise<WindowResult> {
+  return runWindow(() => target.put(keys.take(), value), inflight, windowMs, hist);
 }

@@ -163,6 +163,7 @@ export interface BlockStorage {
   sync(seq: number): void;
   read(seq: number, position: number, length: number): Uint8Array;
   readAll(seq: number): Uint8Array;
+  fileBytes(seq: number): number;
   remove(seq: number): void;
   bytes(): number;
   close(): void;
@@ -190,6 +191,7 @@ export class MemBlockStorage implements BlockStorage {
   sync(_seq: number): void {}
   read(seq: number, position: number, length: number): Uint8Array { return this.files.get(seq)!.slice(position, position + length); }
   readAll(seq: number): Uint8Array { return this.files.get(seq)!.slice(0, this.sizes.get(seq)); }
+  fileBytes(seq: number): number { return this.sizes.get(seq) ?? 0; }
   remove(seq: number): void { this.files.delete(seq); this.sizes.delete(seq); }
   bytes(): number { let n = 0; for (const v of this.sizes.values()) n += v; return n; }
   close(): void {}
@@ -276,6 +278,10 @@ export class FsBlockStorage implements BlockStorage {
 
   readAll(seq: number): Uint8Array {
     return new Uint8Array(fs.readFileSync(this.file(seq)));
+  }
+
+  fileBytes(seq: number): number {
+    return fs.statSync(this.file(seq)).size;
   }
 
   remove(seq: number): void {

@@ -85,9 +85,14 @@ export class NodeCore {
   private seq = 0;
   private position = 0;
 
-  /** A slice of background work (coalescing, then segment preallocation); true if more remains. */
-  idleWork(): boolean {
+  /**
+   * A slice of background work; true if more remains. `idle`: nothing waits in the foreground, so
+   * coalescing may run; otherwise (a forced slice under load) only segment preallocation, which
+   * must keep pace with appends.
+   */
+  idleWork(idle = true): boolean {
     if (this.failure !== null) return false;
+    if (!idle) return this.log.idleWork(this.position);
     try {
       if (this.coalescer.step()) return true;
     } catch (e) {
@@ -122,6 +127,8 @@ export class NodeCore {
     this.coalescer = new Coalescer(this.index, blocks, config.pageCount, log.segmentBytes, {
       scl: () => this.scl,
       readValue: (seq, position, valueBytes) => this.readValue(seq, position, valueBytes),
+      fileBytes: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.fileBytes(seq & ~BLOCK_BIT) : this.log.segmentBytes),
+      readFile: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.readAll(seq & ~BLOCK_BIT) : this.log.readSegment(seq)),
       sclMinAllNodes: () => (config.sclMinAllNodes ?? (() => this.scl))(),
       gcLogThrough: (lsn) => this.gcLogThrough(lsn),
       segmentCount: () => this.log.segments().length,

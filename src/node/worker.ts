@@ -182,7 +182,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
         stats.set(core.statsSnapshot());
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
           groupsSinceSlice = 0;
-          core.idleWork();
+          core.idleWork(false);
         }
       }
     }

@@ -15,7 +15,7 @@ import { planRecovery, type NodeScan } from '../recovery/plan.js';
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT } from '../recovery/volume.js';
 import { Cluster } from './cluster.js';
 import { CommitPipeline } from './commits.js';
-import { keyId, toBytes } from './keys.js';
+import { copyBytes, keyId, toBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
 import { PageCache } from './page-cache.js';
 import { Reader } from './reader.js';
@@ -123,7 +123,7 @@ export class Database {
     if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
     if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
     // The cache keeps the value: take a private copy of caller-owned bytes (strings are fresh).
-    const v = value === null ? null : typeof value === 'string' ? toBytes('value', value) : toBytes('value', value).slice();
+    const v = value === null ? null : typeof value === 'string' ? toBytes('value', value) : copyBytes(toBytes('value', value));
     if (v !== null && v.length > this.config.valueBytesMax) throw errors.valueTooLarge(v.length, this.config.valueBytesMax);
     return { op: kind, key: k, value: v, id: keyId(k), pageId: pageIdOf(k, this.config.pageCount), bytes: recordBytes(k.length, v?.length ?? 0) };
   }

@@ -16,7 +16,7 @@ import { pageIdOf } from '../log/record.js';
 import { ctl } from '../shared/control.js';
 import type { Cluster } from './cluster.js';
 import type { CommitPipeline } from './commits.js';
-import { keyId } from './keys.js';
+import { copyBytes, keyId } from './keys.js';
 import type { PageCache } from './page-cache.js';
 
 const EWMA_WEIGHT = 0.2;
@@ -59,7 +59,7 @@ export class Reader {
     if (pending > this.commits.vdl) return this.getAfterDurable(k, id, pending);
     const pageId = pageIdOf(k, this.config.pageCount);
     const hit = this.cache.lookup(pageId, id, this.commits.vdl);
-    if (hit !== undefined) return Promise.resolve(hit.value === null ? undefined : hit.value.slice());
+    if (hit !== undefined) return Promise.resolve(hit.value === null ? undefined : copyBytes(hit.value));
     return this.miss(k, id, pageId, this.commits.vdl, true);
   }
 
@@ -75,7 +75,7 @@ export class Reader {
     const id = keyId(k);
     const pageId = pageIdOf(k, this.config.pageCount);
     const hit = this.cache.lookup(pageId, id, readPoint);
-    if (hit !== undefined) return Promise.resolve(hit.value === null ? undefined : hit.value.slice());
+    if (hit !== undefined) return Promise.resolve(hit.value === null ? undefined : copyBytes(hit.value));
     return this.miss(k, id, pageId, readPoint, false);
   }
 
@@ -91,7 +91,7 @@ export class Reader {
     // Only current reads fill: their answer is the key's newest version (no write in flight
     // before the read, and the stamp catches any since). A snapshot's answer may be older.
     if (fill) this.cache.fill(pageId, id, a.found ? a.lsn : 0, a.found ? a.value : null, stamp);
-    return a.found && a.value !== null ? (fill ? a.value.slice() : a.value) : undefined;
+    return a.found && a.value !== null ? (fill ? copyBytes(a.value) : a.value) : undefined;
   }
 
   private async readFromNodes(k: Uint8Array, readPoint: number): Promise<NodeAnswer> {
