@@ -32,3 +32,13 @@ export function smallOptions(dir: string, extra: Partial<OpenOptions> = {}): Ope
 }
 
 export const text = (v: Uint8Array | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v).toString());
+
+/** Polls `cond` until it holds or `ms` pass (stats are published just after the state they count). */
+export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return cond();
+}

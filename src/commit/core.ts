@@ -201,7 +201,27 @@ export class GroupCommitCore {
       this.inFlightHead = 0;
     }
     this.trimRetained(scl);
+    for (let i = 0; i < this.c.nodes; i++) if (this.detached[i]) this.reattach(i, scl[i]!);
     return advanced;
+  }
+
+  /** A detached node that caught up from peers (gossip) is fed again from the frame after its SCL. */
+  private reattach(i: number, scl: number): void {
+    const end = this.retainedBase + this.retainedFrames;
+    if (scl >= this.lsnPrev) {
+      this.next[i] = end;
+      this.detached[i] = false;
+      return;
+    }
+    const head = this.retained[this.retainedHead];
+    if (head === undefined || scl < head.lsnPrev) return; // still behind retention: gossip goes on
+    for (let n = this.retainedBase; n < end; n++) {
+      if (this.retained[this.retainedHead + n - this.retainedBase]!.lsnPrev === scl) {
+        this.next[i] = n;
+        this.detached[i] = false;
+        return;
+      }
+    }
   }
 
   private trimRetained(scl: readonly number[]): void {

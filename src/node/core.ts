@@ -14,6 +14,7 @@ import type { HotLog } from './hotlog.js';
 import { KeyIndex, keyHash, TOMBSTONE } from './key-index.js';
 import { BLOCK_BIT, type BlockStorage } from './blocks.js';
 import { Coalescer } from './coalescer.js';
+import { FrameDirectory } from './frame-directory.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { Op, RECORD_HEADER_BYTES, recordBytes } from '../log/record.js';
 import { readU64 } from '../log/u64.js';
@@ -45,6 +46,9 @@ export interface NodeStats {
   framesCorrupt: number;
   segmentsCreated: number;
   segmentsDeleted: number;
+  framesFetched: number;
+  framesServed: number;
+  framesDropped: number;
   coalesceCycles: number;
   coalesceLsn: number;
   blockBytes: number;
@@ -69,13 +73,18 @@ export class NodeCore {
   readonly index: KeyIndex;
   readonly stats: NodeStats = {
     groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
-    framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, coalesceCycles: 0,
+    framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, framesFetched: 0,
+    framesServed: 0, framesDropped: 0, coalesceCycles: 0,
     coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
   };
   readonly blocks: BlockStorage;
   readonly coalescer: Coalescer;
   /** lsnLast of the last frame in each hot-log segment (for GC). */
   private readonly segmentLastLsn = new Map<number, number>();
+  /** Every frame of the chain still in the hot log (serves gossip). */
+  readonly frameDir = new FrameDirectory();
+  /** Set when receive() met a frame that does not chain: frames are missing here (fetch from a peer). */
+  gapSeen = false;
   /** SCL: lsnLast of the last frame of the durable, gap-free chain. */
   scl = 0;
   epoch = 0;
@@ -150,6 +159,7 @@ export class NodeCore {
       if (seq >= this.seq || last === undefined || last > lsn || last >= this.scl) break;
       this.log.removeSegment(seq);
       this.segmentLastLsn.delete(seq);
+      this.frameDir.dropSegmentsBelow(seq + 1);
       deleted++;
     }
     return deleted;
@@ -205,6 +215,8 @@ export class NodeCore {
     if (dirty) this.zeroFrom(this.seq, this.position);
     for (const f of scan.frames) if (f.header.lsnLast > this.scl) this.segmentLastLsn.delete(f.seq);
     for (const f of frames) this.segmentLastLsn.set(f.seq, f.header.lsnLast);
+    this.frameDir.clear();
+    for (const f of frames) this.frameDir.add({ lsnPrev: f.header.lsnPrev, lsnLast: f.header.lsnLast, seq: f.seq, position: f.position, bytes: f.bytes });
     if (this.log.segments().length === 0) {
       this.log.createSegment(this.seq);
       this.stats.segmentsCreated++;
@@ -320,6 +332,7 @@ export class NodeCore {
         }
         if (h.lsnPrev !== chainEnd) {
           this.stats.framesGap++;
+          this.gapSeen = true;
           break;
         }
         assert(f.bytes.length === frameBytes(h.payloadBytes), 'frame view length mismatch');
@@ -335,6 +348,7 @@ export class NodeCore {
           this.stats.segmentsCreated++;
         }
         this.accepted.push({ frame: f, seq: this.seq, position: this.position });
+        this.frameDir.add({ lsnPrev: h.lsnPrev, lsnLast: h.lsnLast, seq: this.seq, position: this.position, bytes: f.bytes.length });
         this.segmentLastLsn.set(this.seq, h.lsnLast);
         this.coalescer.bytesSinceCycle += f.bytes.length;
         views.push(f.bytes);
@@ -381,6 +395,24 @@ export class NodeCore {
     this.index.setReadMin(readMin);
     for (const a of this.accepted) this.indexFrame(a.frame.bytes, a.frame.header, a.seq, a.position);
     this.accepted.length = 0;
+  }
+
+  /**
+   * Gossip, serving side: copies of this node's durable frames after `lsn` (the first one's
+   * backlink is `lsn`), up to about `bytesMax`. Empty if `lsn` is not a frame end here.
+   */
+  framesAfter(lsn: number, bytesMax: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    if (this.failure !== null) return out;
+    let total = 0;
+    for (let i = this.frameDir.indexAfter(lsn); i >= 0; i++) {
+      const f = this.frameDir.at(i);
+      if (f === undefined || f.lsnLast > this.scl || (total > 0 && total + f.bytes > bytesMax)) break;
+      out.push(this.log.read(f.seq, f.position, f.bytes));
+      total += f.bytes;
+    }
+    this.stats.framesServed += out.length;
+    return out;
   }
 
   /** The value of `key` as of `readPoint`, read from this node's log. */

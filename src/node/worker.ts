@@ -22,11 +22,19 @@ export interface NodeWorkerData {
   stats: SharedArrayBuffer;
   config: Config;
   port: MessagePort;
+  /** One port per peer node (null for itself and for peers not running): the gossip links. */
+  peerPorts: (MessagePort | null)[];
 }
+
+/** Gossip between nodes, over their peer ports. */
+export type GossipMessage =
+  | { type: 'fetch'; from: number; bytesMax: number }
+  | { type: 'frames'; from: number; frames: Uint8Array[] };
 
 export type NodeRequest =
   | { type: 'recover'; lsnKeep: number; epoch: number; peerNode: number | null }
   | { type: 'read'; id: number; key: Uint8Array; readPoint: number }
+  | { type: 'peer-port'; peer: number; port: MessagePort }
   | { type: 'close' };
 
 export type NodeReply =
@@ -44,6 +52,11 @@ const PARK_TIMEOUT_MS = 100;
  * every this many append groups, one slice of background work runs anyway.
  */
 const GROUPS_PER_BACKGROUND_SLICE = 4;
+/** A node lagging a peer with nothing in its ring waits this long before fetching (the frame may be on its way). */
+const GOSSIP_LAG_MS = 5;
+/** An unanswered fetch is abandoned after this long and another peer is asked. */
+const GOSSIP_TIMEOUT_MS = 200;
+const GOSSIP_BYTES_MAX = 4 << 20;
 
 export function nodeDir(dir: string, node: number): string {
   return path.join(dir, `node-${node}`);
@@ -81,11 +94,19 @@ function main(d: NodeWorkerData): void {
     reply({ type: 'scanned', scl: s.lsnLast, lsnSeenMax: s.lsnSeenMax, batchSeqLast: s.batchSeqLast, epoch: s.epochLast, outcome: s.outcome, fault: s.fault?.why ?? null });
   } catch (e) {
     fail(e);
+    for (const p of d.peerPorts) p?.close();
     return;
   }
   // Before the loop the event loop is free: wait for the recovery decision the normal way.
-  port.once('message', (msg: NodeRequest) => {
+  const onStartup = (msg: NodeRequest): void => {
+    if (msg.type === 'peer-port') {
+      d.peerPorts[msg.peer]?.close();
+      d.peerPorts[msg.peer] = msg.port;
+      return;
+    }
+    port.off('message', onStartup);
     if (msg.type !== 'recover') {
+      for (const p of d.peerPorts) p?.close();
       log.close();
       port.close();
       return;
@@ -98,6 +119,7 @@ function main(d: NodeWorkerData): void {
       peer?.close();
     } catch (e) {
       fail(e);
+      for (const p of d.peerPorts) p?.close();
       log.close();
       port.close();
       return;
@@ -109,10 +131,12 @@ function main(d: NodeWorkerData): void {
     reply({ type: 'ready', scl: core.scl });
     port.unref(); // from here on messages are polled with receiveMessageOnPort
     loop(d, core, control, stats, reply, fail);
+    for (const p of d.peerPorts) p?.close();
     log.close();
     core.blocks.close();
     port.close();
-  });
+  };
+  port.on('message', onStartup);
 }
 
 /** True if at least writeQuorum nodes now hold `scl`-or-more while VDL is still below it. */
@@ -130,10 +154,106 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
   const whole = new Uint8Array(ring.sab);
   const view = new DataView(ring.sab);
   const id = d.nodeId;
+  const c = d.config;
+  const peers = d.peerPorts;
   const frames: FrameRef[] = [];
   let failed = false;
   let readMin = 0;
   let groupsSinceSlice = 0;
+  // Deterministic per node: a dropped-frames run can be replayed.
+  let rngState = (0x9e3779b9 ^ (id * 0x85ebca6b)) >>> 0 || 1;
+  const random = () => {
+    rngState ^= rngState << 13; rngState >>>= 0; rngState ^= rngState >>> 17; rngState ^= rngState << 5; rngState >>>= 0;
+    return rngState / 0x1_0000_0000;
+  };
+  let fetching: { peer: number; from: number; at: number } | null = null;
+  let lagSince = 0;
+  const failedPeers = new Set<number>();
+
+  /** Appends frames (from the ring or a peer), acks, indexes. Returns how many were accepted. */
+  const absorb = (refs: FrameRef[]): number => {
+    const accepted = core.receive(refs);
+    if (core.failure !== null) {
+      failed = true;
+      fail(core.failure);
+      return 0;
+    }
+    if (accepted > 0) {
+      control.store64(ctl.nodeScl(id), core.scl); // the ack: only after the sync returned
+      // Wake the group-commit thread only if this ack may complete a write quorum; other acks
+      // are picked up at its next wake-up (they only trim retention).
+      if (mayAdvanceVdl(control, c.nodes, c.writeQuorum, core.scl)) control.ring(ctl.gcDoorbell);
+    }
+    core.indexAccepted(readMin); // after the ack: off the commit's critical path
+    return accepted;
+  };
+
+  const onGossip = (from: number, msg: GossipMessage): void => {
+    if (msg.type === 'fetch') {
+      const out = core.framesAfter(msg.from, msg.bytesMax);
+      peers[from]?.postMessage({ type: 'frames', from: msg.from, frames: out } satisfies GossipMessage, out.map((f) => f.buffer as ArrayBuffer));
+      control.ring(ctl.nodeDoorbell(from));
+      return;
+    }
+    if (fetching === null || fetching.peer !== from || msg.from !== fetching.from) return; // stale answer
+    fetching = null;
+    if (msg.frames.length === 0 || failed) {
+      failedPeers.add(from); // it could not help: ask another next time
+      return;
+    }
+    const refs: FrameRef[] = [];
+    for (const f of msg.frames) {
+      const h = core.checkIncoming(f, new DataView(f.buffer, f.byteOffset, f.byteLength), 0, f.length);
+      if (h === null) break;
+      refs.push({ bytes: f, header: h });
+    }
+    const n = absorb(refs);
+    core.stats.framesFetched += n;
+    stats.set(core.statsSnapshot());
+    if (n > 0) {
+      core.gapSeen = false;
+      failedPeers.clear();
+    }
+  };
+
+  /** Anti-entropy: fetch from the most advanced peer when a gap was seen or the lag persists. */
+  const maybeGossip = (idle: boolean): void => {
+    const now = performance.now();
+    if (fetching !== null) {
+      if (now - fetching.at < GOSSIP_TIMEOUT_MS) return;
+      failedPeers.add(fetching.peer);
+      fetching = null;
+    }
+    let best = -1;
+    let bestScl = core.scl;
+    for (let i = 0; i < c.nodes; i++) {
+      if (i === id || peers[i] === null || peers[i] === undefined || failedPeers.has(i)) continue;
+      if (Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING) continue;
+      const s = control.load64(ctl.nodeScl(i));
+      if (s > bestScl) {
+        best = i;
+        bestScl = s;
+      }
+    }
+    if (best < 0) {
+      lagSince = 0;
+      if (failedPeers.size > 0 && now - lagSince > GOSSIP_TIMEOUT_MS) failedPeers.clear();
+      return;
+    }
+    if (!core.gapSeen) {
+      if (!idle) return;
+      if (lagSince === 0) {
+        lagSince = now;
+        return;
+      }
+      if (now - lagSince < GOSSIP_LAG_MS) return;
+    }
+    lagSince = 0;
+    fetching = { peer: best, from: core.scl, at: now };
+    peers[best]!.postMessage({ type: 'fetch', from: core.scl, bytesMax: GOSSIP_BYTES_MAX } satisfies GossipMessage);
+    control.ring(ctl.nodeDoorbell(best));
+  };
+
   for (;;) {
     const seen = Atomics.load(control.i32, ctl.nodeDoorbell(id));
     const paused = Atomics.load(control.i32, ctl.nodePaused(id)) !== 0;
@@ -141,7 +261,16 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
     if (!paused) {
       for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
         const msg = m.message as NodeRequest;
-        if (msg.type === 'close') return;
+        if (msg.type === 'close') {
+          for (const p of peers) p?.close();
+          return;
+        }
+        if (msg.type === 'peer-port') {
+          peers[msg.peer]?.close();
+          peers[msg.peer] = msg.port;
+          failedPeers.delete(msg.peer);
+          continue;
+        }
         if (msg.type === 'read') {
           if (Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue; // fault: drop it silently
           const r = core.read(msg.key, msg.readPoint);
@@ -153,31 +282,31 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
           }
         }
       }
+      for (let i = 0; i < peers.length; i++) {
+        const p = peers[i];
+        if (p === null || p === undefined) continue;
+        for (let m = receiveMessageOnPort(p); m !== undefined; m = receiveMessageOnPort(p)) onGossip(i, m.message as GossipMessage);
+      }
     }
     if (!paused && !failed) {
       frames.length = 0;
+      const dropPermille = Atomics.load(control.i32, ctl.nodeDropPermille(id));
       let m = frames.length < GROUP_FRAMES_MAX ? ring.next() : null;
       while (m !== null) {
         const abs = m.offset + RING_HEADER_BYTES; // message offsets are relative to the data area
         const h = core.checkIncoming(whole, view, abs, abs + m.payloadBytes);
         if (h === null) break;
-        frames.push({ bytes: ring.bytes.subarray(m.offset, m.offset + m.payloadBytes), header: h });
-        if (h.lsnReadMin > readMin) readMin = h.lsnReadMin;
+        if (dropPermille > 0 && random() * 1000 < dropPermille) {
+          core.stats.framesDropped++; // fault: lost on the way here
+        } else {
+          frames.push({ bytes: ring.bytes.subarray(m.offset, m.offset + m.payloadBytes), header: h });
+          if (h.lsnReadMin > readMin) readMin = h.lsnReadMin;
+        }
         m = frames.length < GROUP_FRAMES_MAX ? ring.next() : null;
       }
-      if (frames.length > 0) {
+      if (ring.position !== ring.loadReadPos()) {
         busy = true;
-        core.receive(frames);
-        if (core.failure !== null) {
-          failed = true;
-          fail(core.failure);
-        } else {
-          control.store64(ctl.nodeScl(id), core.scl); // the ack: only after the sync returned
-          // Wake the group-commit thread only if this ack may complete a write quorum; other acks
-          // are picked up at its next wake-up (they only trim retention).
-          if (mayAdvanceVdl(control, d.config.nodes, d.config.writeQuorum, core.scl)) control.ring(ctl.gcDoorbell);
-          core.indexAccepted(readMin); // after the ack: off the commit's critical path
-        }
+        if (frames.length > 0) absorb(frames);
         ring.release();
         stats.set(core.statsSnapshot());
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
@@ -185,6 +314,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
           core.idleWork(false);
         }
       }
+      if (!failed) maybeGossip(!busy);
     }
     if (busy) continue;
     core.coalescer.paused = Atomics.load(control.i32, ctl.coalescePaused) !== 0;
@@ -192,7 +322,8 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       stats.set(core.statsSnapshot());
       continue;
     }
-    control.park(ctl.nodeDoorbell(id), seen, PARK_TIMEOUT_MS);
+    // With a fetch outstanding, wake up to time it out even if nothing rings.
+    control.park(ctl.nodeDoorbell(id), seen, fetching !== null || lagSince !== 0 ? GOSSIP_LAG_MS : PARK_TIMEOUT_MS);
   }
 }
 

@@ -56,10 +56,12 @@ export const ctl = {
   nodePaused: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 4,
   /** i32: 1 while node i silently drops read requests (fault hook), written by the writer. */
   nodeMuted: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 5,
+  /** i32: frames lost on the way to node i, per mille (fault hook), written by the writer. */
+  nodeDropPermille: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 6,
 };
 
 export const CONTROL_BYTES = (LINE_NODE0 + limits.nodesMax) * LINE_BYTES;
-assert(ctl.nodeMuted(limits.nodesMax - 1) * 4 < CONTROL_BYTES, 'control block too small');
+assert(ctl.nodeDropPermille(limits.nodesMax - 1) * 4 < CONTROL_BYTES, 'control block too small');
 assert(ctl.writerDoorbell * 4 >= LINE_BYTES && ctl.vdl * 8 >= 2 * LINE_BYTES, 'control lines overlap');
 
 export class Control {
@@ -123,7 +125,7 @@ export class StatsBlock<K extends string> {
 
 export const nodeStatKeys = [
   'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
-  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
+  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'framesFetched', 'framesServed', 'framesDropped', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
   'hotLogSegments', 'recordsApplied', 'reads', 'syncMicrosTotal',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];

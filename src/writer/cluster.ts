@@ -55,16 +55,50 @@ export class Cluster {
     this.nodes = new Array(config.nodes).fill(null);
     this.paused = new Array(config.nodes).fill(false);
     this.failures = new Array(config.nodes).fill(null);
+    for (let i = 0; i < config.nodes; i++) this.pendingPeerPorts.push(new Array(config.nodes).fill(null));
   }
 
+  /**
+   * Gossip links: one MessageChannel per pair of nodes. For a node (re)starting, its ends go in
+   * its workerData and each running peer gets the other end as a 'peer-port' message.
+   */
+  private linkPeers(i: number, atOpen: boolean): (MessagePort | null)[] {
+    const mine: (MessagePort | null)[] = new Array(this.config.nodes).fill(null);
+    for (let j = 0; j < this.config.nodes; j++) {
+      if (j === i) continue;
+      if (atOpen) {
+        // At open every node starts now: create each pair once, from the lower-numbered side.
+        if (j < i) {
+          mine[j] = this.pendingPeerPorts[i]![j] ?? null;
+          continue;
+        }
+        const { port1, port2 } = new MessageChannel();
+        mine[j] = port1;
+        this.pendingPeerPorts[j]![i] = port2;
+        continue;
+      }
+      const h = this.nodes[j];
+      if (h === null || h === undefined) continue;
+      const { port1, port2 } = new MessageChannel();
+      mine[j] = port1;
+      h.port.postMessage({ type: 'peer-port', peer: i, port: port2 } satisfies NodeRequest, [port2]);
+      this.control.ring(ctl.nodeDoorbell(j));
+    }
+    return mine;
+  }
+
+  private readonly pendingPeerPorts: (MessagePort | null)[][] = [];
+
   /** Starts node i's worker on a fresh inbound ring; resolves when it has scanned its log. */
-  startNode(i: number, ring: SharedArrayBuffer): Promise<Scanned> {
+  startNode(i: number, ring: SharedArrayBuffer, atOpen = true): Promise<Scanned> {
     assert(this.nodes[i] === null, `node ${i} already running`);
     Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STARTING);
     this.rings[i] = ring;
     const { port1, port2 } = new MessageChannel();
-    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2 };
-    const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList: [port2], name: `auroral-node-${i}` });
+    const peerPorts = this.linkPeers(i, atOpen);
+    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2, peerPorts };
+    const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
+    const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
     this.trackPort(port1);
     const handle: NodeHandle = { worker, port: port1, step: null, exited: new Promise((r) => worker.once('exit', () => r())) };
     this.nodes[i] = handle;
@@ -189,6 +223,10 @@ export class Cluster {
     this.control.ring(ctl.nodeDoorbell(i));
   }
 
+  dropFrames(i: number, probability: number): void {
+    Atomics.store(this.control.i32, ctl.nodeDropPermille(i), Math.round(probability * 1000));
+  }
+
   mute(i: number, muted: boolean): void {
     Atomics.store(this.control.i32, ctl.nodeMuted(i), muted ? 1 : 0);
   }
@@ -214,7 +252,7 @@ export class Cluster {
     if (this.nodes[i] !== null) await this.crash(i);
     const ring = createRingBuffer(this.config.nodeRingBytes);
     this.postGc({ type: 'node-up', node: i, ring });
-    await this.startNode(i, ring);
+    await this.startNode(i, ring, false);
     await this.recoverNode(i, -1, epoch, null);
   }
 

@@ -39,6 +39,8 @@ export interface Faults {
   /** Node i stops taking frames and answering reads (its ring fills; the writer goes on). */
   pauseNode(i: number): void;
   resumeNode(i: number): void;
+  /** Frames on their way to node i are lost with this probability (0..1); gossip must fill the holes. */
+  dropFrames(i: number, probability: number): void;
   /** Node i keeps writing but silently drops read requests (the writer is not told). */
   muteNode(i: number, muted?: boolean): void;
   /** Kills node i's thread at once (nothing flushed). */
@@ -80,6 +82,12 @@ export class Database {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
       muteNode: (i, muted = true) => cluster.mute(this.nodeIndex(i), muted),
+      dropFrames: (i, probability) => {
+        if (typeof probability !== 'number' || !(probability >= 0 && probability <= 1)) {
+          throw errors.invalidArgument('probability', `must be a number from 0 to 1, got ${String(probability)}`);
+        }
+        cluster.dropFrames(this.nodeIndex(i), probability);
+      },
       crashNode: (i) => cluster.crash(this.nodeIndex(i)),
       restartNode: (i) => cluster.restart(this.nodeIndex(i), this.epoch),
     };

@@ -21,6 +21,10 @@ export interface NodeStatsSnapshot {
   framesGap: number;
   segmentsCreated: number;
   segmentsDeleted: number;
+  /** Frames this node fetched from peers (gossip), served to peers, and lost (dropFrames fault). */
+  framesFetched: number;
+  framesServed: number;
+  framesDropped: number;
   /** Hot-log segments holding frames. */
   hotLogSegments: number;
   coalesceCycles: number;
@@ -83,6 +87,7 @@ export function collectStats(config: Config, cluster: Cluster, w: {
       failure: cluster.failures[i] ?? null, syncs: s.syncs, groups: s.groups, framesAppended: s.framesAppended,
       recordsAppended: s.recordsAppended, bytesAppended: s.bytesAppended, framesDuplicate: s.framesDuplicate,
       framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, segmentsDeleted: s.segmentsDeleted,
+      framesFetched: s.framesFetched, framesServed: s.framesServed, framesDropped: s.framesDropped,
       hotLogSegments: s.hotLogSegments, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
       syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
