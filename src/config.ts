@@ -51,6 +51,8 @@ export interface OpenOptions {
   pageCount?: number;
   /** The writer's page cache, bytes (0 disables it). */
   cacheBytesMax?: number;
+  /** Time between background scrub passes on each node, ms (0: only after a corrupt read). */
+  scrubIntervalMs?: number;
 }
 
 export interface Config {
@@ -72,6 +74,7 @@ export interface Config {
   retainBytesMax: number;
   pageCount: number;
   cacheBytesMax: number;
+  scrubIntervalMs: number;
 }
 
 const KiB = 1024;
@@ -114,6 +117,7 @@ export const defaults = {
   retainBytesMax: 64 * MiB,
   pageCount: 1024,
   cacheBytesMax: 64 * MiB,
+  scrubIntervalMs: 60_000,
 };
 
 function isPow2(n: number): boolean {
@@ -142,7 +146,7 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
 const knownOptions = new Set([
   'dir', 'nodes', 'writeQuorum', 'readQuorum', 'groupCommit', 'fsync', 'logRingBytes', 'nodeRingBytes',
   'commitTimeoutMs', 'readTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'mtrBytesMax', 'lsnAllocationLimit',
-  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax',
+  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax', 'scrubIntervalMs',
 ]);
 const knownGroupCommit = new Set(['batchBytesMax', 'batchRecordsMax', 'waitMicrosMax', 'mode', 'framesInFlightMax']);
 
@@ -199,6 +203,7 @@ export function resolveConfig(options: OpenOptions): Config {
     retainBytesMax: int('retainBytesMax', options.retainBytesMax ?? defaults.retainBytesMax, 0, 4096 * MiB),
     pageCount: pow2('pageCount', options.pageCount ?? defaults.pageCount, 1, 1 << 20),
     cacheBytesMax: int('cacheBytesMax', options.cacheBytesMax ?? defaults.cacheBytesMax, 0, 64 * 1024 * MiB),
+    scrubIntervalMs: int('scrubIntervalMs', options.scrubIntervalMs ?? defaults.scrubIntervalMs, 0, 24 * 3_600_000),
   };
   if (c.segmentBytes % 4096 !== 0) throw errors.invalidOption('segmentBytes', `must be a multiple of 4096, got ${c.segmentBytes}`);
   // Relationships between limits: one record and one frame must always fit where they go.

@@ -18,7 +18,8 @@
 // node has nothing waiting in its ring.
 import { assert } from '../assert.js';
 import { BLOCK_BIT, ImageBuilder, readImages, type BlockStorage } from './blocks.js';
-import { keyHash } from '../log/record.js';
+import { keyHash, valueChecksum } from '../log/record.js';
+import { errors } from '../errors.js';
 import { TOMBSTONE, type KeyIndex } from './key-index.js';
 
 export interface CoalesceHost {
@@ -56,7 +57,9 @@ export class Coalescer {
   coalesceLsn = 0;
   blockSeq = -1;
   paused = false;
-  readonly stats = { cycles: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0 };
+  readonly stats = { cycles: 0, cyclesAbandoned: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0 };
+  /** Set when a cycle met a corrupt value: no new cycle until a scrub pass has run (and repaired). */
+  waitForScrub = false;
   /** Hot-log bytes above the coalesce point not yet taken by a cycle (recomputed at recovery). */
   bytesSinceCycle = 0;
   private lastImageBytes = 0;
@@ -88,7 +91,8 @@ export class Coalescer {
     if (m.blockSeq < 0) return;
     const bytes = this.blocks.readAll(m.blockSeq);
     const r = readImages(bytes, (_pageId, e) => {
-      this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, m.blockSeq | BLOCK_BIT, e.valuePosition, e.valueBytes);
+      const value = bytes.subarray(e.valuePosition, e.valuePosition + e.valueBytes);
+      this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, m.blockSeq | BLOCK_BIT, e.valuePosition, e.valueBytes, valueChecksum(value));
     });
     assert(r.images === 0 || r.coalesceLsn === m.coalesceLsn, `block file ${m.blockSeq} is at ${r.coalesceLsn}, meta says ${m.coalesceLsn}`);
     this.lastImageBytes = bytes.length;
@@ -100,7 +104,7 @@ export class Coalescer {
   }
 
   private wantsCycle(): boolean {
-    if (this.paused || this.cycle !== null) return false;
+    if (this.paused || this.waitForScrub || this.cycle !== null) return false;
     const target = Math.min(this.host.scl(), this.index.readMinLsn);
     return target > this.coalesceLsn && this.host.segmentCount() >= 3 &&
       this.bytesSinceCycle >= Math.max(2 * this.lastImageBytes, this.segmentBytes);
@@ -121,9 +125,22 @@ export class Coalescer {
     }
     const c = this.cycle;
     let entries = 0;
-    while (c.page < this.pageCount && entries < ENTRIES_PER_STEP) {
-      entries += this.writePage(c, c.page);
-      c.page++;
+    try {
+      while (c.page < this.pageCount && entries < ENTRIES_PER_STEP) {
+        entries += this.writePage(c, c.page);
+        c.page++;
+      }
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'CORRUPT_RECORD') throw e;
+      // Abandon: images already written stay valid and in use (until the next finished cycle
+      // supersedes them); meta still names the previous file, so recovery ignores this one.
+      this.index.setPruneCap(Number.POSITIVE_INFINITY);
+      this.files.clear();
+      this.filesBytes = 0;
+      this.cycle = null;
+      this.waitForScrub = true;
+      this.stats.cyclesAbandoned++;
+      return false;
     }
     if (c.page < this.pageCount) return true;
     this.finish(c);
@@ -133,9 +150,11 @@ export class Coalescer {
   private writePage(c: Cycle, pageId: number): number {
     this.builder.reset();
     this.relocations.length = 0;
-    this.index.forEachKeyInPage(pageId, this.pageCount, c.lsn, (slot, key, lsn, seq, position, valueBytes) => {
+    this.index.forEachKeyInPage(pageId, this.pageCount, c.lsn, (slot, key, lsn, seq, position, valueBytes, checksum) => {
       if (valueBytes === TOMBSTONE) return; // deleted as of C: absent from the image
       const value = this.readValue(seq, position, valueBytes);
+      // A bad value must not be laundered into a fresh image under a valid CRC.
+      if (valueChecksum(value) !== checksum) throw errors.corruptRecord(`value of LSN ${lsn} at ${seq}:${position} fails its checksum`);
       this.relocations.push(slot, this.builder.add(key, lsn, value));
     });
     const n = this.builder.entries;
@@ -170,10 +189,10 @@ export class Coalescer {
     this.filesBytes = 0;
     this.blocks.sync(c.blockSeq);
     this.blocks.writeMeta({ format: 1, coalesceLsn: c.lsn, blockSeq: c.blockSeq });
-    const previous = this.blockSeq;
     this.coalesceLsn = c.lsn;
     this.blockSeq = c.blockSeq;
-    if (previous >= 0) this.blocks.remove(previous);
+    // Every live version now points into this file: the previous one (and any abandoned) can go.
+    for (const s of this.blocks.blockSeqs()) if (s !== c.blockSeq) this.blocks.remove(s);
     this.stats.segmentsDeleted += this.host.gcLogThrough(Math.min(c.lsn, this.host.sclMinAllNodes()));
     this.index.setPruneCap(Number.POSITIVE_INFINITY);
     this.lastImageBytes = c.position;

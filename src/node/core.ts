@@ -14,9 +14,10 @@ import type { HotLog } from './hotlog.js';
 import { KeyIndex, keyHash, TOMBSTONE } from './key-index.js';
 import { BLOCK_BIT, type BlockStorage } from './blocks.js';
 import { Coalescer } from './coalescer.js';
-import { FrameDirectory } from './frame-directory.js';
+import { FrameDirectory, type FrameLocation } from './frame-directory.js';
+import { readImages } from './blocks.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
-import { Op, RECORD_HEADER_BYTES, recordBytes } from '../log/record.js';
+import { Op, RECORD_HEADER_BYTES, recordBytes, valueChecksum } from '../log/record.js';
 import { readU64 } from '../log/u64.js';
 
 export interface NodeCoreConfig {
@@ -26,6 +27,8 @@ export interface NodeCoreConfig {
   payloadBytesMax: number;
   /** The lowest SCL of all nodes of the volume (hot-log GC never outruns it). Default: own SCL. */
   sclMinAllNodes?: () => number;
+  /** Time between scrub passes, microseconds (0: only when a read found a bad checksum). */
+  scrubIntervalMicros?: number;
 }
 
 /** A frame as it sits in the inbound ring (or a peer's segment): a view of its bytes. */
@@ -49,6 +52,11 @@ export interface NodeStats {
   framesFetched: number;
   framesServed: number;
   framesDropped: number;
+  readsCorrupt: number;
+  scrubPasses: number;
+  scrubErrors: number;
+  scrubRepairs: number;
+  scrubBlockErrors: number;
   coalesceCycles: number;
   coalesceLsn: number;
   blockBytes: number;
@@ -60,7 +68,7 @@ export interface NodeStats {
 
 /** found: false = no version at or below the read point; value null = deleted. */
 export type KeyRead = { found: false } | { found: true; lsn: number; value: Uint8Array | null };
-export type NodeRead = { status: 'ok'; result: KeyRead } | { status: 'behind'; scl: number } | { status: 'failed' };
+export type NodeRead = { status: 'ok'; result: KeyRead } | { status: 'behind'; scl: number } | { status: 'failed' } | { status: 'corrupt' };
 
 export interface Clock {
   /** Monotonic microseconds. */
@@ -74,7 +82,8 @@ export class NodeCore {
   readonly stats: NodeStats = {
     groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
     framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, framesFetched: 0,
-    framesServed: 0, framesDropped: 0, coalesceCycles: 0,
+    framesServed: 0, framesDropped: 0, readsCorrupt: 0, scrubPasses: 0, scrubErrors: 0, scrubRepairs: 0,
+    scrubBlockErrors: 0, coalesceCycles: 0,
     coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
   };
   readonly blocks: BlockStorage;
@@ -85,6 +94,12 @@ export class NodeCore {
   readonly frameDir = new FrameDirectory();
   /** Set when receive() met a frame that does not chain: frames are missing here (fetch from a peer). */
   gapSeen = false;
+  /** Set when a read found a bad value checksum: start a scrub pass now. */
+  scrubSoon = false;
+  /** Frames a scrub found damaged, waiting for a good copy from a peer. */
+  readonly repairQueue: FrameLocation[] = [];
+  private scrubCursor: { phase: 'log' | 'blocks'; index: number } | null = null;
+  private scrubNextAtMicros = 0;
   /** SCL: lsnLast of the last frame of the durable, gap-free chain. */
   scl = 0;
   epoch = 0;
@@ -104,12 +119,77 @@ export class NodeCore {
     if (!idle) return this.log.idleWork(this.position);
     try {
       if (this.coalescer.step()) return true;
+      if (this.scrubStep()) return true;
     } catch (e) {
       // Fail-stop as for the log: the state of the block file or meta is unknown.
       this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, `coalescing: ${(e as Error).message}`);
       return false;
     }
     return this.log.idleWork(this.position);
+  }
+
+  /**
+   * One slice of a scrub pass: re-reads hot-log frames (CRC and record chain) and then the block
+   * file's images (CRC). A bad frame is queued for repair from a peer; a bad image is counted
+   * (values in it are still refused by their checksums on read). True if more remains.
+   */
+  private scrubStep(): boolean {
+    const now = this.clock.nowMicros();
+    if (this.scrubCursor === null) {
+      const interval = this.config.scrubIntervalMicros ?? 0;
+      if (!this.scrubSoon && (interval === 0 || now < this.scrubNextAtMicros)) return false;
+      this.scrubSoon = false;
+      this.scrubCursor = { phase: 'log', index: this.frameDir.first };
+    }
+    const cur = this.scrubCursor;
+    if (cur.phase === 'log') {
+      for (let n = 0; n < 32; n++) {
+        if (cur.index < this.frameDir.first) cur.index = this.frameDir.first; // GC moved on
+        const f = this.frameDir.at(cur.index);
+        if (f === undefined || f.lsnLast > this.scl) {
+          cur.phase = 'blocks';
+          return true;
+        }
+        cur.index++;
+        const bytes = this.log.read(f.seq, f.position, f.bytes);
+        const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, this.config.payloadBytesMax);
+        if (!c.ok || c.header.lsnLast !== f.lsnLast) {
+          this.stats.scrubErrors++;
+          if (!this.repairQueue.some((r) => r.lsnLast === f.lsnLast)) this.repairQueue.push(f);
+        }
+      }
+      return true;
+    }
+    const seq = this.coalescer.blockSeq;
+    if (seq >= 0) {
+      try {
+        readImages(this.blocks.readAll(seq), () => {});
+      } catch {
+        this.stats.scrubBlockErrors++;
+      }
+    }
+    this.stats.scrubPasses++;
+    this.scrubCursor = null;
+    this.scrubNextAtMicros = now + (this.config.scrubIntervalMicros ?? 0);
+    this.coalescer.waitForScrub = false;
+    return false;
+  }
+
+  /** Overwrites a damaged frame in place with a good copy (from a peer), and syncs. */
+  repairFrame(loc: FrameLocation, bytes: Uint8Array): boolean {
+    const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, this.config.payloadBytesMax);
+    if (!c.ok || c.header.lsnLast !== loc.lsnLast || c.header.lsnPrev !== loc.lsnPrev || bytes.length !== loc.bytes) return false;
+    try {
+      this.log.write(loc.seq, loc.position, [bytes]);
+      this.log.sync(loc.seq);
+    } catch (e) {
+      this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, (e as Error).message);
+      return false;
+    }
+    const i = this.repairQueue.findIndex((r) => r.lsnLast === loc.lsnLast);
+    if (i >= 0) this.repairQueue.splice(i, 1);
+    this.stats.scrubRepairs++;
+    return true;
   }
 
   /** Counters, refreshed (cheap: called once per append group). */
@@ -226,7 +306,10 @@ export class NodeCore {
       this.catchUpFrom(peer, lsnKeep); // historical frames keep their (older) epochs
     }
     this.epoch = epoch; // from here on, frames of older epochs are fenced
-    assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep}`);
+    assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep} ` +
+      `(scan: ${scan.outcome}, chain ${scan.frames[0]?.header.lsnPrev ?? '-'}..${scan.lsnLast} in ${scan.frames.length} frames, ` +
+      `fault ${scan.fault?.why ?? 'none'}, coalesceLsn ${meta.coalesceLsn}, segments ${this.log.segments().join(',')}, ` +
+      `peer ${peer === null ? 'none' : `segments ${peer.segments().join(',')}`})`);
     this.rebuildIndex();
     this.scan = null;
   }
@@ -283,7 +366,7 @@ export class NodeCore {
       const keyStart = at + RECORD_HEADER_BYTES;
       const keyEnd = keyStart + keyBytes;
       this.index.insert(keyHash(bytes, keyStart, keyEnd), bytes, keyStart, keyEnd, readU64(view, at + 8), seq,
-        position + keyEnd, op === Op.PUT ? valueBytes : TOMBSTONE);
+        position + keyEnd, op === Op.PUT ? valueBytes : TOMBSTONE, view.getUint32(at + 24, true));
       at += size;
       count++;
     }
@@ -423,6 +506,13 @@ export class NodeCore {
     const v = this.index.lookup(keyHash(key), key, readPoint);
     if (v === null) return { status: 'ok', result: { found: false } };
     if (v.valueBytes === TOMBSTONE) return { status: 'ok', result: { found: true, lsn: v.lsn, value: null } };
-    return { status: 'ok', result: { found: true, lsn: v.lsn, value: this.readValue(v.seq, v.position, v.valueBytes) } };
+    const value = this.readValue(v.seq, v.position, v.valueBytes);
+    if (valueChecksum(value) !== v.valueChecksum) {
+      // Never serve corrupt bytes: the writer reads from another node; scrub repairs this one.
+      this.stats.readsCorrupt++;
+      this.scrubSoon = true;
+      return { status: 'corrupt' };
+    }
+    return { status: 'ok', result: { found: true, lsn: v.lsn, value } };
   }
 }

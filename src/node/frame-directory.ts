@@ -50,6 +50,11 @@ export class FrameDirectory {
     return lo < this.entries.length && this.entries[lo]!.lsnPrev === lsn ? lo : -1;
   }
 
+  /** Index of the oldest frame still present. */
+  get first(): number {
+    return this.head;
+  }
+
   at(i: number): FrameLocation | undefined {
     return i >= this.head ? this.entries[i] : undefined;
   }

@@ -26,6 +26,7 @@ export interface VersionLocation {
   position: number;
   /** TOMBSTONE for a delete. */
   valueBytes: number;
+  valueChecksum: number;
 }
 
 export class KeyIndex {
@@ -39,6 +40,7 @@ export class KeyIndex {
   private seq: Uint32Array;
   private pos: Uint32Array;
   private valueBytes: Int32Array;
+  private checksum: Uint32Array;
   private prevVersion: Int32Array;
   private nextInBucket: Int32Array;
   private slotsUsed = 0;
@@ -62,6 +64,7 @@ export class KeyIndex {
     this.seq = new Uint32Array(slots);
     this.pos = new Uint32Array(slots);
     this.valueBytes = new Int32Array(slots);
+    this.checksum = new Uint32Array(slots);
     this.prevVersion = new Int32Array(slots);
     this.nextInBucket = new Int32Array(slots);
     this.keyArena = new Uint8Array(64 * 1024);
@@ -92,7 +95,7 @@ export class KeyIndex {
   }
 
   /** Records a version of key[start, end) written at `lsn`, its value at (seq, position). */
-  insert(h: number, key: Uint8Array, start: number, end: number, lsn: number, seq: number, position: number, valueBytes: number): void {
+  insert(h: number, key: Uint8Array, start: number, end: number, lsn: number, seq: number, position: number, valueBytes: number, valueChecksum: number): void {
     const { slot: head, before } = this.findHead(h, key, start, end);
     const n = this.allocSlot();
     this.hash[n] = h;
@@ -100,6 +103,7 @@ export class KeyIndex {
     this.seq[n] = seq;
     this.pos[n] = position;
     this.valueBytes[n] = valueBytes;
+    this.checksum[n] = valueChecksum;
     this.keyLen[n] = end - start;
     this.versions++;
     const b = h & this.mask;
@@ -149,7 +153,7 @@ export class KeyIndex {
     let v = this.findHead(h, key, 0, key.length).slot;
     while (v !== NONE && this.lsn[v]! > readPoint) v = this.prevVersion[v]!;
     if (v === NONE) return null;
-    return { lsn: this.lsn[v]!, seq: this.seq[v]!, position: this.pos[v]!, valueBytes: this.valueBytes[v]! };
+    return { lsn: this.lsn[v]!, seq: this.seq[v]!, position: this.pos[v]!, valueBytes: this.valueBytes[v]!, valueChecksum: this.checksum[v]! };
   }
 
   /**
@@ -158,7 +162,7 @@ export class KeyIndex {
    * valid only during the call.
    */
   forEachKeyInPage(pageId: number, pageCount: number, lsnMax: number,
-    fn: (slot: number, key: Uint8Array, lsn: number, seq: number, position: number, valueBytes: number) => void): void {
+    fn: (slot: number, key: Uint8Array, lsn: number, seq: number, position: number, valueBytes: number, valueChecksum: number) => void): void {
     assert(this.buckets.length >= pageCount && (this.buckets.length & (pageCount - 1)) === 0, 'fewer buckets than pages');
     for (let b = pageId; b < this.buckets.length; b += pageCount) {
       for (let head = this.buckets[b]!; head !== NONE; head = this.nextInBucket[head]!) {
@@ -166,7 +170,7 @@ export class KeyIndex {
         while (v !== NONE && this.lsn[v]! > lsnMax) v = this.prevVersion[v]!;
         if (v === NONE) continue;
         const off = this.keyOff[v]!;
-        fn(v, this.keyArena.subarray(off, off + this.keyLen[v]!), this.lsn[v]!, this.seq[v]!, this.pos[v]!, this.valueBytes[v]!);
+        fn(v, this.keyArena.subarray(off, off + this.keyLen[v]!), this.lsn[v]!, this.seq[v]!, this.pos[v]!, this.valueBytes[v]!, this.checksum[v]!);
       }
     }
   }
@@ -227,6 +231,7 @@ export class KeyIndex {
     this.seq = grow(this.seq, (k) => new Uint32Array(k));
     this.pos = grow(this.pos, (k) => new Uint32Array(k));
     this.valueBytes = grow(this.valueBytes, (k) => new Int32Array(k));
+    this.checksum = grow(this.checksum, (k) => new Uint32Array(k));
     this.prevVersion = grow(this.prevVersion, (k) => new Int32Array(k));
     this.nextInBucket = grow(this.nextInBucket, (k) => new Int32Array(k));
   }
@@ -247,6 +252,6 @@ export class KeyIndex {
   }
 
   get memoryBytes(): number {
-    return this.buckets.byteLength + this.hash.length * 38 + this.keyArena.byteLength;
+    return this.buckets.byteLength + this.hash.length * 42 + this.keyArena.byteLength;
   }
 }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
+import type { FrameLocation } from './frame-directory.js';
 import { FsHotLog } from './hotlog.js';
 import { FsBlockStorage } from './blocks.js';
 import type { Config } from '../config.js';
@@ -41,7 +42,7 @@ export type NodeReply =
   | { type: 'scanned'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
   | { type: 'ready'; scl: number }
   | { type: 'failed'; code: string; message: string }
-  | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed'; value: Uint8Array | null; found: boolean; lsn: number };
+  | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; value: Uint8Array | null; found: boolean; lsn: number };
 
 /** At most this many frames per append group (bounds one writev and one apply pass). */
 const GROUP_FRAMES_MAX = 1024;
@@ -78,7 +79,8 @@ function main(d: NodeWorkerData): void {
     return min;
   };
   const core = new NodeCore(
-    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes },
+    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes,
+      scrubIntervalMicros: c.scrubIntervalMs * 1000 },
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: () => performance.now() * 1000 },
   );
   const reply = (r: NodeReply) => port.postMessage(r);
@@ -166,7 +168,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
     rngState ^= rngState << 13; rngState >>>= 0; rngState ^= rngState >>> 17; rngState ^= rngState << 5; rngState >>>= 0;
     return rngState / 0x1_0000_0000;
   };
-  let fetching: { peer: number; from: number; at: number } | null = null;
+  let fetching: { peer: number; from: number; at: number; repair: FrameLocation | null } | null = null;
   let lagSince = 0;
   const failedPeers = new Set<number>();
 
@@ -196,7 +198,19 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       return;
     }
     if (fetching === null || fetching.peer !== from || msg.from !== fetching.from) return; // stale answer
+    const repair = fetching.repair;
     fetching = null;
+    if (repair !== null) {
+      const good = msg.frames[0];
+      if (good === undefined || !core.repairFrame(repair, good)) failedPeers.add(from);
+      else failedPeers.clear();
+      if (core.failure !== null && !failed) {
+        failed = true;
+        fail(core.failure);
+      }
+      stats.set(core.statsSnapshot());
+      return;
+    }
     if (msg.frames.length === 0 || failed) {
       failedPeers.add(from); // it could not help: ask another next time
       return;
@@ -224,6 +238,19 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       failedPeers.add(fetching.peer);
       fetching = null;
     }
+    const repair = core.repairQueue[0];
+    if (repair !== undefined) {
+      // Scrub found a damaged frame: any running peer whose chain covers it has a good copy.
+      for (let i = 0; i < c.nodes; i++) {
+        if (i === id || peers[i] === null || peers[i] === undefined || failedPeers.has(i)) continue;
+        if (Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING || control.load64(ctl.nodeScl(i)) < repair.lsnLast) continue;
+        fetching = { peer: i, from: repair.lsnPrev, at: now, repair };
+        peers[i]!.postMessage({ type: 'fetch', from: repair.lsnPrev, bytesMax: repair.bytes } satisfies GossipMessage);
+        control.ring(ctl.nodeDoorbell(i));
+        return;
+      }
+      failedPeers.clear(); // nobody could help this time: try them all again later
+    }
     let best = -1;
     let bestScl = core.scl;
     for (let i = 0; i < c.nodes; i++) {
@@ -249,7 +276,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       if (now - lagSince < GOSSIP_LAG_MS) return;
     }
     lagSince = 0;
-    fetching = { peer: best, from: core.scl, at: now };
+    fetching = { peer: best, from: core.scl, at: now, repair: null };
     peers[best]!.postMessage({ type: 'fetch', from: core.scl, bytesMax: GOSSIP_BYTES_MAX } satisfies GossipMessage);
     control.ring(ctl.nodeDoorbell(best));
   };
@@ -323,7 +350,8 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       continue;
     }
     // With a fetch outstanding, wake up to time it out even if nothing rings.
-    control.park(ctl.nodeDoorbell(id), seen, fetching !== null || lagSince !== 0 ? GOSSIP_LAG_MS : PARK_TIMEOUT_MS);
+    const soon = fetching !== null || lagSince !== 0 || core.repairQueue.length > 0;
+    control.park(ctl.nodeDoorbell(id), seen, soon ? GOSSIP_LAG_MS : PARK_TIMEOUT_MS);
   }
 }
 

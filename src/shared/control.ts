@@ -125,7 +125,8 @@ export class StatsBlock<K extends string> {
 
 export const nodeStatKeys = [
   'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
-  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'framesFetched', 'framesServed', 'framesDropped', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
+  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'framesFetched', 'framesServed', 'framesDropped',
+  'readsCorrupt', 'scrubPasses', 'scrubErrors', 'scrubRepairs', 'scrubBlockErrors', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
   'hotLogSegments', 'recordsApplied', 'reads', 'syncMicrosTotal',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];

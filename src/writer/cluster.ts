@@ -1,5 +1,7 @@
 // The writer's handle on its threads: starts the storage-node workers and the group-commit
 // worker, routes page reads to nodes, and carries out fault hooks (pause, crash, restart).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { assert } from '../assert.js';
 import { errors, AuroralError, ErrorCode } from '../errors.js';
@@ -221,6 +223,33 @@ export class Cluster {
     this.paused[i] = true;
     Atomics.store(this.control.i32, ctl.nodePaused(i), 1);
     this.control.ring(ctl.nodeDoorbell(i));
+  }
+
+  /**
+   * Flips one bit of a node's file on disk, beneath the node (its next read sees it through the
+   * page cache). `file` is relative to the node's directory; default: its oldest hot-log segment.
+   * `offset` default: inside the first record of the first frame.
+   */
+  corruptByte(i: number, file?: string, offset?: number): { file: string; offset: number } {
+    const dir = path.join(this.config.dir, `node-${i}`);
+    const rel = file ?? (() => {
+      const segs = fs.readdirSync(path.join(dir, 'log')).filter((n) => n.endsWith('.log')).sort();
+      if (segs[0] === undefined) throw errors.invalidArgument('file', `node ${i} has no hot-log segment`);
+      return path.join('log', segs[0]);
+    })();
+    const at = offset ?? 64 + 32 + 8;
+    const full = path.resolve(dir, rel);
+    if (!full.startsWith(path.resolve(dir) + path.sep)) throw errors.invalidArgument('file', `must be inside node ${i}'s directory`);
+    const fd = fs.openSync(full, 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      if (fs.readSync(fd, b, 0, 1, at) !== 1) throw errors.invalidArgument('offset', `${at} is past the end of ${rel}`);
+      b[0] = b[0]! ^ 0x10;
+      fs.writeSync(fd, b, 0, 1, at);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { file: rel, offset: at };
   }
 
   dropFrames(i: number, probability: number): void {

@@ -39,6 +39,11 @@ export interface Faults {
   /** Node i stops taking frames and answering reads (its ring fills; the writer goes on). */
   pauseNode(i: number): void;
   resumeNode(i: number): void;
+  /**
+   * Flips one bit in a file of node i on disk (default: inside the first record of its oldest
+   * hot-log segment). Returns what was hit. Scrub must find and repair it; reads must refuse it.
+   */
+  corruptByte(i: number, file?: string, offset?: number): { file: string; offset: number };
   /** Frames on their way to node i are lost with this probability (0..1); gossip must fill the holes. */
   dropFrames(i: number, probability: number): void;
   /** Node i keeps writing but silently drops read requests (the writer is not told). */
@@ -82,6 +87,7 @@ export class Database {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
       muteNode: (i, muted = true) => cluster.mute(this.nodeIndex(i), muted),
+      corruptByte: (i, file, offset) => cluster.corruptByte(this.nodeIndex(i), file, offset),
       dropFrames: (i, probability) => {
         if (typeof probability !== 'number' || !(probability >= 0 && probability <= 1)) {
           throw errors.invalidArgument('probability', `must be a number from 0 to 1, got ${String(probability)}`);

@@ -25,6 +25,14 @@ export interface NodeStatsSnapshot {
   framesFetched: number;
   framesServed: number;
   framesDropped: number;
+  /** Reads refused because a value failed its checksum (served by another node instead). */
+  readsCorrupt: number;
+  scrubPasses: number;
+  /** Damaged hot-log frames found by scrub, and repaired in place from a peer. */
+  scrubErrors: number;
+  scrubRepairs: number;
+  /** Block files whose page images failed their CRC during a scrub pass. */
+  scrubBlockErrors: number;
   /** Hot-log segments holding frames. */
   hotLogSegments: number;
   coalesceCycles: number;
@@ -88,6 +96,8 @@ export function collectStats(config: Config, cluster: Cluster, w: {
       recordsAppended: s.recordsAppended, bytesAppended: s.bytesAppended, framesDuplicate: s.framesDuplicate,
       framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, segmentsDeleted: s.segmentsDeleted,
       framesFetched: s.framesFetched, framesServed: s.framesServed, framesDropped: s.framesDropped,
+      readsCorrupt: s.readsCorrupt, scrubPasses: s.scrubPasses, scrubErrors: s.scrubErrors, scrubRepairs: s.scrubRepairs,
+      scrubBlockErrors: s.scrubBlockErrors,
       hotLogSegments: s.hotLogSegments, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
       syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
