@@ -337,16 +337,24 @@ export class NodeCore {
     assert(accepted === batch.length, `catch-up accepted ${accepted} of ${batch.length} frames`);
   }
 
-  /** Images first (everything at or below the coalesce point), then the log above it. */
+  /**
+   * Images first (everything at or below the coalesce point), then the log above it. The same
+   * scan proves the log on disk ends exactly at the SCL this node is about to report: a recovery
+   * step that damaged its own log fails loudly here instead of acknowledging from memory.
+   */
   private rebuildIndex(): void {
     this.coalescer.recover();
     const from = this.coalescer.coalesceLsn;
     this.coalescer.bytesSinceCycle = 0; // the log above the coalesce point: what a cycle would absorb
-    scanHotLog(this.log, this.config.payloadBytesMax, (f, segment) => {
+    const r = scanHotLog(this.log, this.config.payloadBytesMax, (f, segment) => {
       if (f.header.lsnLast <= from || f.header.lsnLast > this.scl) return;
       this.coalescer.bytesSinceCycle += f.bytes;
       this.indexFrame(segment.subarray(f.position, f.position + f.bytes), f.header, f.seq, f.position);
     });
+    if (r.lsnLast !== this.scl && !(r.frames.length === 0 && this.scl === from)) {
+      throw errors.recoveryFailed(`node ${this.config.nodeId}: after recovery its log ends at ${r.lsnLast} (${r.outcome}, ` +
+        `${r.frames.length} frames, fault ${r.fault?.why ?? 'none'}, segments ${this.log.segments().join(',')}), expected ${this.scl}`);
+    }
   }
 
   /** Adds every record of a (checked) frame to the index, located at (seq, position). */
