@@ -61,6 +61,7 @@ export interface NodeStats {
   coalesceLsn: number;
   blockBytes: number;
   hotLogSegments: number;
+  hotLogBytes: number;
   recordsApplied: number;
   reads: number;
   syncMicrosTotal: number;
@@ -84,7 +85,7 @@ export class NodeCore {
     framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, framesFetched: 0,
     framesServed: 0, framesDropped: 0, readsCorrupt: 0, scrubPasses: 0, scrubErrors: 0, scrubRepairs: 0,
     scrubBlockErrors: 0, coalesceCycles: 0,
-    coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
+    coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, hotLogBytes: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
   };
   readonly blocks: BlockStorage;
   readonly coalescer: Coalescer;
@@ -201,6 +202,7 @@ export class NodeCore {
     st.blockBytes = c.blockBytes;
     st.segmentsDeleted = c.segmentsDeleted;
     st.hotLogSegments = this.segmentLastLsn.size;
+    st.hotLogBytes = this.segmentLastLsn.size * this.log.segmentBytes; // segments are preallocated
     return st;
   }
   /** Where the frames accepted by the last receive() were written: indexed after the ack. */

@@ -127,7 +127,7 @@ export const nodeStatKeys = [
   'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
   'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'framesFetched', 'framesServed', 'framesDropped',
   'readsCorrupt', 'scrubPasses', 'scrubErrors', 'scrubRepairs', 'scrubBlockErrors', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
-  'hotLogSegments', 'recordsApplied', 'reads', 'syncMicrosTotal',
+  'hotLogSegments', 'hotLogBytes', 'recordsApplied', 'reads', 'syncMicrosTotal',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];
 

@@ -370,7 +370,13 @@ export async function open(options: OpenOptions): Promise<Database> {
       }
     });
     // 2. Decide the recovered VDL; 3. bump the epoch durably before anything is truncated.
-    const plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
+    const scanFailures = scans.flatMap((s, i) => (s.status === 'rejected' ? [`node ${i}: ${(s.reason as Error).message}`] : []));
+    let plan;
+    try {
+      plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
+    } catch (e) {
+      throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
+    }
     const epoch = epochSeen + 1;
     writeVolume(config.dir, { format: VOLUME_FORMAT, nodes: config.nodes, pageCount: config.pageCount, segmentBytes: config.segmentBytes, epoch });
     // 4. Nodes truncate above VDL or copy what they miss from the source node, then rebuild pages.
@@ -378,8 +384,8 @@ export async function open(options: OpenOptions): Promise<Database> {
       cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
     const ready = recovered.filter((r) => r.status === 'fulfilled').length;
     if (ready < config.writeQuorum) {
-      const why = recovered.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-      throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${String(why?.reason?.message ?? '')}`);
+      const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${ok[j]!.node}: ${(r.reason as Error).message}`] : []));
+      throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
     }
     cluster.control.store64(ctl.vdl, plan.vdl);
     cluster.startGc({ epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext });

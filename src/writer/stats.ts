@@ -33,8 +33,9 @@ export interface NodeStatsSnapshot {
   scrubRepairs: number;
   /** Block files whose page images failed their CRC during a scrub pass. */
   scrubBlockErrors: number;
-  /** Hot-log segments holding frames. */
+  /** Hot-log segments holding frames, and their bytes on disk (segments are preallocated). */
   hotLogSegments: number;
+  hotLogBytes: number;
   coalesceCycles: number;
   /** Everything at or below this LSN is in the node's page images. */
   coalesceLsn: number;
@@ -98,7 +99,7 @@ export function collectStats(config: Config, cluster: Cluster, w: {
       framesFetched: s.framesFetched, framesServed: s.framesServed, framesDropped: s.framesDropped,
       readsCorrupt: s.readsCorrupt, scrubPasses: s.scrubPasses, scrubErrors: s.scrubErrors, scrubRepairs: s.scrubRepairs,
       scrubBlockErrors: s.scrubBlockErrors,
-      hotLogSegments: s.hotLogSegments, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
+      hotLogSegments: s.hotLogSegments, hotLogBytes: s.hotLogBytes, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
       syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
   }
