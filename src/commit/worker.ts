@@ -7,6 +7,7 @@ import { RingConsumer, RingProducer } from '../ring/ring.js';
 import { GroupCommitCore, type NodeLinks } from './core.js';
 import type { Config } from '../config.js';
 import { frameBytesMax } from '../config.js';
+import { checkLayout } from '../shared/layout.js';
 
 export interface GcWorkerData {
   control: SharedArrayBuffer;
@@ -18,6 +19,7 @@ export interface GcWorkerData {
   lsnPrev: number;
   batchSeqNext: number;
   port: MessagePort;
+  layout: string;
 }
 
 export type GcMessage =
@@ -29,6 +31,7 @@ export type GcMessage =
 const PARK_TIMEOUT_MS = 50;
 
 function main(d: GcWorkerData): void {
+  checkLayout(d.layout, 'group-commit thread');
   const c = d.config;
   const control = new Control(d.control);
   const logRing = new RingConsumer(d.logRing);

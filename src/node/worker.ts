@@ -13,6 +13,7 @@ import { NodeCore, type FrameRef } from './core.js';
 import type { FrameLocation } from './frame-directory.js';
 import { FsHotLog } from './hotlog.js';
 import { FsBlockStorage } from './blocks.js';
+import { checkLayout } from '../shared/layout.js';
 import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
 
@@ -25,6 +26,7 @@ export interface NodeWorkerData {
   port: MessagePort;
   /** One port per peer node (null for itself and for peers not running): the gossip links. */
   peerPorts: (MessagePort | null)[];
+  layout: string;
 }
 
 /** Gossip between nodes, over their peer ports. */
@@ -68,6 +70,7 @@ export function nodeLogDir(dir: string, node: number): string {
 }
 
 function main(d: NodeWorkerData): void {
+  checkLayout(d.layout, `storage node ${d.nodeId}`);
   const c = d.config;
   const port = d.port;
   const control = new Control(d.control);

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import { createRingBuffer } from '../ring/ring.js';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
 import { workerUrl } from '../shared/paths.js';
+import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
 import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
 import type { GcMessage, GcWorkerData } from '../commit/worker.js';
 
@@ -98,7 +99,7 @@ export class Cluster {
     this.rings[i] = ring;
     const { port1, port2 } = new MessageChannel();
     const peerPorts = this.linkPeers(i, atOpen);
-    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2, peerPorts };
+    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
     const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
     const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
     this.trackPort(port1);
@@ -168,9 +169,9 @@ export class Cluster {
     }
   }
 
-  startGc(data: Omit<GcWorkerData, 'control' | 'logRing' | 'stats' | 'config' | 'port' | 'nodeRings'>): void {
+  startGc(data: Omit<GcWorkerData, 'control' | 'logRing' | 'stats' | 'config' | 'port' | 'nodeRings' | 'layout'>): void {
     const { port1, port2 } = new MessageChannel();
-    const full: GcWorkerData = { ...data, nodeRings: [...this.rings], control: this.control.sab, logRing: this.logRing, stats: this.gcStats.sab, config: this.config, port: port2 };
+    const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...this.rings], control: this.control.sab, logRing: this.logRing, stats: this.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
     port1.unref();
     this.trackPort(port1);
