@@ -123,4 +123,16 @@ describe('reads', () => {
     await tx;
     expect(seen).toBe('pending');
   }));
+
+  it('closes promptly while a read waits for a write that can no longer become durable', async () => {
+    const db = await open(smallOptions(tempDir(), { commitTimeoutMs: 200 }));
+    for (const i of [0, 1, 2]) db.faults.pauseNode(i); // quorum gone for good
+    const put = db.put('k', 'never').catch((e: { code: string }) => e.code);
+    const get = db.get('k').catch((e: { code: string }) => e.code);
+    expect(await put).toBe('QUORUM_UNAVAILABLE');
+    const t0 = Date.now();
+    await db.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(['QUORUM_UNAVAILABLE', 'CLOSED']).toContain(await get);
+  });
 });

@@ -26,6 +26,14 @@ export const IMAGE_ENTRY_HEADER_BYTES = 16;
 /** Set in a location's segment number when it names a block file, not a hot-log segment. */
 export const BLOCK_BIT = 0x8000_0000;
 
+/**
+ * The location number of block file `seq`. `seq | BLOCK_BIT` alone is a negative int32 in JS,
+ * while the index stores locations as u32: always go through this.
+ */
+export function blockLocation(seq: number): number {
+  return (seq | BLOCK_BIT) >>> 0;
+}
+
 export function imageEntryBytes(keyBytes: number, valueBytes: number): number {
   return (IMAGE_ENTRY_HEADER_BYTES + keyBytes + valueBytes + 7) & ~7;
 }

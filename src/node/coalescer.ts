@@ -17,7 +17,7 @@
 // write of log: amortised write amplification <= 1.5), and C has moved. Steps run only when the
 // node has nothing waiting in its ring.
 import { assert } from '../assert.js';
-import { BLOCK_BIT, ImageBuilder, readImages, type BlockStorage } from './blocks.js';
+import { BLOCK_BIT, blockLocation, ImageBuilder, readImages, type BlockStorage } from './blocks.js';
 import { keyHash, valueChecksum } from '../log/record.js';
 import { errors } from '../errors.js';
 import { TOMBSTONE, type KeyIndex } from './key-index.js';
@@ -57,9 +57,13 @@ export class Coalescer {
   coalesceLsn = 0;
   blockSeq = -1;
   paused = false;
-  readonly stats = { cycles: 0, cyclesAbandoned: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0 };
+  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0 };
   /** Set when a cycle met a corrupt value: no new cycle until a scrub pass has run (and repaired). */
   waitForScrub = false;
+  /** Good copies (from peers) of values that fail their checksum here, by LSN (unique per record). */
+  readonly replacements = new Map<number, Uint8Array>();
+  /** Start a cycle at the next step regardless of the trigger (to rewrite damaged images). */
+  force = false;
   /** Hot-log bytes above the coalesce point not yet taken by a cycle (recomputed at recovery). */
   bytesSinceCycle = 0;
   private lastImageBytes = 0;
@@ -92,7 +96,7 @@ export class Coalescer {
     const bytes = this.blocks.readAll(m.blockSeq);
     const r = readImages(bytes, (_pageId, e) => {
       const value = bytes.subarray(e.valuePosition, e.valuePosition + e.valueBytes);
-      this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, m.blockSeq | BLOCK_BIT, e.valuePosition, e.valueBytes, valueChecksum(value));
+      this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, blockLocation(m.blockSeq), e.valuePosition, e.valueBytes, valueChecksum(value));
     });
     assert(r.images === 0 || r.coalesceLsn === m.coalesceLsn, `block file ${m.blockSeq} is at ${r.coalesceLsn}, meta says ${m.coalesceLsn}`);
     this.lastImageBytes = bytes.length;
@@ -104,7 +108,9 @@ export class Coalescer {
   }
 
   private wantsCycle(): boolean {
-    if (this.paused || this.waitForScrub || this.cycle !== null) return false;
+    if (this.paused || this.cycle !== null) return false;
+    if (this.force) return true;
+    if (this.waitForScrub) return false;
     const target = Math.min(this.host.scl(), this.index.readMinLsn);
     return target > this.coalesceLsn && this.host.segmentCount() >= 3 &&
       this.bytesSinceCycle >= Math.max(2 * this.lastImageBytes, this.segmentBytes);
@@ -114,7 +120,8 @@ export class Coalescer {
   step(): boolean {
     if (this.cycle === null) {
       if (!this.wantsCycle()) return false;
-      const lsn = Math.min(this.host.scl(), this.index.readMinLsn);
+      const lsn = Math.max(this.coalesceLsn, Math.min(this.host.scl(), this.index.readMinLsn));
+      this.force = false;
       const blockSeq = Math.max(this.blockSeq, ...this.blocks.blockSeqs(), -1) + 1;
       assert(blockSeq < BLOCK_BIT, 'block sequence overflow');
       this.blocks.create(blockSeq);
@@ -152,9 +159,15 @@ export class Coalescer {
     this.relocations.length = 0;
     this.index.forEachKeyInPage(pageId, this.pageCount, c.lsn, (slot, key, lsn, seq, position, valueBytes, checksum) => {
       if (valueBytes === TOMBSTONE) return; // deleted as of C: absent from the image
-      const value = this.readValue(seq, position, valueBytes);
-      // A bad value must not be laundered into a fresh image under a valid CRC.
-      if (valueChecksum(value) !== checksum) throw errors.corruptRecord(`value of LSN ${lsn} at ${seq}:${position} fails its checksum`);
+      let value = this.readValue(seq, position, valueBytes);
+      if (valueChecksum(value) !== checksum) {
+        // A bad value must not be laundered into a fresh image under a valid CRC: use a good copy
+        // from a peer if one was fetched, else give up this cycle.
+        const good = this.replacements.get(lsn);
+        if (good === undefined || valueChecksum(good) !== checksum) throw errors.corruptRecord(`value of LSN ${lsn} at ${seq}:${position} fails its checksum`);
+        value = good;
+        this.stats.valuesReplaced++;
+      }
       this.relocations.push(slot, this.builder.add(key, lsn, value));
     });
     const n = this.builder.entries;
@@ -164,7 +177,7 @@ export class Coalescer {
     this.blocks.append(c.blockSeq, c.position, image);
     // The bytes are readable now (page cache); recovery ignores them until meta names the file.
     for (let i = 0; i < this.relocations.length; i += 2) {
-      this.index.relocate(this.relocations[i]!, c.blockSeq | BLOCK_BIT, c.position + this.relocations[i + 1]!);
+      this.index.relocate(this.relocations[i]!, blockLocation(c.blockSeq), c.position + this.relocations[i + 1]!);
     }
     c.position += image.length;
     this.stats.imagesWritten++;
@@ -195,6 +208,7 @@ export class Coalescer {
     for (const s of this.blocks.blockSeqs()) if (s !== c.blockSeq) this.blocks.remove(s);
     this.stats.segmentsDeleted += this.host.gcLogThrough(Math.min(c.lsn, this.host.sclMinAllNodes()));
     this.index.setPruneCap(Number.POSITIVE_INFINITY);
+    this.replacements.clear();
     this.lastImageBytes = c.position;
     this.stats.blockBytes = c.position;
     this.stats.cycles++;

@@ -12,7 +12,7 @@ import { checkFrame, frameBytes, type FrameHeader } from '../log/frame.js';
 import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
 import type { HotLog } from './hotlog.js';
 import { KeyIndex, keyHash, TOMBSTONE } from './key-index.js';
-import { BLOCK_BIT, type BlockStorage } from './blocks.js';
+import { BLOCK_BIT, blockLocation, type BlockStorage } from './blocks.js';
 import { Coalescer } from './coalescer.js';
 import { FrameDirectory, type FrameLocation } from './frame-directory.js';
 import { readImages } from './blocks.js';
@@ -57,6 +57,8 @@ export interface NodeStats {
   scrubErrors: number;
   scrubRepairs: number;
   scrubBlockErrors: number;
+  blockRepairs: number;
+  blockValuesReplaced: number;
   coalesceCycles: number;
   coalesceLsn: number;
   blockBytes: number;
@@ -84,7 +86,7 @@ export class NodeCore {
     groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
     framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, framesFetched: 0,
     framesServed: 0, framesDropped: 0, readsCorrupt: 0, scrubPasses: 0, scrubErrors: 0, scrubRepairs: 0,
-    scrubBlockErrors: 0, coalesceCycles: 0,
+    scrubBlockErrors: 0, blockRepairs: 0, blockValuesReplaced: 0, coalesceCycles: 0,
     coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, hotLogBytes: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
   };
   readonly blocks: BlockStorage;
@@ -97,6 +99,8 @@ export class NodeCore {
   gapSeen = false;
   /** Set when a read found a bad value checksum: start a scrub pass now. */
   scrubSoon = false;
+  /** Set when a page image failed its CRC or a value in the block file failed its checksum. */
+  blockSuspect = false;
   /** Frames a scrub found damaged, waiting for a good copy from a peer. */
   readonly repairQueue: FrameLocation[] = [];
   private scrubCursor: { phase: 'log' | 'blocks'; index: number } | null = null;
@@ -167,6 +171,7 @@ export class NodeCore {
         readImages(this.blocks.readAll(seq), () => {});
       } catch {
         this.stats.scrubBlockErrors++;
+        this.blockSuspect = true;
       }
     }
     this.stats.scrubPasses++;
@@ -174,6 +179,35 @@ export class NodeCore {
     this.scrubNextAtMicros = now + (this.config.scrubIntervalMicros ?? 0);
     this.coalescer.waitForScrub = false;
     return false;
+  }
+
+  /**
+   * Block repair, step 1: the versions stored in the current block file whose values fail their
+   * checksums (key, LSN), minus those already replaced. Empty means the images can be rewritten
+   * from what this node has (damage in keys or headers only: the index holds the keys).
+   */
+  damagedBlockValues(limit: number): { key: Uint8Array; lsn: number }[] {
+    const out: { key: Uint8Array; lsn: number }[] = [];
+    const seq = this.coalescer.blockSeq;
+    if (seq < 0) return out;
+    this.index.forEachVersionIn(blockLocation(seq), (key, lsn, position, valueBytes, checksum) => {
+      if (out.length >= limit || this.coalescer.replacements.has(lsn)) return;
+      if (valueChecksum(this.blocks.read(seq, position, valueBytes)) !== checksum) out.push({ key: key.slice(), lsn });
+    });
+    return out;
+  }
+
+  /** Block repair, step 2: a good copy of version `lsn` (checked against the index's checksum by the cycle). */
+  addReplacement(lsn: number, value: Uint8Array): void {
+    this.coalescer.replacements.set(lsn, value);
+  }
+
+  /** Block repair, step 3: rewrite every image now, with the replacements. */
+  rewriteImages(): void {
+    this.coalescer.force = true;
+    this.coalescer.waitForScrub = false;
+    this.blockSuspect = false;
+    this.stats.blockRepairs++;
   }
 
   /** Overwrites a damaged frame in place with a good copy (from a peer), and syncs. */
@@ -201,6 +235,7 @@ export class NodeCore {
     st.coalesceLsn = this.coalescer.coalesceLsn;
     st.blockBytes = c.blockBytes;
     st.segmentsDeleted = c.segmentsDeleted;
+    st.blockValuesReplaced = c.valuesReplaced;
     st.hotLogSegments = this.segmentLastLsn.size;
     st.hotLogBytes = this.segmentLastLsn.size * this.log.segmentBytes; // segments are preallocated
     return st;
@@ -521,6 +556,7 @@ export class NodeCore {
       // Never serve corrupt bytes: the writer reads from another node; scrub repairs this one.
       this.stats.readsCorrupt++;
       this.scrubSoon = true;
+      if ((v.seq & BLOCK_BIT) !== 0) this.blockSuspect = true;
       return { status: 'corrupt' };
     }
     return { status: 'ok', result: { found: true, lsn: v.lsn, value } };

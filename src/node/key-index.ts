@@ -175,6 +175,19 @@ export class KeyIndex {
     }
   }
 
+  /** Calls `fn` for every version whose value lives in location-file `seq` (key view valid during the call). */
+  forEachVersionIn(seq: number, fn: (key: Uint8Array, lsn: number, position: number, valueBytes: number, valueChecksum: number) => void): void {
+    for (let b = 0; b < this.buckets.length; b++) {
+      for (let head = this.buckets[b]!; head !== NONE; head = this.nextInBucket[head]!) {
+        for (let v = head; v !== NONE; v = this.prevVersion[v]!) {
+          if (this.seq[v] !== seq || this.valueBytes[v] === TOMBSTONE) continue;
+          const off = this.keyOff[v]!;
+          fn(this.keyArena.subarray(off, off + this.keyLen[v]!), this.lsn[v]!, this.pos[v]!, this.valueBytes[v]!, this.checksum[v]!);
+        }
+      }
+    }
+  }
+
   /** Points a version at a new copy of its value, and frees every older version of its key. */
   relocate(slot: number, seq: number, position: number): void {
     this.seq[slot] = seq;

@@ -32,7 +32,10 @@ export interface NodeWorkerData {
 /** Gossip between nodes, over their peer ports. */
 export type GossipMessage =
   | { type: 'fetch'; from: number; bytesMax: number }
-  | { type: 'frames'; from: number; frames: Uint8Array[] };
+  | { type: 'frames'; from: number; frames: Uint8Array[] }
+  /** Exact versions (key at LSN) whose values are damaged in the asker's page images. */
+  | { type: 'fetch-values'; items: { key: Uint8Array; lsn: number }[] }
+  | { type: 'values'; items: { lsn: number; value: Uint8Array | null }[] };
 
 export type NodeRequest =
   | { type: 'recover'; lsnKeep: number; epoch: number; peerNode: number | null }
@@ -171,7 +174,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
     rngState ^= rngState << 13; rngState >>>= 0; rngState ^= rngState >>> 17; rngState ^= rngState << 5; rngState >>>= 0;
     return rngState / 0x1_0000_0000;
   };
-  let fetching: { peer: number; from: number; at: number; repair: FrameLocation | null } | null = null;
+  let fetching: { peer: number; from: number; at: number; repair: FrameLocation | null; values?: boolean } | null = null;
   let lagSince = 0;
   const failedPeers = new Set<number>();
 
@@ -194,6 +197,30 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
   };
 
   const onGossip = (from: number, msg: GossipMessage): void => {
+    if (msg.type === 'fetch-values') {
+      // Serve only the exact version asked for (a newer or older one would be the wrong value).
+      const items = msg.items.map((it) => {
+        const r = core.read(it.key, it.lsn);
+        const ok = r.status === 'ok' && r.result.found && r.result.lsn === it.lsn && r.result.value !== null;
+        return { lsn: it.lsn, value: ok ? (r.result as { value: Uint8Array }).value : null };
+      });
+      peers[from]?.postMessage({ type: 'values', items } satisfies GossipMessage);
+      control.ring(ctl.nodeDoorbell(from));
+      return;
+    }
+    if (msg.type === 'values') {
+      if (fetching === null || fetching.peer !== from || fetching.values !== true) return;
+      fetching = null;
+      for (const it of msg.items) if (it.value !== null) core.addReplacement(it.lsn, it.value);
+      if (core.damagedBlockValues(1024).length === 0) {
+        core.rewriteImages(); // every damaged value has a good copy: rewrite the images now
+        failedPeers.clear();
+      } else {
+        failedPeers.add(from); // it could not supply them all: ask another
+      }
+      stats.set(core.statsSnapshot());
+      return;
+    }
     if (msg.type === 'fetch') {
       const out = core.framesAfter(msg.from, msg.bytesMax);
       peers[from]?.postMessage({ type: 'frames', from: msg.from, frames: out } satisfies GossipMessage, out.map((f) => f.buffer as ArrayBuffer));
@@ -240,6 +267,22 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       if (now - fetching.at < GOSSIP_TIMEOUT_MS) return;
       failedPeers.add(fetching.peer);
       fetching = null;
+    }
+    if (core.blockSuspect && core.repairQueue.length === 0) {
+      const items = core.damagedBlockValues(1024);
+      if (items.length === 0) {
+        core.rewriteImages(); // nothing to fetch: every value here is good (or already replaced)
+      } else {
+        for (let i = 0; i < c.nodes; i++) {
+          if (i === id || peers[i] === null || peers[i] === undefined || failedPeers.has(i)) continue;
+          if (Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING) continue;
+          fetching = { peer: i, from: -1, at: now, repair: null, values: true };
+          peers[i]!.postMessage({ type: 'fetch-values', items } satisfies GossipMessage);
+          control.ring(ctl.nodeDoorbell(i));
+          return;
+        }
+        failedPeers.clear();
+      }
     }
     const repair = core.repairQueue[0];
     if (repair !== undefined) {
@@ -288,30 +331,32 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
     const seen = Atomics.load(control.i32, ctl.nodeDoorbell(id));
     const paused = Atomics.load(control.i32, ctl.nodePaused(id)) !== 0;
     let busy = false;
-    if (!paused) {
-      for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
-        const msg = m.message as NodeRequest;
-        if (msg.type === 'close') {
-          for (const p of peers) p?.close();
-          return;
-        }
-        if (msg.type === 'peer-port') {
-          peers[msg.peer]?.close();
-          peers[msg.peer] = msg.port;
-          failedPeers.delete(msg.peer);
-          continue;
-        }
-        if (msg.type === 'read') {
-          if (Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue; // fault: drop it silently
-          const r = core.read(msg.key, msg.readPoint);
-          if (r.status === 'ok') {
-            const res = r.result;
-            reply({ type: 'read-result', id: msg.id, status: 'ok', found: res.found, value: res.found ? res.value : null, lsn: res.found ? res.lsn : 0 });
-          } else {
-            reply({ type: 'read-result', id: msg.id, status: r.status, found: false, value: null, lsn: 0 });
-          }
+    // Control messages are read even while paused: a paused node must still obey close.
+    for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
+      const msg = m.message as NodeRequest;
+      if (msg.type === 'close') {
+        for (const p of peers) p?.close();
+        return;
+      }
+      if (msg.type === 'peer-port') {
+        peers[msg.peer]?.close();
+        peers[msg.peer] = msg.port;
+        failedPeers.delete(msg.peer);
+        continue;
+      }
+      if (msg.type === 'read') {
+        // Paused (cut off) or muted (fault): the request is lost; the writer times out and retries.
+        if (paused || Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue;
+        const r = core.read(msg.key, msg.readPoint);
+        if (r.status === 'ok') {
+          const res = r.result;
+          reply({ type: 'read-result', id: msg.id, status: 'ok', found: res.found, value: res.found ? res.value : null, lsn: res.found ? res.lsn : 0 });
+        } else {
+          reply({ type: 'read-result', id: msg.id, status: r.status, found: false, value: null, lsn: 0 });
         }
       }
+    }
+    if (!paused) {
       for (let i = 0; i < peers.length; i++) {
         const p = peers[i];
         if (p === null || p === undefined) continue;
@@ -353,7 +398,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       continue;
     }
     // With a fetch outstanding, wake up to time it out even if nothing rings.
-    const soon = fetching !== null || lagSince !== 0 || core.repairQueue.length > 0;
+    const soon = fetching !== null || lagSince !== 0 || core.repairQueue.length > 0 || core.blockSuspect;
     control.park(ctl.nodeDoorbell(id), seen, soon ? GOSSIP_LAG_MS : PARK_TIMEOUT_MS);
   }
 }

@@ -126,7 +126,7 @@ export class StatsBlock<K extends string> {
 export const nodeStatKeys = [
   'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
   'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'framesFetched', 'framesServed', 'framesDropped',
-  'readsCorrupt', 'scrubPasses', 'scrubErrors', 'scrubRepairs', 'scrubBlockErrors', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
+  'readsCorrupt', 'scrubPasses', 'scrubErrors', 'scrubRepairs', 'scrubBlockErrors', 'blockRepairs', 'blockValuesReplaced', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
   'hotLogSegments', 'hotLogBytes', 'recordsApplied', 'reads', 'syncMicrosTotal',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];

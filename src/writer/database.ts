@@ -335,12 +335,16 @@ export class Database {
     });
   }
 
-  /** Waits for every commit in flight to settle (durable or timed out), then stops all threads. */
+  /**
+   * Waits for every commit in flight to settle (durable or timed out: commits are bounded by
+   * commitTimeoutMs), then stops all threads. Reads still waiting for a write to become durable
+   * are not waited for (that write may never be): they reject with CLOSED.
+   */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.closed = true;
     this.closing = (async () => {
-      while (this.hasWork() && this.cluster.fatal === null) {
+      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.cluster.fatal === null) {
         this.ensurePumping();
         await new Promise((r) => setTimeout(r, 1));
       }

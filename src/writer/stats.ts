@@ -33,6 +33,10 @@ export interface NodeStatsSnapshot {
   scrubRepairs: number;
   /** Block files whose page images failed their CRC during a scrub pass. */
   scrubBlockErrors: number;
+  /** Page-image rewrites with damaged values replaced by good copies from a peer. */
+  blockRepairs: number;
+  /** Damaged values in page images replaced by the exact version fetched from a peer. */
+  blockValuesReplaced: number;
   /** Hot-log segments holding frames, and their bytes on disk (segments are preallocated). */
   hotLogSegments: number;
   hotLogBytes: number;
@@ -98,7 +102,7 @@ export function collectStats(config: Config, cluster: Cluster, w: {
       framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, segmentsDeleted: s.segmentsDeleted,
       framesFetched: s.framesFetched, framesServed: s.framesServed, framesDropped: s.framesDropped,
       readsCorrupt: s.readsCorrupt, scrubPasses: s.scrubPasses, scrubErrors: s.scrubErrors, scrubRepairs: s.scrubRepairs,
-      scrubBlockErrors: s.scrubBlockErrors,
+      scrubBlockErrors: s.scrubBlockErrors, blockRepairs: s.blockRepairs, blockValuesReplaced: s.blockValuesReplaced,
       hotLogSegments: s.hotLogSegments, hotLogBytes: s.hotLogBytes, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
       syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
