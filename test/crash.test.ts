@@ -1,5 +1,5 @@
 // Goal: after kill -9 of the whole process at a random moment, every acknowledged write is there
-// with its value and no transaction is partly visible.
+// with its value, every value a read returned is there, and no transaction is partly visible.
 // Method: a child process writes with 32 in flight and reports acks over IPC; the test SIGKILLs
 // it at a random time, reopens the volume here, and checks. Seeded, so a failure can be replayed
 // with AURORAL_CRASH_SEED=<seed>.
@@ -20,18 +20,18 @@ function rng(seed: number): () => number {
   };
 }
 
-interface Run { acked: { k: number[]; t: number[] }; issuedMax: number }
+interface Run { acked: { k: number[]; t: number[]; r: number[] }; issuedMax: number }
 
 function runChild(dir: string, cycle: number, killAfterMs: number, options: object): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(new URL('./fixtures/crash-child.mjs', import.meta.url)), [dir, String(cycle), JSON.stringify(options)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const run: Run = { acked: { k: [], t: [] }, issuedMax: 0 };
+    const run: Run = { acked: { k: [], t: [], r: [] }, issuedMax: 0 };
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += String(d); });
     child.on('message', (m: { ready?: boolean; acks?: [string, number][] }) => {
       if (m.ready) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       for (const [kind, i] of m.acks ?? []) {
-        (kind === 'k' ? run.acked.k : run.acked.t).push(i);
+        (kind === 'k' ? run.acked.k : kind === 'r' ? run.acked.r : run.acked.t).push(i);
         run.issuedMax = Math.max(run.issuedMax, i);
       }
     });
@@ -49,6 +49,7 @@ describe('crash', () => {
     const small = smallOptions(dir, { segmentBytes: 256 * 1024, groupCommit: { batchBytesMax: 32 * 1024 }, mtrBytesMax: 32 * 1024, valueBytesMax: 8 * 1024 });
     const { dir: _, ...options } = small;
     let coalesced = 0;
+    let readsChecked = 0;
     const random = rng(SEED);
     let checkedAcks = 0;
     for (let cycle = 0; cycle < CYCLES; cycle++) {
@@ -57,8 +58,14 @@ describe('crash', () => {
       const db = await open(small);
       try {
         const missing: string[] = [];
-        const values = await Promise.all(run.acked.k.map((i) => db.get(`c${cycle}-k${i}`)));
-        run.acked.k.forEach((i, j) => { if (text(values[j]) !== `v${cycle}-${i}`) missing.push(`c${cycle}-k${i}`); });
+        // Puts (i % 4 === 1 wrote c<cycle>-r<i>, the others c<cycle>-k<i>).
+        const keyOf = (i: number) => (i % 4 === 1 ? `c${cycle}-r${i}` : `c${cycle}-k${i}`);
+        const values = await Promise.all(run.acked.k.map((i) => db.get(keyOf(i))));
+        run.acked.k.forEach((i, j) => { if (text(values[j]) !== `v${cycle}-${i}`) missing.push(keyOf(i)); });
+        // Values a read returned before the kill (it had waited for their durability).
+        const readBack = await Promise.all(run.acked.r.map((i) => db.get(`c${cycle}-r${i}`)));
+        run.acked.r.forEach((i, j) => { if (text(readBack[j]) !== `v${cycle}-${i}`) missing.push(`read c${cycle}-r${i}`); });
+        readsChecked += run.acked.r.length;
         for (const i of run.acked.t) {
           const [a, b] = await Promise.all([db.get(`c${cycle}-t${i}-a`), db.get(`c${cycle}-t${i}-b`)]);
           if (text(a) !== `t${cycle}-${i}` || text(b) !== `t${cycle}-${i}`) missing.push(`c${cycle}-t${i}`);
@@ -85,5 +92,6 @@ describe('crash', () => {
     }
     expect(checkedAcks).toBeGreaterThan(CYCLES); // the test really checked acknowledged writes
     expect(coalesced).toBeGreaterThan(0); // and coalescing + GC ran between the kills
+    expect(readsChecked).toBeGreaterThan(0); // and values returned by reads were checked too
   }, 240_000);
 });
