@@ -19,6 +19,7 @@ import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import { readU64, writeU64 } from '../log/u64.js';
+import { fsyncDir } from '../shared/fsync-dir.js';
 
 export const IMAGE_MAGIC = 0x50525541; // 'AURP'
 export const IMAGE_HEADER_BYTES = 40;
@@ -149,15 +150,6 @@ export function readImages(bytes: Uint8Array, fn: (pageId: number, e: ImageEntry
     images++;
   }
   return { images, coalesceLsn };
-}
-
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** Block files and meta as a node core sees them (real files, or memory in tests). */

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import type { FsyncMode } from '../config.js';
+import { fsyncDir } from '../shared/fsync-dir.js';
 
 export interface HotLog {
   /** Segment sequence numbers present, ascending. */
@@ -44,15 +45,6 @@ function ioError(op: string, file: string, e: unknown): AuroralError {
   const code = (e as NodeJS.ErrnoException).code;
   return new AuroralError(code === 'ENOSPC' ? ErrorCode.DISK_FULL : ErrorCode.IO_ERROR,
     `${op} ${file} failed: ${code ?? (e as Error).message}`, { cause: e });
-}
-
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 export class FsHotLog implements HotLog {

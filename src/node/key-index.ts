@@ -138,9 +138,13 @@ export class KeyIndex {
     const floor = Math.min(this.readMin, this.pruneCap);
     let v = head;
     while (v !== NONE && this.lsn[v]! > floor) v = this.prevVersion[v]!;
-    if (v === NONE) return;
-    let old = this.prevVersion[v]!;
-    this.prevVersion[v] = NONE;
+    if (v !== NONE) this.freeOlderThan(v);
+  }
+
+  /** Frees every version older than `slot` of its key. */
+  private freeOlderThan(slot: number): void {
+    let old = this.prevVersion[slot]!;
+    this.prevVersion[slot] = NONE;
     while (old !== NONE) {
       const next = this.prevVersion[old]!;
       this.freeSlot(old);
@@ -192,13 +196,7 @@ export class KeyIndex {
   relocate(slot: number, seq: number, position: number): void {
     this.seq[slot] = seq;
     this.pos[slot] = position;
-    let old = this.prevVersion[slot]!;
-    this.prevVersion[slot] = NONE;
-    while (old !== NONE) {
-      const next = this.prevVersion[old]!;
-      this.freeSlot(old);
-      old = next;
-    }
+    this.freeOlderThan(slot);
   }
 
   private storeKey(key: Uint8Array, start: number, end: number): number {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errors } from '../errors.js';
 import type { Config } from '../config.js';
+import { fsyncDir } from '../shared/fsync-dir.js';
 
 export const VOLUME_FORMAT = 1;
 
@@ -39,12 +40,7 @@ export function writeVolume(dir: string, v: VolumeFile): void {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, path.join(dir, 'volume.json'));
-  const dfd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
-  }
+  fsyncDir(dir);
 }
 
 /** Checks that reopening options agree with the volume on disk (its shape is fixed at creation). */
