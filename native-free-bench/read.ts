@@ -4,13 +4,14 @@
 // histogram.
 //
 //   npm run bench:read -- [--window-ms 1000] [--windows 3] [--keys 20000] [--quick] [--only <case substring>]
-import { Bench } from 'tinybench';
+import type { Bench } from 'tinybench';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { open, type Database } from '../src/index.js';
-import { fillKey, KEY_BYTES, newHistogram, runWindow, type Histogram } from '../src/cli/workload.js';
+import { fillKey, KEY_BYTES, newHistogram } from '../src/cli/workload.js';
+import { addWindowCase, rate, spread, windowBench, type WindowCase } from './harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,7 +36,7 @@ const random = (n: number) => {
   return seed % n;
 };
 
-interface Row { name: string; inflight: number; ops: number; elapsedMs: number; hist: Histogram; windowRates: number[]; note: string }
+interface Row extends WindowCase { note: string }
 const rows: Row[] = [];
 
 async function preload(db: Database): Promise<void> {
@@ -47,32 +48,14 @@ async function preload(db: Database): Promise<void> {
 function addCase(bench: Bench, name: string, inflight: number, note: string,
   make: () => Promise<{ op: () => Promise<unknown>; close: () => Promise<void>; describe?: () => string }>): void {
   if (args.only !== undefined && !name.includes(args.only)) return;
-  let t: Awaited<ReturnType<typeof make>> | null = null;
-  const r: Row = { name, inflight, ops: 0, elapsedMs: 0, hist: newHistogram(), windowRates: [], note };
-  let measuring = false;
-  bench.add(`${name} x${inflight}`, async () => {
-    const w = await runWindow(t!.op, inflight, windowMs, measuring ? r.hist : null);
-    if (measuring) {
-      r.ops += w.ops;
-      r.elapsedMs += w.elapsedMs;
-      r.windowRates.push(w.ops / (w.elapsedMs / 1000));
-    }
-  }, {
-    beforeAll: async (mode) => {
-      if (t === null) t = await make();
-      measuring = mode === 'run';
-    },
-    afterAll: async (mode) => {
-      if (mode !== 'run' || t === null) return;
-      if (t.describe) r.note += ` ${t.describe()}`;
-      await t.close();
-      t = null;
-      rows.push(r);
-    },
-  });
+  let described = '';
+  addWindowCase(bench, name, inflight, windowMs, async () => {
+    const t = await make();
+    return { op: t.op, close: t.close, onRunEnd: () => { described = t.describe?.() ?? ''; } };
+  }, (c) => rows.push({ ...c, note: described === '' ? note : `${note} ${described}` }));
 }
 
-const bench = new Bench({ name: 'auroral reads', iterations: windows, time: 0, warmup: true, warmupIterations: 1, warmupTime: 0, throws: true });
+const bench = windowBench('auroral reads', windows);
 const dbDir = () => fs.mkdtempSync(path.join(root, 'db-'));
 
 for (const inflight of [1, 64]) {
@@ -157,13 +140,12 @@ try {
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
 }
-const rate = (r: Row) => r.ops / (r.elapsedMs / 1000);
 const paused = rows.find((r) => r.name === 'put, coalescing paused');
 console.table(rows.map((r) => ({
   case: r.name,
   inflight: r.inflight,
   'ops/s': Math.round(rate(r)),
-  'window min..max': `${Math.round(Math.min(...r.windowRates))}..${Math.round(Math.max(...r.windowRates))}`,
+  'window min..max': spread(r),
   'p50 us': r.hist.totalCount === 0 ? '' : Math.round(r.hist.getValueAtPercentile(50)),
   'p99 us': r.hist.totalCount === 0 ? '' : Math.round(r.hist.getValueAtPercentile(99)),
   'x paused': r.name.startsWith('put, coalescing') && paused !== undefined ? +(rate(r) / rate(paused)).toFixed(3) : '',

@@ -4,13 +4,14 @@
 // of every put (not from window averages).
 //
 //   npm run bench:write -- [--inflight 1,16,64,256] [--window-ms 1000] [--windows 3] [--fsync fdatasync|none] [--quick]
-import { Bench } from 'tinybench';
+import type { Bench } from 'tinybench';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { open, type Database } from '../src/index.js';
-import { KeySource, newHistogram, runPutWindow, type Histogram, type PutTarget } from '../src/cli/workload.js';
+import { KeySource, type PutTarget } from '../src/cli/workload.js';
+import { addWindowCase, rate, spread, windowBench, type WindowCase } from './harness.js';
 import { FsyncPerPut, NaiveGroupCommit } from './baselines.js';
 
 const { values: args } = parseArgs({
@@ -31,54 +32,38 @@ for (const n of [...inflights, windowMs, windows]) if (!Number.isInteger(n) || n
 const value = new Uint8Array(100).fill(0x61);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'auroral-bench-'));
 
-interface CaseResult {
-  name: string;
-  inflight: number;
-  ops: number;
-  elapsedMs: number;
-  hist: Histogram;
+interface CaseResult extends WindowCase {
   recordsPerBatch: number | null;
   syncsPerNodePerSec: number | null;
-  /** puts/s of each measured window: the spread shows how noisy the machine was. */
-  windowRates: number[];
 }
 
 const results: CaseResult[] = [];
 
-function addCase(bench: Bench, name: string, inflight: number, make: () => Promise<{ target: PutTarget; close: () => Promise<void>; extra?: () => { recordsPerBatch: number; syncsPerNode: number } }>): void {
-  let t: Awaited<ReturnType<typeof make>> | null = null;
+type Counters = () => { recordsPerBatch: number; syncsPerNode: number };
+
+function addCase(bench: Bench, name: string, inflight: number,
+  make: () => Promise<{ target: PutTarget; close: () => Promise<void>; counters?: Counters }>): void {
   const keys = new KeySource();
-  const r: CaseResult = { name, inflight, ops: 0, elapsedMs: 0, hist: newHistogram(), recordsPerBatch: null, syncsPerNodePerSec: null, windowRates: [] };
-  let before: { recordsPerBatch: number; syncsPerNode: number; batches?: number } | null = null;
-  let measuring = false;
-  bench.add(`${name} x${inflight}`, async () => {
-    const w = await runPutWindow(t!.target, inflight, windowMs, value, keys, measuring ? r.hist : null);
-    if (measuring) {
-      r.ops += w.ops;
-      r.elapsedMs += w.elapsedMs;
-      r.windowRates.push(w.ops / (w.elapsedMs / 1000));
-    }
-  }, {
-    beforeAll: async (mode) => {
-      if (t === null) t = await make();
-      measuring = mode === 'run';
-      if (measuring) before = t.extra?.() ?? null;
-    },
-    afterAll: async (mode) => {
-      if (mode !== 'run' || t === null) return;
-      const after = t.extra?.();
-      if (after !== undefined && before !== null) {
-        r.syncsPerNodePerSec = (after.syncsPerNode - before.syncsPerNode) / (r.elapsedMs / 1000);
-        r.recordsPerBatch = after.recordsPerBatch;
-      }
-      await t.close();
-      t = null;
-      results.push(r);
-    },
-  });
+  let extra: { recordsPerBatch: number | null; syncsPerNodePerSec: number | null } = { recordsPerBatch: null, syncsPerNodePerSec: null };
+  addWindowCase(bench, name, inflight, windowMs, async () => {
+    const t = await make();
+    let before: ReturnType<Counters> | null = null;
+    return {
+      op: () => t.target.put(keys.take(), value),
+      close: t.close,
+      onRunStart: () => { before = t.counters?.() ?? null; },
+      onRunEnd: (c) => {
+        const after = t.counters?.();
+        if (after !== undefined && before !== null) {
+          extra = { syncsPerNodePerSec: (after.syncsPerNode - before.syncsPerNode) / (c.elapsedMs / 1000), recordsPerBatch: after.recordsPerBatch };
+        }
+      },
+    };
+  }, (c) => results.push({ ...c, ...extra }));
 }
 
-function auroralStats(db: Database): () => { recordsPerBatch: number; syncsPerNode: number } {
+/** Records per batch since the previous call, and fdatasyncs per node so far. */
+function auroralCounters(db: Database): Counters {
   let b0 = 0;
   let r0 = 0;
   return () => {
@@ -91,7 +76,7 @@ function auroralStats(db: Database): () => { recordsPerBatch: number; syncsPerNo
   };
 }
 
-const bench = new Bench({ name: 'auroral write path', iterations: windows, time: 0, warmup: true, warmupIterations: 1, warmupTime: 0, throws: true });
+const bench = windowBench('auroral write path', windows);
 const fsync = args.fsync as 'fdatasync' | 'none';
 addCase(bench, 'baseline (a) fsync per put', 1, async () => {
   const b = new FsyncPerPut(fs.mkdtempSync(path.join(root, 'a-')));
@@ -104,9 +89,9 @@ for (const inflight of inflights) {
   });
   addCase(bench, 'auroral 6 nodes, quorum 4', inflight, async () => {
     const db = await open({ dir: fs.mkdtempSync(path.join(root, 'db-')), fsync });
-    const extra = auroralStats(db);
-    extra();
-    return { target: db, close: () => db.close(), extra };
+    const counters = auroralCounters(db);
+    counters();
+    return { target: db, close: () => db.close(), counters };
   });
 }
 
@@ -117,7 +102,6 @@ try {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-const rate = (r: CaseResult) => r.ops / (r.elapsedMs / 1000);
 const a = results.find((r) => r.name.startsWith('baseline (a)'))!;
 const rows = results.map((r) => {
   const b = results.find((x) => x.name.startsWith('baseline (b)') && x.inflight === r.inflight);
@@ -125,7 +109,7 @@ const rows = results.map((r) => {
     case: r.name,
     inflight: r.inflight,
     'puts/s': Math.round(rate(r)),
-    'window min..max': `${Math.round(Math.min(...r.windowRates))}..${Math.round(Math.max(...r.windowRates))}`,
+    'window min..max': spread(r),
     'p50 ms': +(r.hist.getValueAtPercentile(50) / 1000).toFixed(3),
     'p99 ms': +(r.hist.getValueAtPercentile(99) / 1000).toFixed(3),
     'records/batch': r.recordsPerBatch === null ? '' : +r.recordsPerBatch.toFixed(1),

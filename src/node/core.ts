@@ -15,6 +15,7 @@ import { KeyIndex, keyHash, TOMBSTONE } from './key-index.js';
 import { BLOCK_BIT, blockLocation, type BlockStorage } from './blocks.js';
 import { Coalescer } from './coalescer.js';
 import { FrameDirectory, type FrameLocation } from './frame-directory.js';
+import { nodeStatKeys, type NodeStatKey } from '../shared/control.js';
 import { readImages } from './blocks.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { Op, RECORD_HEADER_BYTES, recordBytes, valueChecksum } from '../log/record.js';
@@ -37,37 +38,8 @@ export interface FrameRef {
   header: FrameHeader;
 }
 
-export interface NodeStats {
-  groups: number;
-  syncs: number;
-  framesAppended: number;
-  recordsAppended: number;
-  bytesAppended: number;
-  framesDuplicate: number;
-  framesGap: number;
-  framesFenced: number;
-  framesCorrupt: number;
-  segmentsCreated: number;
-  segmentsDeleted: number;
-  framesFetched: number;
-  framesServed: number;
-  framesDropped: number;
-  readsCorrupt: number;
-  scrubPasses: number;
-  scrubErrors: number;
-  scrubRepairs: number;
-  scrubBlockErrors: number;
-  blockRepairs: number;
-  blockValuesReplaced: number;
-  coalesceCycles: number;
-  coalesceLsn: number;
-  blockBytes: number;
-  hotLogSegments: number;
-  hotLogBytes: number;
-  recordsApplied: number;
-  reads: number;
-  syncMicrosTotal: number;
-}
+/** Counters of a node (names and meanings: nodeStatKeys in shared/control.ts). */
+export type NodeStats = Record<NodeStatKey, number>;
 
 /** found: false = no version at or below the read point; value null = deleted. */
 export type KeyRead = { found: false } | { found: true; lsn: number; value: Uint8Array | null };
@@ -82,13 +54,7 @@ export class NodeCore {
   readonly config: NodeCoreConfig;
   readonly log: HotLog;
   readonly index: KeyIndex;
-  readonly stats: NodeStats = {
-    groups: 0, syncs: 0, framesAppended: 0, recordsAppended: 0, bytesAppended: 0, framesDuplicate: 0,
-    framesGap: 0, framesFenced: 0, framesCorrupt: 0, segmentsCreated: 0, segmentsDeleted: 0, framesFetched: 0,
-    framesServed: 0, framesDropped: 0, readsCorrupt: 0, scrubPasses: 0, scrubErrors: 0, scrubRepairs: 0,
-    scrubBlockErrors: 0, blockRepairs: 0, blockValuesReplaced: 0, coalesceCycles: 0,
-    coalesceLsn: 0, blockBytes: 0, hotLogSegments: 0, hotLogBytes: 0, recordsApplied: 0, reads: 0, syncMicrosTotal: 0,
-  };
+  readonly stats: NodeStats = Object.fromEntries(nodeStatKeys.map((k) => [k, 0])) as NodeStats;
   readonly blocks: BlockStorage;
   readonly coalescer: Coalescer;
   /** lsnLast of the last frame in each hot-log segment (for GC). */

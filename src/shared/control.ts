@@ -123,11 +123,25 @@ export class StatsBlock<K extends string> {
   }
 }
 
+/**
+ * A storage node's counters: the layout of its stats block, the node core's `stats` and the
+ * counters of each node in db.stats() all come from this one list.
+ */
 export const nodeStatKeys = [
-  'groups', 'syncs', 'framesAppended', 'recordsAppended', 'bytesAppended', 'framesDuplicate', 'framesGap',
-  'framesFenced', 'framesCorrupt', 'segmentsCreated', 'segmentsDeleted', 'framesFetched', 'framesServed', 'framesDropped',
-  'readsCorrupt', 'scrubPasses', 'scrubErrors', 'scrubRepairs', 'scrubBlockErrors', 'blockRepairs', 'blockValuesReplaced', 'coalesceCycles', 'coalesceLsn', 'blockBytes',
-  'hotLogSegments', 'hotLogBytes', 'recordsApplied', 'reads', 'syncMicrosTotal',
+  // append path
+  'groups', 'syncs', 'syncMicrosTotal', 'framesAppended', 'recordsAppended', 'bytesAppended',
+  'framesDuplicate', 'framesGap', 'framesFenced', 'framesCorrupt', 'recordsApplied',
+  // hot log: segments created / deleted by GC, segments holding frames and their (preallocated) bytes
+  'segmentsCreated', 'segmentsDeleted', 'hotLogSegments', 'hotLogBytes',
+  // gossip: frames fetched from peers, served to peers, lost on the way here (dropFrames fault)
+  'framesFetched', 'framesServed', 'framesDropped',
+  // reads served; reads refused because a value failed its checksum (another node serves them)
+  'reads', 'readsCorrupt',
+  // scrub: passes; damaged hot-log frames found and repaired in place from a peer; page images
+  // failing their CRC; image rewrites after damage; damaged values replaced by a peer's exact version
+  'scrubPasses', 'scrubErrors', 'scrubRepairs', 'scrubBlockErrors', 'blockRepairs', 'blockValuesReplaced',
+  // coalescing: cycles done; everything at or below coalesceLsn is in the page images; their bytes
+  'coalesceCycles', 'coalesceLsn', 'blockBytes',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];
 

@@ -1,52 +1,22 @@
 // db.stats(): one snapshot of the writer's, the group-commit thread's and every node's counters.
 import type { Config } from '../config.js';
-import { ctl, NodeState } from '../shared/control.js';
+import { ctl, NodeState, type NodeStatKey } from '../shared/control.js';
 import type { Cluster } from './cluster.js';
 import type { PageCache, CacheStats } from './page-cache.js';
 import type { Reader } from './reader.js';
 
-export interface NodeStatsSnapshot {
+/** One node in db.stats(): its identity and state, plus every counter in nodeStatKeys. */
+export type NodeStatsSnapshot = Record<NodeStatKey, number> & {
   node: number;
+  /** Availability zone: floor(node / 2). */
   az: number;
   state: 'starting' | 'running' | 'failed' | 'stopped';
   paused: boolean;
+  /** Segment complete LSN: this node's ack. */
   scl: number;
   failure: string | null;
-  syncs: number;
-  groups: number;
-  framesAppended: number;
-  recordsAppended: number;
-  bytesAppended: number;
-  framesDuplicate: number;
-  framesGap: number;
-  segmentsCreated: number;
-  segmentsDeleted: number;
-  /** Frames this node fetched from peers (gossip), served to peers, and lost (dropFrames fault). */
-  framesFetched: number;
-  framesServed: number;
-  framesDropped: number;
-  /** Reads refused because a value failed its checksum (served by another node instead). */
-  readsCorrupt: number;
-  scrubPasses: number;
-  /** Damaged hot-log frames found by scrub, and repaired in place from a peer. */
-  scrubErrors: number;
-  scrubRepairs: number;
-  /** Block files whose page images failed their CRC during a scrub pass. */
-  scrubBlockErrors: number;
-  /** Page-image rewrites with damaged values replaced by good copies from a peer. */
-  blockRepairs: number;
-  /** Damaged values in page images replaced by the exact version fetched from a peer. */
-  blockValuesReplaced: number;
-  /** Hot-log segments holding frames, and their bytes on disk (segments are preallocated). */
-  hotLogSegments: number;
-  hotLogBytes: number;
-  coalesceCycles: number;
-  /** Everything at or below this LSN is in the node's page images. */
-  coalesceLsn: number;
-  blockBytes: number;
-  reads: number;
   syncMicrosMean: number;
-}
+};
 
 export interface DatabaseStats {
   epoch: number;
@@ -96,15 +66,8 @@ export function collectStats(config: Config, cluster: Cluster, w: {
     const s = cluster.nodeStats[i]!.read();
     const state = Atomics.load(cluster.control.i32, ctl.nodeState(i)) as NodeState;
     nodes.push({
-      node: i, az: Math.floor(i / 2), state: stateNames[state], paused: cluster.paused[i]!, scl: cluster.scl(i),
-      failure: cluster.failures[i] ?? null, syncs: s.syncs, groups: s.groups, framesAppended: s.framesAppended,
-      recordsAppended: s.recordsAppended, bytesAppended: s.bytesAppended, framesDuplicate: s.framesDuplicate,
-      framesGap: s.framesGap, segmentsCreated: s.segmentsCreated, segmentsDeleted: s.segmentsDeleted,
-      framesFetched: s.framesFetched, framesServed: s.framesServed, framesDropped: s.framesDropped,
-      readsCorrupt: s.readsCorrupt, scrubPasses: s.scrubPasses, scrubErrors: s.scrubErrors, scrubRepairs: s.scrubRepairs,
-      scrubBlockErrors: s.scrubBlockErrors, blockRepairs: s.blockRepairs, blockValuesReplaced: s.blockValuesReplaced,
-      hotLogSegments: s.hotLogSegments, hotLogBytes: s.hotLogBytes, coalesceCycles: s.coalesceCycles, coalesceLsn: s.coalesceLsn, blockBytes: s.blockBytes, reads: s.reads,
-      syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
+      ...s, node: i, az: Math.floor(i / 2), state: stateNames[state], paused: cluster.paused[i]!, scl: cluster.scl(i),
+      failure: cluster.failures[i] ?? null, syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
   }
   return {
