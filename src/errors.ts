@@ -18,6 +18,9 @@ export const ErrorCode = {
   IO_ERROR: 'IO_ERROR',
   VOLUME_MISMATCH: 'VOLUME_MISMATCH',
   RECOVERY_FAILED: 'RECOVERY_FAILED',
+  VOLUME_CORRUPT: 'VOLUME_CORRUPT',
+  WRITER_KILLED: 'WRITER_KILLED',
+  REBUILD_NEEDED: 'REBUILD_NEEDED',
   TRANSACTION_ABORTED: 'TRANSACTION_ABORTED',
   SNAPSHOT_RELEASED: 'SNAPSHOT_RELEASED',
 } as const;
@@ -60,7 +63,13 @@ export const errors = {
   corruptRecord: (why: string) => new AuroralError(ErrorCode.CORRUPT_RECORD, why),
   nodeFailed: (node: number, why: string) =>
     new AuroralError(ErrorCode.NODE_FAILED, `node ${node} failed: ${why}`),
+  rebuildNeeded: (node: number, why: string) =>
+    new AuroralError(ErrorCode.REBUILD_NEEDED, `node ${node} must be rebuilt from a peer: ${why}`),
   recoveryFailed: (why: string) => new AuroralError(ErrorCode.RECOVERY_FAILED, why),
+  volumeCorrupt: (why: string) => new AuroralError(ErrorCode.VOLUME_CORRUPT, `${why}: beyond the fault model, the volume halts rather than guess`),
+  fenced: (mine: number, theirs: number) =>
+    new AuroralError(ErrorCode.FENCED, `this writer's epoch ${mine} was fenced by a newer writer (epoch ${theirs}); it can no longer commit`),
+  writerKilled: () => new AuroralError(ErrorCode.WRITER_KILLED, 'the writer was killed (fault hook); attach a new writer to the volume'),
   volumeMismatch: (why: string) => new AuroralError(ErrorCode.VOLUME_MISMATCH, why),
   transactionAborted: (why: string) => new AuroralError(ErrorCode.TRANSACTION_ABORTED, why),
   snapshotReleased: (readPoint: number) =>

@@ -20,7 +20,7 @@ export function buildFrame(records: TestRecord[], lsnFirst: number, lsnPrev: num
   });
   sealFrame(bytes, view, 0, {
     payloadBytes: payload, recordCount: records.length, epoch, batchSeq, lsnPrev, lsnFirst,
-    lsnLast: lsnFirst + records.length - 1, lsnReadMin: 0,
+    lsnLast: lsnFirst + records.length - 1, lsnReadMin: 0, vdlLag: lsnPrev,
   });
   return bytes;
 }

@@ -158,7 +158,7 @@ export class GroupCommitCore {
     sealFrame(this.scratch, this.scratchView, 0, {
       payloadBytes: this.batchBytes, recordCount: this.batchRecords, epoch: this.c.epoch,
       batchSeq: this.batchSeq, lsnPrev: this.lsnPrev, lsnFirst: this.batchLsnFirst, lsnLast: this.batchLsnLast,
-      lsnReadMin: this.readPointMin,
+      lsnReadMin: this.readPointMin, vdlLag: this.lsnPrev - this.quorum.vdl,
     });
     this.retained.push({ bytes: this.scratch.slice(0, frameBytes), lsnPrev: this.lsnPrev, lsnLast: this.batchLsnLast });
     this.retainedBytesValue += frameBytes;

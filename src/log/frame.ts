@@ -10,7 +10,9 @@
 //   12 u32 recordCount
 //   16 u32 epoch          volume epoch of the sender (fencing)
 //   20 u32 crc            crc32 of header bytes [0,20) ++ [24,64) ++ payload
-//   24 u64 batchSeq       node-independent batch sequence number
+//   24 u32 batchSeq       node-independent batch sequence number (wraps; informational)
+//   28 u32 vdlLag         lsnPrev - VDL the sender knew when it cut this frame (saturates): every
+//                         intact frame proves lsnPrev - vdlLag was acknowledged (recovery's check)
 //   32 u64 lsnPrev        lsnLast of the previous frame of the volume log (backlink; 0 = none)
 //   40 u64 lsnFirst       LSN of the first record
 //   48 u64 lsnLast        LSN of the last record; always an MTR end (a CPL)
@@ -23,7 +25,7 @@ import { decodeRecord, type RedoRecord } from './record.js';
 import { readU64, writeU64 } from './u64.js';
 
 export const FRAME_MAGIC = 0x46525541; // 'AURF' little endian
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 assert(FRAME_HEADER_BYTES === 64, 'frame header layout is 64 bytes');
 
 export interface FrameHeader {
@@ -35,7 +37,16 @@ export interface FrameHeader {
   lsnFirst: number;
   lsnLast: number;
   lsnReadMin: number;
+  /** lsnPrev - the VDL known when the frame was cut (0..2^32-1). */
+  vdlLag: number;
 }
+
+/** The LSN a frame proves durable: the VDL its sender knew when it cut it. */
+export function lsnDurableOf(h: FrameHeader): number {
+  return h.lsnPrev - h.vdlLag;
+}
+
+const U32_MAX = 0xffffffff;
 
 export function frameBytes(payloadBytes: number): number {
   return FRAME_HEADER_BYTES + payloadBytes;
@@ -62,7 +73,9 @@ export function sealFrame(bytes: Uint8Array, view: DataView, offset: number, h: 
   view.setUint32(offset + 8, h.payloadBytes, true);
   view.setUint32(offset + 12, h.recordCount, true);
   view.setUint32(offset + 16, h.epoch, true);
-  writeU64(view, offset + 24, h.batchSeq);
+  view.setUint32(offset + 24, h.batchSeq >>> 0, true);
+  assert(h.vdlLag >= 0, 'vdlLag is negative');
+  view.setUint32(offset + 28, Math.min(h.vdlLag, U32_MAX), true);
   writeU64(view, offset + 32, h.lsnPrev);
   writeU64(view, offset + 40, h.lsnFirst);
   writeU64(view, offset + 48, h.lsnLast);
@@ -120,13 +133,14 @@ export function checkFrame(bytes: Uint8Array, view: DataView, offset: number, en
     payloadBytes,
     recordCount: view.getUint32(offset + 12, true),
     epoch: view.getUint32(offset + 16, true),
-    batchSeq: readU64(view, offset + 24),
+    batchSeq: view.getUint32(offset + 24, true),
+    vdlLag: view.getUint32(offset + 28, true),
     lsnPrev: readU64(view, offset + 32),
     lsnFirst: readU64(view, offset + 40),
     lsnLast: readU64(view, offset + 48),
     lsnReadMin: readU64(view, offset + 56),
   };
-  if (!(header.lsnPrev < header.lsnFirst && header.lsnFirst <= header.lsnLast)) {
+  if (!(header.lsnPrev < header.lsnFirst && header.lsnFirst <= header.lsnLast) || header.vdlLag > header.lsnPrev) {
     return { ok: false, fault: FrameFault.BAD_RECORDS, why: 'LSN range out of order' };
   }
   const why = checkChain ? checkRecords(bytes, view, offset, header) : null;

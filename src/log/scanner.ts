@@ -17,7 +17,7 @@
 //   CORRUPT_MIDDLE  | bad frame, but a valid frame with a higher    | end of chain; NOT truncated:
 //                   | LSN exists after it                           | the bytes after may be committed
 //                   |                                               | (repair from a peer, never guess)
-import { frameBytes, checkFrame, FrameFault, type FrameHeader } from './frame.js';
+import { frameBytes, checkFrame, FrameFault, lsnDurableOf, type FrameHeader } from './frame.js';
 import type { HotLog } from '../node/hotlog.js';
 
 export interface ScannedFrame {
@@ -47,6 +47,11 @@ export interface ScanResult {
   batchSeqLast: number;
   /** Highest lsnLast of any valid frame seen, chained or not (LSNs are never reused). */
   lsnSeenMax: number;
+  /**
+   * Highest LSN any valid frame seen (chained or not) proves acknowledged (lsnDurableOf). A
+   * recovered VDL below it means acknowledged data is lost on every copy: beyond the fault model.
+   */
+  lsnDurableSeen: number;
   /** Set for TORN_TAIL and CORRUPT_MIDDLE. */
   fault: { seq: number; position: number; why: string } | null;
 }
@@ -58,11 +63,12 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
   let epochLast = 0;
   let batchSeqLast = 0;
   let lsnSeenMax = 0;
+  let lsnDurableSeen = 0;
   let endSeq = seqs.length > 0 ? seqs[0]! : 0;
   let endPosition = 0;
 
   const result = (outcome: ScanOutcome, fault: ScanResult['fault']): ScanResult =>
-    ({ outcome, frames, endSeq, endPosition, lsnLast, epochLast, batchSeqLast, lsnSeenMax, fault });
+    ({ outcome, frames, endSeq, endPosition, lsnLast, epochLast, batchSeqLast, lsnSeenMax, lsnDurableSeen, fault });
 
   for (let s = 0; s < seqs.length; s++) {
     const seq = seqs[s]!;
@@ -74,6 +80,7 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
       const c = checkFrame(bytes, view, pos, bytes.length, payloadBytesMax);
       if (c.ok) {
         const h = c.header;
+        lsnDurableSeen = Math.max(lsnDurableSeen, lsnDurableOf(h));
         const chains = frames.length === 0 || (h.lsnPrev === lsnLast && h.epoch >= epochLast);
         if (!chains) {
           lsnSeenMax = Math.max(lsnSeenMax, h.lsnLast);
@@ -94,11 +101,12 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
       if (c.fault === FrameFault.ZERO) break; // SEGMENT_END
       // A bad frame: torn tail or corruption in the middle? Look for later valid frames.
       const later = findLaterValidFrame(log, seqs, s, bytes, pos + 8, lsnLast, payloadBytesMax);
-      if (later > lsnSeenMax) lsnSeenMax = later;
+      if (later.lsnLast > lsnSeenMax) lsnSeenMax = later.lsnLast;
+      if (later.lsnDurable > lsnDurableSeen) lsnDurableSeen = later.lsnDurable;
       const fault = { seq, position: pos, why: `${c.fault}: ${c.why}` };
       endSeq = seq;
       endPosition = pos;
-      return result(later > lsnLast ? ScanOutcome.CORRUPT_MIDDLE : ScanOutcome.TORN_TAIL, fault);
+      return result(later.lsnLast > lsnLast ? ScanOutcome.CORRUPT_MIDDLE : ScanOutcome.TORN_TAIL, fault);
     }
     // Segment exhausted: the chain continues in the next segment, if any, at position 0.
     if (s + 1 < seqs.length && frames.length > 0) {
@@ -114,17 +122,24 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
   return result(ScanOutcome.CLEAN, null);
 }
 
-/** Highest lsnLast of a valid frame above `lsnAbove` at any 8-aligned position after a bad one. */
-function findLaterValidFrame(log: HotLog, seqs: number[], s: number, bytes: Uint8Array, from: number, lsnAbove: number, payloadBytesMax: number): number {
+/**
+ * Highest lsnLast of a valid frame above `lsnAbove` at any 8-aligned position after a bad one,
+ * and the highest LSN those frames prove durable.
+ */
+function findLaterValidFrame(log: HotLog, seqs: number[], s: number, bytes: Uint8Array, from: number, lsnAbove: number,
+  payloadBytesMax: number): { lsnLast: number; lsnDurable: number } {
   let best = 0;
+  let durable = 0;
   for (let i = s; i < seqs.length; i++) {
     const seg = i === s ? bytes : log.readSegment(seqs[i]!);
     const view = new DataView(seg.buffer, seg.byteOffset, seg.byteLength);
     for (let pos = i === s ? from : 0; pos + 64 <= seg.length; pos += 8) {
       if (seg[pos] !== 0x41) continue; // cheap prefilter on the magic's first byte
       const c = checkFrame(seg, view, pos, seg.length, payloadBytesMax);
-      if (c.ok && c.header.lsnLast > lsnAbove && c.header.lsnLast > best) best = c.header.lsnLast;
+      if (!c.ok || c.header.lsnLast <= lsnAbove) continue;
+      best = Math.max(best, c.header.lsnLast);
+      durable = Math.max(durable, lsnDurableOf(c.header));
     }
   }
-  return best;
+  return { lsnLast: best, lsnDurable: durable };
 }

@@ -195,6 +195,14 @@ export class MemBlockStorage implements BlockStorage {
   remove(seq: number): void { this.files.delete(seq); this.sizes.delete(seq); }
   bytes(): number { let n = 0; for (const v of this.sizes.values()) n += v; return n; }
   close(): void {}
+  /** Replaces this storage's content with a copy of another's (rebuilding a node from a peer). */
+  copyFrom(other: MemBlockStorage): void {
+    this.meta = { ...other.meta };
+    this.files.clear();
+    this.sizes.clear();
+    for (const [seq, f] of other.files) this.files.set(seq, f.slice());
+    for (const [seq, n] of other.sizes) this.sizes.set(seq, n);
+  }
 }
 
 /** The node's block files and meta on disk. */

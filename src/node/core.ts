@@ -20,6 +20,7 @@ import { readImages } from './blocks.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { Op, RECORD_HEADER_BYTES, recordBytes, valueChecksum } from '../log/record.js';
 import { readU64 } from '../log/u64.js';
+import { cutFor, MemEpochStore, mergeHistory, type EpochRecord, type EpochStore } from './epoch-store.js';
 
 export interface NodeCoreConfig {
   nodeId: number;
@@ -73,7 +74,12 @@ export class NodeCore {
   private scrubNextAtMicros = 0;
   /** SCL: lsnLast of the last frame of the durable, gap-free chain. */
   scl = 0;
+  /** Frames of an epoch below this are refused (fencing); durable in the epoch store. */
   epoch = 0;
+  /** The volume's truncation history as this node knows it (see epoch-store.ts). */
+  history: EpochRecord[] = [];
+  /** Highest LSN of any frame seen in the log at scan time or appended since. */
+  lsnSeenMax = 0;
   batchSeqLast = 0;
   failure: AuroralError | null = null;
   private readonly clock: Clock;
@@ -210,8 +216,11 @@ export class NodeCore {
   private readonly accepted: { frame: FrameRef; seq: number; position: number }[] = [];
   private scan: ScanResult | null = null;
 
-  constructor(config: NodeCoreConfig, log: HotLog, blocks: BlockStorage, clock: Clock) {
+  readonly epochs: EpochStore;
+
+  constructor(config: NodeCoreConfig, log: HotLog, blocks: BlockStorage, clock: Clock, epochs: EpochStore = new MemEpochStore()) {
     this.config = config;
+    this.epochs = epochs;
     this.log = log;
     this.blocks = blocks;
     this.clock = clock;
@@ -251,12 +260,21 @@ export class NodeCore {
   // ---- recovery ---------------------------------------------------------------------------
 
   /** Phase 1 of recovery: find the chain and its end; applies nothing yet. */
-  recoverScan(): ScanResult {
+  /**
+   * `history`: the volume's truncation history as the writer knows it (volume.json). The SCL this
+   * reports already leaves out frames a recovery cut off while this node was away (rejoinPoint):
+   * such frames must never make this node look longer than the volume's chain.
+   */
+  recoverScan(history: readonly EpochRecord[] = []): ScanResult {
     const r = scanHotLog(this.log, this.config.payloadBytesMax);
     this.scan = r;
     for (const f of r.frames) this.segmentLastLsn.set(f.seq, f.header.lsnLast);
     this.scl = r.lsnLast;
-    this.epoch = r.epochLast;
+    const stored = this.epochs.load();
+    this.epoch = Math.max(r.epochLast, stored.epoch);
+    this.history = mergeHistory(stored.history, history);
+    this.scl = this.rejoinPoint();
+    this.lsnSeenMax = r.lsnSeenMax;
     this.batchSeqLast = r.batchSeqLast;
     this.seq = r.endSeq;
     this.position = r.endPosition;
@@ -264,14 +282,59 @@ export class NodeCore {
   }
 
   /**
+   * Fencing, by a recovering writer: from now on refuse frames of epochs below `epoch`. Durable
+   * before it returns. A writer whose epoch is below this node's is itself stale: FENCED.
+   */
+  fence(epoch: number): { scl: number; lsnSeenMax: number; batchSeqLast: number } {
+    if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
+    if (epoch > this.epoch) {
+      this.epochs.save({ epoch, history: this.history });
+      this.epoch = epoch;
+    }
+    return { scl: this.scl, lsnSeenMax: Math.max(this.lsnSeenMax, this.scl), batchSeqLast: this.batchSeqLast };
+  }
+
+  /**
+   * A live node learns the outcome of a recovery it was fenced for (writer failover): the new
+   * epoch and the VDL it kept, durably. Its chain is at or below that VDL (the VDL is the longest
+   * chain of the fenced nodes), so nothing is truncated; if behind, it catches up by gossip.
+   */
+  adopt(epoch: number, history: readonly EpochRecord[]): void {
+    if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
+    this.history = mergeHistory(this.history, history);
+    this.epochs.save({ epoch, history: this.history });
+    this.epoch = epoch;
+    const kept = this.history[this.history.length - 1];
+    assert(kept === undefined || kept.epoch !== epoch || this.scl <= kept.vdl, `node ${this.config.nodeId} is at ${this.scl}, above the VDL ${kept?.vdl} recovery kept`);
+  }
+
+  /**
+   * Where a rejoining node's chain stops being the volume's: before the first frame that ends above
+   * the VDL kept by a recovery that happened after that frame's epoch (it was cut off while this
+   * node was away). The node's own SCL if there is none.
+   */
+  rejoinPoint(): number {
+    const scan = this.scan;
+    assert(scan !== null, 'rejoinPoint before recoverScan');
+    for (const f of scan.frames) {
+      if (f.header.lsnLast > cutFor(this.history, f.header.epoch)) return f.header.lsnPrev;
+    }
+    return scan.lsnLast;
+  }
+
+  /**
    * Phase 2: make the chain end exactly at `lsnKeep` (the recovered VDL), then rebuild pages.
    * Above it: truncate (zero the tail, durable, and drop later segments). Below it: `peer` (a
    * read-only view of a node whose chain reaches lsnKeep) supplies the missing frames.
    */
-  recoverTo(lsnKeep: number, epoch: number, peer: HotLog | null): void {
+  recoverTo(lsnKeep: number, epoch: number, peer: HotLog | null, history: readonly EpochRecord[] = []): void {
     const scan = this.scan;
     assert(scan !== null, 'recoverTo before recoverScan');
-    assert(epoch >= this.epoch, 'recovery epoch went backwards');
+    if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
+    // Durable before anything is truncated: the epoch (fencing) and what this recovery keeps.
+    this.history = mergeHistory(this.history, history);
+    this.epochs.save({ epoch, history: this.history });
+    this.epoch = epoch;
     const meta = this.blocks.readMeta();
     if (lsnKeep >= 0 && lsnKeep < meta.coalesceLsn) {
       throw errors.recoveryFailed(`node ${this.config.nodeId}: recovered VDL ${lsnKeep} is below its coalesce point ${meta.coalesceLsn}`);
@@ -281,16 +344,18 @@ export class NodeCore {
       throw errors.recoveryFailed(`node ${this.config.nodeId}: hot log starts at ${first.header.lsnPrev}, above its coalesce point ${meta.coalesceLsn} (a gap)`);
     }
     let frames = scan.frames;
-    if (this.scl > lsnKeep) {
-      const keep = frames.findIndex((f) => f.header.lsnLast === lsnKeep);
-      if (lsnKeep !== 0 && keep < 0) {
-        throw errors.recoveryFailed(`node ${this.config.nodeId} has no frame ending at recovered VDL ${lsnKeep}`);
+    // The chain ends at the recovered VDL, or earlier where a past recovery cut it (rejoinPoint).
+    const target = Math.min(this.rejoinPoint(), lsnKeep);
+    if (target < scan.lsnLast) {
+      const keep = frames.findIndex((f) => f.header.lsnLast === target);
+      if (target !== 0 && keep < 0 && target !== frames[0]?.header.lsnPrev) {
+        throw errors.recoveryFailed(`node ${this.config.nodeId} has no frame ending at ${target} (recovered VDL ${lsnKeep})`);
       }
       frames = frames.slice(0, keep + 1);
       const last = frames[frames.length - 1];
       this.seq = last === undefined ? (scan.frames[0]?.seq ?? this.seq) : last.seq;
       this.position = last === undefined ? 0 : last.position + last.bytes;
-      this.scl = last === undefined ? 0 : last.header.lsnLast;
+      this.scl = last === undefined ? target : last.header.lsnLast;
       this.batchSeqLast = last === undefined ? 0 : last.header.batchSeq;
     }
     // Make the log end where the chain ends: zero a torn tail or truncated frames, drop later segments.
@@ -308,7 +373,6 @@ export class NodeCore {
       if (peer === null) throw errors.recoveryFailed(`node ${this.config.nodeId} is behind (${this.scl} < ${lsnKeep}) and has no peer to catch up from`);
       this.catchUpFrom(peer, lsnKeep); // historical frames keep their (older) epochs
     }
-    this.epoch = epoch; // from here on, frames of older epochs are fenced
     assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep} ` +
       `(scan: ${scan.outcome}, chain ${scan.frames[0]?.header.lsnPrev ?? '-'}..${scan.lsnLast} in ${scan.frames.length} frames, ` +
       `fault ${scan.fault?.why ?? 'none'}, coalesceLsn ${meta.coalesceLsn}, segments ${this.log.segments().join(',')}, ` +
@@ -335,9 +399,14 @@ export class NodeCore {
         batch.push({ bytes: segment.slice(f.position, f.position + f.bytes), header: f.header });
       }
     });
-    const accepted = this.receive(batch);
+    const accepted = this.receive(batch, true);
     if (this.failure !== null) throw this.failure;
-    assert(accepted === batch.length, `catch-up accepted ${accepted} of ${batch.length} frames`);
+    if (accepted !== batch.length || this.scl !== lsnTo) {
+      // The peer no longer holds the frames after this node's chain end (it coalesced them into
+      // pages): this node cannot catch up by log and must be rebuilt from a peer's copy.
+      throw errors.rebuildNeeded(this.config.nodeId, `its chain ends at ${this.scl}, and the peer's hot log does not continue from there ` +
+        `(accepted ${accepted} of ${batch.length} frames up to ${lsnTo})`);
+    }
   }
 
   /**
@@ -404,8 +473,12 @@ export class NodeCore {
    * Appends the frames that extend the chain, in one write per segment, and syncs. Returns how
    * many of `frames` were accepted (they are a prefix after dropping duplicates). On return the
    * new SCL is durable; the caller publishes it, then calls apply() with the same frames.
+   *
+   * Fencing applies to frames from a writer: one of an epoch below this node's is refused. Frames
+   * from a peer (`fromPeer`: gossip, catch-up) are the volume's history and keep their epochs;
+   * they are refused only if a recovery cut them off (they end above the VDL it kept).
    */
-  receive(frames: readonly FrameRef[]): number {
+  receive(frames: readonly FrameRef[], fromPeer = false): number {
     if (this.failure !== null) return 0;
     let chainEnd = this.scl;
     let accepted = 0;
@@ -420,7 +493,7 @@ export class NodeCore {
           this.stats.framesDuplicate++;
           continue;
         }
-        if (h.epoch < this.epoch) {
+        if (fromPeer ? h.lsnLast > cutFor(this.history, h.epoch) : h.epoch < this.epoch) {
           this.stats.framesFenced++;
           break;
         }
@@ -450,8 +523,9 @@ export class NodeCore {
         this.position += f.bytes.length;
         touched = this.seq;
         chainEnd = h.lsnLast;
-        this.epoch = h.epoch;
+        if (h.epoch > this.epoch) this.epoch = h.epoch; // a newer writer's frame fences older ones
         this.batchSeqLast = h.batchSeq;
+        if (h.lsnLast > this.lsnSeenMax) this.lsnSeenMax = h.lsnLast;
         this.stats.framesAppended++;
         this.stats.recordsAppended += h.recordCount;
         this.stats.bytesAppended += f.bytes.length;

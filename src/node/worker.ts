@@ -44,7 +44,7 @@ export type NodeRequest =
   | { type: 'close' };
 
 export type NodeReply =
-  | { type: 'scanned'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
+  | { type: 'scanned'; scl: number; lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
   | { type: 'ready'; scl: number }
   | { type: 'failed'; code: string; message: string }
   | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; value: Uint8Array | null; found: boolean; lsn: number };
@@ -99,7 +99,8 @@ function main(d: NodeWorkerData): void {
 
   try {
     const s = core.recoverScan();
-    reply({ type: 'scanned', scl: s.lsnLast, lsnSeenMax: s.lsnSeenMax, batchSeqLast: s.batchSeqLast, epoch: s.epochLast, outcome: s.outcome, fault: s.fault?.why ?? null });
+    reply({ type: 'scanned', scl: s.lsnLast, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast,
+      epoch: core.epoch, outcome: s.outcome, fault: s.fault?.why ?? null });
   } catch (e) {
     fail(e);
     for (const p of d.peerPorts) p?.close();
@@ -179,8 +180,8 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
   const failedPeers = new Set<number>();
 
   /** Appends frames (from the ring or a peer), acks, indexes. Returns how many were accepted. */
-  const absorb = (refs: FrameRef[]): number => {
-    const accepted = core.receive(refs);
+  const absorb = (refs: FrameRef[], fromPeer: boolean): number => {
+    const accepted = core.receive(refs, fromPeer);
     if (core.failure !== null) {
       failed = true;
       fail(core.failure);
@@ -251,7 +252,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       if (h === null) break;
       refs.push({ bytes: f, header: h });
     }
-    const n = absorb(refs);
+    const n = absorb(refs, true);
     core.stats.framesFetched += n;
     stats.set(core.statsSnapshot());
     if (n > 0) {
@@ -381,7 +382,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       }
       if (ring.position !== ring.loadReadPos()) {
         busy = true;
-        if (frames.length > 0) absorb(frames);
+        if (frames.length > 0) absorb(frames, false);
         ring.release();
         stats.set(core.statsSnapshot());
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {

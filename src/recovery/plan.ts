@@ -10,6 +10,9 @@
 //                                | least one scanned node (readQuorum + writeQuorum > nodes);
 //                                | anything kept beyond what was acknowledged was never promised,
 //                                | and is re-replicated to every node before the volume opens.
+//   a frame anywhere proves an   | VOLUME_CORRUPT: acknowledged data is damaged or missing on
+//   LSN acknowledged (its VDL    | every copy (beyond the fault model); the volume halts rather
+//   when cut) above that VDL     | than open without it
 //   LSN to continue from         | above every LSN any node has seen (LSNs are never reused)
 import { errors } from '../errors.js';
 
@@ -17,6 +20,8 @@ export interface NodeScan {
   node: number;
   scl: number;
   lsnSeenMax: number;
+  /** Highest LSN any intact frame on the node proves acknowledged (ScanResult.lsnDurableSeen). */
+  lsnDurableSeen: number;
   batchSeqLast: number;
 }
 
@@ -37,6 +42,10 @@ export function planRecovery(scans: readonly NodeScan[], writeQuorum: number, re
   for (const s of scans) if (s.scl > source.scl) source = s;
   let lsnSeenMax = 0;
   let batchSeqLast = 0;
+  const proven = scans.reduce((m, s) => Math.max(m, s.lsnDurableSeen), 0);
+  if (proven > source.scl) {
+    throw errors.volumeCorrupt(`LSN ${proven} was acknowledged but no node's intact chain reaches it (longest: node ${source.node} at ${source.scl})`);
+  }
   for (const s of scans) {
     lsnSeenMax = Math.max(lsnSeenMax, s.lsnSeenMax, s.scl);
     batchSeqLast = Math.max(batchSeqLast, s.batchSeqLast);

@@ -369,7 +369,7 @@ export async function open(options: OpenOptions): Promise<Database> {
     let epochSeen = existing?.epoch ?? 0;
     scans.forEach((s, i) => {
       if (s.status === 'fulfilled') {
-        ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, batchSeqLast: s.value.batchSeqLast });
+        ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, lsnDurableSeen: s.value.lsnDurableSeen, batchSeqLast: s.value.batchSeqLast });
         epochSeen = Math.max(epochSeen, s.value.epoch);
       }
     });

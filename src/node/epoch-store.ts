@@ -1,0 +1,91 @@
+// A node's durable epoch and the volume's truncation history, as the node knows them.
+//
+// Fencing: a recovering writer raises the epoch on the nodes (durably, here) before it truncates
+// anything; from then on the node refuses frames of older epochs, so a stale writer can never
+// collect an acknowledgement from it.
+//
+// History: each recovery at epoch E records the VDL it kept (`vdl`): the volume's chain of epoch E
+// continues from there, so any frame of an older epoch ending above it was never acknowledged and
+// was cut off. A node that was down during that recovery finds such frames in its log when it
+// rejoins and truncates them (rejoinPoint); otherwise it would count a cut-off frame as part of the
+// chain and take newer frames reusing those LSNs for duplicates.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fsyncDir } from '../shared/fsync-dir.js';
+
+export interface EpochRecord {
+  /** The epoch a recovery opened. */
+  epoch: number;
+  /** The VDL it kept: frames of older epochs ending above this are not part of the volume. */
+  vdl: number;
+}
+
+export interface EpochState {
+  epoch: number;
+  history: EpochRecord[];
+}
+
+export interface EpochStore {
+  load(): EpochState;
+  /** Durable when it returns (a crash leaves the old or the new state). */
+  save(s: EpochState): void;
+}
+
+/** History entries kept (one per recovery); a node down for more recoveries than this is rebuilt. */
+export const HISTORY_MAX = 4096;
+
+/** Merges two histories (union by epoch, ascending), keeping the newest HISTORY_MAX entries. */
+export function mergeHistory(a: readonly EpochRecord[], b: readonly EpochRecord[]): EpochRecord[] {
+  const byEpoch = new Map<number, EpochRecord>();
+  for (const r of [...a, ...b]) byEpoch.set(r.epoch, r);
+  return [...byEpoch.values()].sort((x, y) => x.epoch - y.epoch).slice(-HISTORY_MAX);
+}
+
+/**
+ * The highest LSN a frame of epoch `epoch` may end at and still be part of the volume: the VDL
+ * kept by the first recovery after that epoch (VDLs never decrease, so it is the tightest).
+ */
+export function cutFor(history: readonly EpochRecord[], epoch: number): number {
+  for (const r of history) if (r.epoch > epoch) return r.vdl;
+  return Number.MAX_SAFE_INTEGER;
+}
+
+export class MemEpochStore implements EpochStore {
+  private state: EpochState = { epoch: 0, history: [] };
+  load(): EpochState {
+    return { epoch: this.state.epoch, history: [...this.state.history] };
+  }
+  save(s: EpochState): void {
+    this.state = { epoch: s.epoch, history: [...s.history] };
+  }
+}
+
+export class FsEpochStore implements EpochStore {
+  private readonly file: string;
+  constructor(nodeDir: string) {
+    this.file = path.join(nodeDir, 'epoch.json');
+  }
+  load(): EpochState {
+    try {
+      const s = JSON.parse(fs.readFileSync(this.file, 'utf8')) as EpochState;
+      return { epoch: s.epoch, history: s.history ?? [] };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { epoch: 0, history: [] };
+      throw e;
+    }
+  }
+  save(s: EpochState): void {
+    const dir = path.dirname(this.file);
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${this.file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(s));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    fsyncDir(dir);
+  }
+}
