@@ -1,5 +1,6 @@
 // Public API of Auroral. See README.md and docs/architecture.md.
-export { open, Database, type Key, type Value, type Faults } from './writer/database.js';
+export { Database, type Key, type Value, type Faults } from './writer/database.js';
+export { open, openVolume, Volume } from './writer/volume.js';
 export { Transaction } from './writer/transaction.js';
 export { Snapshot } from './writer/snapshot.js';
 export { AuroralError, ErrorCode, isAuroralError } from './errors.js';

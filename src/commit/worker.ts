@@ -10,7 +10,10 @@ import { frameBytesMax } from '../config.js';
 import { checkLayout } from '../shared/layout.js';
 
 export interface GcWorkerData {
+  /** This writer's own control block (doorbells, VDL, PGMRPL, fencedBy). */
   control: SharedArrayBuffer;
+  /** The volume's control block (node SCLs, states, epochs, doorbells). */
+  volumeControl: SharedArrayBuffer;
   logRing: SharedArrayBuffer;
   nodeRings: SharedArrayBuffer[];
   stats: SharedArrayBuffer;
@@ -34,6 +37,10 @@ function main(d: GcWorkerData): void {
   checkLayout(d.layout, 'group-commit thread');
   const c = d.config;
   const control = new Control(d.control);
+  const vol = new Control(d.volumeControl);
+  // Nodes that moved to a newer epoch (a newer writer fenced them) can never ack this writer again;
+  // once more than nodes - writeQuorum have, no write quorum is left: this writer is fenced.
+  const fenceQuorum = c.nodes - c.writeQuorum + 1;
   const logRing = new RingConsumer(d.logRing);
   const rings = d.nodeRings.map((sab) => new RingProducer(sab));
   const stats = new StatsBlock(gcStatKeys, d.stats);
@@ -45,7 +52,7 @@ function main(d: GcWorkerData): void {
     retainBytesMax: c.retainBytesMax, epoch: d.epoch, lsnPrev: d.lsnPrev, batchSeqNext: d.batchSeqNext,
   });
   const links: NodeLinks = {
-    isLive: (i) => !down[i] && !pendingUp[i] && Atomics.load(control.i32, ctl.nodeState(i)) === NodeState.RUNNING,
+    isLive: (i) => !down[i] && !pendingUp[i] && Atomics.load(vol.i32, ctl.nodeState(i)) === NodeState.RUNNING,
     tryPush: (i, frame) => {
       const ring = rings[i]!;
       const off = ring.tryReserve(frame.length, 0);
@@ -55,7 +62,7 @@ function main(d: GcWorkerData): void {
     },
     flush: (i) => {
       rings[i]!.publish();
-      control.ring(ctl.nodeDoorbell(i));
+      vol.ring(ctl.nodeDoorbell(i));
     },
   };
   const scl = new Array<number>(c.nodes).fill(0);
@@ -79,9 +86,20 @@ function main(d: GcWorkerData): void {
       }
     }
     // Acks first: they free retention and may open the adaptive window.
+    let newer = 0;
+    let newestEpoch = 0;
     for (let i = 0; i < c.nodes; i++) {
-      scl[i] = control.load64(ctl.nodeScl(i));
-      const state = Atomics.load(control.i32, ctl.nodeState(i));
+      // An SCL counts only if the node is in this writer's epoch before and after reading it: a
+      // node fenced by a newer writer acks that writer's chain, which says nothing about ours.
+      const e1 = Atomics.load(vol.i32, ctl.nodeEpoch(i));
+      const s = vol.load64(ctl.nodeScl(i));
+      const e2 = Atomics.load(vol.i32, ctl.nodeEpoch(i));
+      if (e1 === d.epoch && e2 === d.epoch) scl[i] = s;
+      if (e2 > d.epoch) {
+        newer++;
+        newestEpoch = Math.max(newestEpoch, e2);
+      }
+      const state = Atomics.load(vol.i32, ctl.nodeState(i));
       if (pendingUp[i] && state === NodeState.RUNNING) {
         pendingUp[i] = false;
         core.nodeUp(i, scl[i]!);
@@ -89,6 +107,10 @@ function main(d: GcWorkerData): void {
         down[i] = true;
         core.nodeDown(i);
       }
+    }
+    if (newer >= fenceQuorum && Atomics.load(control.i32, ctl.fencedBy) === 0) {
+      Atomics.store(control.i32, ctl.fencedBy, newestEpoch);
+      control.ring(ctl.writerDoorbell);
     }
     if (core.onAcks(scl)) {
       control.store64(ctl.vdl, core.vdl);

@@ -12,6 +12,7 @@ import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
 import type { FrameLocation } from './frame-directory.js';
 import { FsHotLog } from './hotlog.js';
+import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
 import { checkLayout } from '../shared/layout.js';
 import type { Config } from '../config.js';
@@ -19,8 +20,14 @@ import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
 
 export interface NodeWorkerData {
   nodeId: number;
+  /** The volume's control block (node lines). */
   control: SharedArrayBuffer;
+  /** The attached writer's control block (its group-commit doorbell, VDL, PGMRPL); replaced by 'fence'. */
+  writerControl: SharedArrayBuffer;
+  /** Inbound ring from the attached writer's group-commit thread; replaced by 'fence'. */
   ring: SharedArrayBuffer;
+  /** The volume's truncation history (volume.json), applied to the scan. */
+  history: EpochRecord[];
   stats: SharedArrayBuffer;
   config: Config;
   port: MessagePort;
@@ -38,7 +45,11 @@ export type GossipMessage =
   | { type: 'values'; items: { lsn: number; value: Uint8Array | null }[] };
 
 export type NodeRequest =
-  | { type: 'recover'; lsnKeep: number; epoch: number; peerNode: number | null }
+  | { type: 'recover'; lsnKeep: number; epoch: number; peerNode: number | null; history: EpochRecord[] }
+  /** A new writer attaches: refuse older epochs from now on (durably), then take frames from its ring. */
+  | { type: 'fence'; epoch: number; ring: SharedArrayBuffer; writerControl: SharedArrayBuffer }
+  /** The new writer's recovery outcome: its epoch and the VDL it kept, in the history. */
+  | { type: 'adopt'; epoch: number; history: EpochRecord[] }
   | { type: 'read'; id: number; key: Uint8Array; readPoint: number }
   | { type: 'peer-port'; peer: number; port: MessagePort }
   | { type: 'close' };
@@ -46,6 +57,8 @@ export type NodeRequest =
 export type NodeReply =
   | { type: 'scanned'; scl: number; lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
   | { type: 'ready'; scl: number }
+  | { type: 'fenced'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number }
+  | { type: 'adopted'; scl: number }
   | { type: 'failed'; code: string; message: string }
   | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; value: Uint8Array | null; found: boolean; lsn: number };
 
@@ -88,18 +101,20 @@ function main(d: NodeWorkerData): void {
     { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes,
       scrubIntervalMicros: c.scrubIntervalMs * 1000 },
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: () => performance.now() * 1000 },
+    new FsEpochStore(nodeDir(c.dir, d.nodeId)),
   );
   const reply = (r: NodeReply) => port.postMessage(r);
+  const link = { writer: new Control(d.writerControl) }; // the attached writer's block (replaced by 'fence')
   const fail = (e: unknown) => {
     const err = e as { code?: string; message?: string };
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.FAILED);
-    control.ring(ctl.gcDoorbell);
+    link.writer.ring(ctl.gcDoorbell);
     reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
   };
 
   try {
-    const s = core.recoverScan();
-    reply({ type: 'scanned', scl: s.lsnLast, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast,
+    const s = core.recoverScan(d.history);
+    reply({ type: 'scanned', scl: core.scl, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast,
       epoch: core.epoch, outcome: s.outcome, fault: s.fault?.why ?? null });
   } catch (e) {
     fail(e);
@@ -122,9 +137,9 @@ function main(d: NodeWorkerData): void {
     }
     try {
       const peer = msg.peerNode === null ? null : new FsHotLog(nodeLogDir(c.dir, msg.peerNode), c.segmentBytes, c.fsync, true);
-      core.recoverTo(msg.lsnKeep < 0 ? core.scl : msg.lsnKeep, msg.epoch, peer);
+      core.recoverTo(msg.lsnKeep < 0 ? core.scl : msg.lsnKeep, msg.epoch, peer, msg.history);
       // No read can use a read point below this (the recovered VDL at open, else the current PGMRPL).
-      core.index.setReadMin(Math.min(core.scl, msg.lsnKeep < 0 ? control.load64(ctl.readPointMin) : msg.lsnKeep));
+      core.index.setReadMin(Math.min(core.scl, msg.lsnKeep < 0 ? link.writer.load64(ctl.readPointMin) : msg.lsnKeep));
       peer?.close();
     } catch (e) {
       fail(e);
@@ -134,12 +149,13 @@ function main(d: NodeWorkerData): void {
       return;
     }
     control.store64(ctl.nodeScl(d.nodeId), core.scl);
+    Atomics.store(control.i32, ctl.nodeEpoch(d.nodeId), core.epoch);
     stats.set(core.statsSnapshot());
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.RUNNING);
-    control.ring(ctl.gcDoorbell);
+    link.writer.ring(ctl.gcDoorbell);
     reply({ type: 'ready', scl: core.scl });
     port.unref(); // from here on messages are polled with receiveMessageOnPort
-    loop(d, core, control, stats, reply, fail);
+    loop(d, core, control, link, stats, reply, fail);
     for (const p of d.peerPorts) p?.close();
     log.close();
     core.blocks.close();
@@ -149,19 +165,19 @@ function main(d: NodeWorkerData): void {
 }
 
 /** True if at least writeQuorum nodes now hold `scl`-or-more while VDL is still below it. */
-function mayAdvanceVdl(control: Control, nodes: number, writeQuorum: number, scl: number): boolean {
-  const vdl = control.load64(ctl.vdl);
+function mayAdvanceVdl(control: Control, writer: Control, nodes: number, writeQuorum: number, scl: number): boolean {
+  const vdl = writer.load64(ctl.vdl);
   if (vdl >= scl) return false;
   let holders = 0;
   for (let i = 0; i < nodes; i++) if (control.load64(ctl.nodeScl(i)) > vdl) holders++;
   return holders >= writeQuorum;
 }
 
-function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsBlock<typeof nodeStatKeys[number]>,
+function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { writer: Control }, stats: StatsBlock<typeof nodeStatKeys[number]>,
   reply: (r: NodeReply) => void, fail: (e: unknown) => void): void {
-  const ring = new RingConsumer(d.ring);
-  const whole = new Uint8Array(ring.sab);
-  const view = new DataView(ring.sab);
+  let ring = new RingConsumer(d.ring);
+  let whole = new Uint8Array(ring.sab);
+  let view = new DataView(ring.sab);
   const id = d.nodeId;
   const c = d.config;
   const peers = d.peerPorts;
@@ -191,7 +207,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
       control.store64(ctl.nodeScl(id), core.scl); // the ack: only after the sync returned
       // Wake the group-commit thread only if this ack may complete a write quorum; other acks
       // are picked up at its next wake-up (they only trim retention).
-      if (mayAdvanceVdl(control, c.nodes, c.writeQuorum, core.scl)) control.ring(ctl.gcDoorbell);
+      if (mayAdvanceVdl(control, link.writer, c.nodes, c.writeQuorum, core.scl)) link.writer.ring(ctl.gcDoorbell);
     }
     core.indexAccepted(readMin); // after the ack: off the commit's critical path
     return accepted;
@@ -343,6 +359,32 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, stats: StatsB
         peers[msg.peer]?.close();
         peers[msg.peer] = msg.port;
         failedPeers.delete(msg.peer);
+        continue;
+      }
+      if (msg.type === 'fence') {
+        // Durable before the reply: from here on the old writer's frames are refused.
+        try {
+          const f = core.fence(msg.epoch);
+          Atomics.store(control.i32, ctl.nodeEpoch(id), core.epoch);
+          ring = new RingConsumer(msg.ring);
+          whole = new Uint8Array(ring.sab);
+          view = new DataView(ring.sab);
+          link.writer = new Control(msg.writerControl);
+          reply({ type: 'fenced', ...f, epoch: core.epoch });
+        } catch (e) {
+          const err = e as { code?: string; message?: string };
+          reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+        }
+        continue;
+      }
+      if (msg.type === 'adopt') {
+        try {
+          core.adopt(msg.epoch, msg.history);
+          reply({ type: 'adopted', scl: core.scl });
+        } catch (e) {
+          const err = e as { code?: string; message?: string };
+          reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+        }
         continue;
       }
       if (msg.type === 'read') {

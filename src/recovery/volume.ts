@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { errors } from '../errors.js';
 import type { Config } from '../config.js';
 import { fsyncDir } from '../shared/fsync-dir.js';
+import type { EpochRecord } from '../node/epoch-store.js';
 
 export const VOLUME_FORMAT = 1;
 
@@ -15,6 +16,8 @@ export interface VolumeFile {
   segmentBytes: number;
   /** Bumped by every recovery; frames carry it (fencing of stale writers). */
   epoch: number;
+  /** What each recovery kept (see node/epoch-store.ts); absent in volumes written before it existed. */
+  history?: EpochRecord[];
 }
 
 export function readVolume(dir: string): VolumeFile | null {

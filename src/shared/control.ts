@@ -58,10 +58,25 @@ export const ctl = {
   nodeMuted: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 5,
   /** i32: frames lost on the way to node i, per mille (fault hook), written by the writer. */
   nodeDropPermille: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 6,
+  /** i32: node i's epoch (it refuses writer frames below it), written by node i before any ack of it. */
+  nodeEpoch: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 7,
+  /** i32: fault hook: microseconds added to each of node i's fdatasyncs. */
+  nodeSlowSyncMicros: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 8,
+  /** i32: fault hook: node i's k-th fdatasync from now fails with EIO (0 = off; counts down). */
+  nodeFailSyncIn: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 9,
+  /** i32: fault hook: 1 = node i's disk is full (writes and segment creation fail with ENOSPC). */
+  nodeDiskFull: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 10,
+  /** i32: fault hook: 1 = node i's next append is torn (half written) and the node dies before syncing. */
+  nodeTearNext: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 11,
+  /**
+   * i32, in a writer's own control block: set by its group-commit thread to the newer epoch that
+   * fenced it (a write quorum of nodes moved on); the writer then fails everything with FENCED.
+   */
+  fencedBy: LINE_DURABLE * I32_PER_LINE + 4,
 };
 
 export const CONTROL_BYTES = (LINE_NODE0 + limits.nodesMax) * LINE_BYTES;
-assert(ctl.nodeDropPermille(limits.nodesMax - 1) * 4 < CONTROL_BYTES, 'control block too small');
+assert(ctl.nodeTearNext(limits.nodesMax - 1) * 4 < CONTROL_BYTES && 11 < I32_PER_LINE, 'control block too small');
 assert(ctl.writerDoorbell * 4 >= LINE_BYTES && ctl.vdl * 8 >= 2 * LINE_BYTES, 'control lines overlap');
 
 export class Control {

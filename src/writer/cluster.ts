@@ -11,6 +11,7 @@ import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type Nod
 import { workerUrl } from '../shared/paths.js';
 import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
 import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
+import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcWorkerData } from '../commit/worker.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
@@ -31,29 +32,50 @@ interface NodeHandle {
   exited: Promise<void>;
 }
 
-export class Cluster {
-  readonly config: Config;
+/**
+ * One attached writer's share of the threads: its own control block (doorbells, VDL, PGMRPL), log
+ * ring, one inbound ring per node and its group-commit thread. A newer writer gets a new link; the
+ * old one's thread may keep running (a stale writer) but no node reads its rings any more.
+ */
+export class WriterLink {
   readonly control = new Control();
   readonly logRing: SharedArrayBuffer;
-  readonly nodeStats: StatsBlock<NodeStatKey>[];
+  readonly rings: SharedArrayBuffer[];
   readonly gcStats = new StatsBlock(gcStatKeys);
-  readonly paused: boolean[];
-  readonly failures: (string | null)[];
-  private readonly nodes: (NodeHandle | null)[];
-  /** Each node's current inbound ring (replaced when the node restarts). */
-  private readonly rings: SharedArrayBuffer[] = [];
-  private gc: { worker: Worker; port: MessagePort; exited: Promise<void> } | null = null;
-  private readonly reads = new Map<number, PendingRead>();
-  /** Resolve when each port closed so far has really gone (its 'close' event is asynchronous). */
-  private readonly portsClosed: Promise<void>[] = [];
-  private readId = 0;
+  gc: { worker: Worker; port: MessagePort; exited: Promise<void> } | null = null;
   /** Set if the group-commit thread dies: the writer can no longer make anything durable. */
   fatal: Error | null = null;
   onFatal: (e: Error) => void = () => {};
 
   constructor(config: Config) {
-    this.config = config;
     this.logRing = createRingBuffer(config.logRingBytes);
+    this.rings = Array.from({ length: config.nodes }, () => createRingBuffer(config.nodeRingBytes));
+  }
+}
+
+export class Cluster {
+  readonly config: Config;
+  /** The volume's control block: node lines (SCL, state, epoch, doorbells, fault hooks). */
+  readonly control = new Control();
+  readonly nodeStats: StatsBlock<NodeStatKey>[];
+  /** The writer the nodes serve now. */
+  writer: WriterLink;
+  /** Every link started (closed at close()). */
+  private readonly links: WriterLink[] = [];
+  /** The volume's truncation history (volume.json), handed to nodes at start. */
+  history: EpochRecord[] = [];
+  readonly paused: boolean[];
+  readonly failures: (string | null)[];
+  private readonly nodes: (NodeHandle | null)[];
+  private readonly reads = new Map<number, PendingRead>();
+  /** Resolve when each port closed so far has really gone (its 'close' event is asynchronous). */
+  private readonly portsClosed: Promise<void>[] = [];
+  private readId = 0;
+
+  constructor(config: Config) {
+    this.config = config;
+    this.writer = new WriterLink(config);
+    this.links.push(this.writer);
     this.nodeStats = Array.from({ length: config.nodes }, () => new StatsBlock(nodeStatKeys));
     this.nodes = new Array(config.nodes).fill(null);
     this.paused = new Array(config.nodes).fill(false);
@@ -92,14 +114,14 @@ export class Cluster {
 
   private readonly pendingPeerPorts: (MessagePort | null)[][] = [];
 
-  /** Starts node i's worker on a fresh inbound ring; resolves when it has scanned its log. */
-  startNode(i: number, ring: SharedArrayBuffer, atOpen = true): Promise<Scanned> {
+  /** Starts node i's worker on the current writer's ring; resolves when it has scanned its log. */
+  startNode(i: number, atOpen = true): Promise<Scanned> {
     assert(this.nodes[i] === null, `node ${i} already running`);
     Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STARTING);
-    this.rings[i] = ring;
     const { port1, port2 } = new MessageChannel();
     const peerPorts = this.linkPeers(i, atOpen);
-    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, ring, stats: this.nodeStats[i]!.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
+    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, writerControl: this.writer.control.sab, ring: this.writer.rings[i]!,
+      history: this.history, stats: this.nodeStats[i]!.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
     const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
     const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
     this.trackPort(port1);
@@ -112,7 +134,7 @@ export class Cluster {
     return this.nextStep(handle, 'scanned') as Promise<Scanned>;
   }
 
-  private nextStep(h: NodeHandle, want: 'scanned' | 'ready'): Promise<NodeReply> {
+  private nextStep(h: NodeHandle, want: 'scanned' | 'ready' | 'fenced' | 'adopted'): Promise<NodeReply> {
     return new Promise((resolve, reject) => {
       h.step = (r) => {
         h.step = null;
@@ -127,8 +149,33 @@ export class Cluster {
     const h = this.nodes[i];
     assert(h !== null && h !== undefined, `node ${i} not started`);
     const done = this.nextStep(h, 'ready');
-    this.send(i, { type: 'recover', lsnKeep, epoch, peerNode });
+    this.send(i, { type: 'recover', lsnKeep, epoch, peerNode, history: this.history });
     return done.then(() => undefined);
+  }
+
+  /** Running node i refuses frames below `epoch` from now on (durably) and takes frames from `link`. */
+  fence(i: number, epoch: number, link: WriterLink): Promise<Extract<NodeReply, { type: 'fenced' }>> {
+    const h = this.nodes[i];
+    if (h === null || h === undefined || !this.isUp(i)) return Promise.reject(errors.nodeFailed(i, 'not running'));
+    const done = this.nextStep(h, 'fenced');
+    this.send(i, { type: 'fence', epoch, ring: link.rings[i]!, writerControl: link.control.sab });
+    return done as Promise<Extract<NodeReply, { type: 'fenced' }>>;
+  }
+
+  /** Node i records the new writer's recovery (epoch, kept VDL) in its history, durably. */
+  adopt(i: number, epoch: number): Promise<void> {
+    const h = this.nodes[i];
+    if (h === null || h === undefined) return Promise.reject(errors.nodeFailed(i, 'not running'));
+    const done = this.nextStep(h, 'adopted');
+    this.send(i, { type: 'adopt', epoch, history: this.history });
+    return done.then(() => undefined);
+  }
+
+  /** A new writer's link: the nodes move to it when fenced. */
+  newWriterLink(): WriterLink {
+    const link = new WriterLink(this.config);
+    this.links.push(link);
+    return link;
   }
 
   private send(i: number, msg: NodeRequest): void {
@@ -159,7 +206,6 @@ export class Cluster {
     }
     this.closePort(h.port);
     this.postGc({ type: 'node-down', node: i });
-    this.control.ring(ctl.gcDoorbell);
     if (h.step !== null) h.step({ type: 'failed', code: ErrorCode.NODE_FAILED, message: `node ${i} ${why}` });
     for (const [id, p] of this.reads) {
       if (p.node !== i) continue;
@@ -169,18 +215,34 @@ export class Cluster {
     }
   }
 
-  startGc(data: Omit<GcWorkerData, 'control' | 'logRing' | 'stats' | 'config' | 'port' | 'nodeRings' | 'layout'>): void {
+  startGc(link: WriterLink, data: Omit<GcWorkerData, 'control' | 'volumeControl' | 'logRing' | 'stats' | 'config' | 'port' | 'nodeRings' | 'layout'>): void {
     const { port1, port2 } = new MessageChannel();
-    const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...this.rings], control: this.control.sab, logRing: this.logRing, stats: this.gcStats.sab, config: this.config, port: port2 };
+    const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...link.rings], control: link.control.sab,
+      volumeControl: this.control.sab, logRing: link.logRing, stats: link.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
     port1.unref();
     this.trackPort(port1);
     const exited = new Promise<void>((r) => worker.once('exit', () => r()));
     worker.on('error', (e) => {
-      this.fatal = e;
-      this.onFatal(e);
+      link.fatal = e;
+      link.onFatal(e);
     });
-    this.gc = { worker, port: port1, exited };
+    link.gc = { worker, port: port1, exited };
+  }
+
+  /** Stops a writer's group-commit thread: gracefully (it cuts what is pending) or killed at once. */
+  async stopGc(link: WriterLink, kill: boolean): Promise<void> {
+    const gc = link.gc;
+    if (gc === null) return;
+    link.gc = null;
+    if (kill) {
+      await gc.worker.terminate();
+    } else {
+      gc.port.postMessage({ type: 'close' } satisfies GcMessage);
+      link.control.ring(ctl.gcDoorbell);
+      await gc.exited;
+    }
+    this.closePort(gc.port);
   }
 
   /** Tracks a new port's 'close' (it fires when either end closes, so subscribe at creation). */
@@ -193,9 +255,10 @@ export class Cluster {
   }
 
   private postGc(msg: GcMessage): void {
-    if (this.gc === null) return;
-    this.gc.port.postMessage(msg);
-    this.control.ring(ctl.gcDoorbell);
+    const gc = this.writer.gc;
+    if (gc === null) return;
+    gc.port.postMessage(msg);
+    this.writer.control.ring(ctl.gcDoorbell);
   }
 
   isUp(i: number): boolean {
@@ -281,19 +344,14 @@ export class Cluster {
   async restart(i: number, epoch: number): Promise<void> {
     if (this.nodes[i] !== null) await this.crash(i);
     const ring = createRingBuffer(this.config.nodeRingBytes);
+    this.writer.rings[i] = ring;
     this.postGc({ type: 'node-up', node: i, ring });
-    await this.startNode(i, ring, false);
+    await this.startNode(i, false);
     await this.recoverNode(i, -1, epoch, null);
   }
 
   async close(): Promise<void> {
-    if (this.gc !== null) {
-      this.gc.port.postMessage({ type: 'close' } satisfies GcMessage);
-      this.control.ring(ctl.gcDoorbell);
-      await this.gc.exited;
-      this.closePort(this.gc.port);
-      this.gc = null;
-    }
+    for (const link of this.links) await this.stopGc(link, false);
     const exits: Promise<void>[] = [];
     for (let i = 0; i < this.nodes.length; i++) {
       const h = this.nodes[i];

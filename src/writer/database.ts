@@ -2,22 +2,18 @@
 // straight into the log ring, and resolves each commit once VDL covers it, strictly in LSN order.
 // Reads go to one node whose SCL covers the read point; a key with a write in flight is read only
 // after that write is durable (key tracking), so a read never returns what a crash could lose.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { assert } from '../assert.js';
-import { resolveConfig, type Config, type OpenOptions } from '../config.js';
-import { errors, isAuroralError, type AuroralError } from '../errors.js';
+import type { Config } from '../config.js';
+import { errors, type AuroralError } from '../errors.js';
 import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
-import { RingProducer, createRingBuffer } from '../ring/ring.js';
+import { RingProducer } from '../ring/ring.js';
 import { ctl } from '../shared/control.js';
-import { planRecovery, type NodeScan } from '../recovery/plan.js';
-import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT } from '../recovery/volume.js';
-import { Cluster } from './cluster.js';
+import type { Cluster, WriterLink } from './cluster.js';
 import { CommitPipeline } from './commits.js';
 import { copyBytes, keyId, toBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
-import { PageCache } from './page-cache.js';
+import type { CacheLease } from './page-cache.js';
 import { Reader } from './reader.js';
 import { Snapshot } from './snapshot.js';
 import { collectStats, type DatabaseStats } from './stats.js';
@@ -52,6 +48,12 @@ export interface Faults {
   crashNode(i: number): Promise<void>;
   /** Restarts node i from its hot log; it catches up from the group-commit thread's retention. */
   restartNode(i: number): Promise<void>;
+  /**
+   * Kills this writer at once: its group-commit thread is terminated without cutting or sending
+   * what is pending, and everything in flight rejects with WRITER_KILLED. The storage nodes keep
+   * running: attach a new writer with volume.attachWriter() (writer-restart recovery).
+   */
+  killWriter(): Promise<void>;
 }
 
 export class Database {
@@ -59,30 +61,35 @@ export class Database {
   readonly epoch: number;
   readonly faults: Faults;
   private readonly cluster: Cluster;
+  private readonly link: WriterLink;
+  private readonly onClose: (db: Database) => Promise<void>;
   private readonly ring: RingProducer;
   private readonly ringView: DataView;
   private readonly commits: CommitPipeline;
   private readonly blocked: Blocked[] = [];
   private blockedHead = 0;
-  private readonly cache: PageCache;
+  private readonly cache: CacheLease;
   private readonly reader: Reader;
   private pumping = false;
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly opened = performance.now();
 
-  /** @internal use open() */
-  constructor(config: Config, cluster: Cluster, epoch: number, vdl: number, lsnNext: number) {
+  /** @internal use open() or Volume.attachWriter() */
+  constructor(config: Config, cluster: Cluster, link: WriterLink, epoch: number, vdl: number, lsnNext: number, cache: CacheLease,
+    onClose: (db: Database) => Promise<void>) {
     this.config = config;
     this.cluster = cluster;
+    this.link = link;
+    this.onClose = onClose;
     this.epoch = epoch;
-    this.ring = new RingProducer(cluster.logRing);
+    this.ring = new RingProducer(link.logRing);
     this.ringView = new DataView(this.ring.bytes.buffer, this.ring.bytes.byteOffset, this.ring.bytes.byteLength);
     this.commits = new CommitPipeline(vdl, lsnNext, config.lsnAllocationLimit, config.commitTimeoutMs);
-    this.cache = new PageCache(config.cacheBytesMax, config.pageCount);
-    this.reader = new Reader(config, cluster, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => this.closed);
+    this.cache = cache;
+    this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => this.closed);
     this.reader.publishReadPointMin();
-    cluster.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
+    link.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
     this.faults = {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
@@ -96,6 +103,7 @@ export class Database {
       },
       crashNode: (i) => cluster.crash(this.nodeIndex(i)),
       restartNode: (i) => cluster.restart(this.nodeIndex(i), this.epoch),
+      killWriter: () => this.kill(),
     };
   }
 
@@ -121,7 +129,7 @@ export class Database {
   }
 
   private write(kind: Op, key: Key, value: Value | null): Promise<number> {
-    if (this.closed) return Promise.reject(errors.closed());
+    if (this.closed) return Promise.reject(this.deadError());
     let op: TxOp;
     try {
       op = this.op(kind, key, value);
@@ -156,8 +164,8 @@ export class Database {
   }
 
   private tryEncode(b: Blocked): boolean {
-    if (this.cluster.fatal !== null) {
-      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.cluster.fatal.message}`));
+    if (this.link.fatal !== null) {
+      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal.message}`));
       return true;
     }
     const count = b.ops.length;
@@ -166,11 +174,11 @@ export class Database {
     if (offset < 0) {
       // Ask the group-commit thread to ring us when it frees space, then look once more (it may
       // have freed space between our check and the flag).
-      Atomics.store(this.cluster.control.i32, ctl.writerWantsSpace, 1);
+      Atomics.store(this.link.control.i32, ctl.writerWantsSpace, 1);
       offset = this.ring.tryReserve(b.mtrBytes, count);
       if (offset < 0) return false;
     }
-    Atomics.store(this.cluster.control.i32, ctl.writerWantsSpace, 0);
+    Atomics.store(this.link.control.i32, ctl.writerWantsSpace, 0);
     const lsnFirst = this.commits.allocate(count);
     let at = offset;
     for (let i = 0; i < count; i++) {
@@ -200,7 +208,7 @@ export class Database {
   private gcRingScheduled = false;
   private readonly ringGcNow = (): void => {
     this.gcRingScheduled = false;
-    this.cluster.control.ring(ctl.gcDoorbell);
+    this.link.control.ring(ctl.gcDoorbell);
   };
 
   // ---- the writer's wake-up loop ----------------------------------------------------------
@@ -220,7 +228,7 @@ export class Database {
    * (waitAsync holds no ref on the event loop; the ref'd worker threads keep the process alive.)
    */
   private async pump(): Promise<void> {
-    const i32 = this.cluster.control.i32;
+    const i32 = this.link.control.i32;
     try {
       while (this.hasWork()) {
         const seen = Atomics.load(i32, ctl.writerDoorbell);
@@ -236,7 +244,14 @@ export class Database {
 
   /** Returns ms until the next deadline, or null. */
   private onWake(): number | null {
-    const vdl = this.cluster.control.load64(ctl.vdl);
+    const fencedBy = Atomics.load(this.link.control.i32, ctl.fencedBy);
+    if (fencedBy !== 0 && this.fenced === null) {
+      // A newer writer owns the volume: nothing of ours in flight can be acknowledged any more.
+      this.fenced = errors.fenced(this.epoch, fencedBy);
+      this.failAll(this.fenced);
+      return null;
+    }
+    const vdl = this.link.control.load64(ctl.vdl);
     if (vdl > this.commits.vdl) {
       this.commits.advance(vdl);
       this.reader.publishReadPointMin();
@@ -262,7 +277,7 @@ export class Database {
 
   /** The latest durable value of `key` (waits for a write of it still in flight). */
   get(key: Key): Promise<Uint8Array | undefined> {
-    if (this.closed) return Promise.reject(errors.closed());
+    if (this.closed) return Promise.reject(this.deadError());
     let k: Uint8Array;
     try {
       k = toBytes('key', key);
@@ -282,7 +297,7 @@ export class Database {
 
   /** A read-only view at the current VDL, consistent while writes go on. Call release(). */
   snapshot(): Snapshot {
-    if (this.closed) throw errors.closed();
+    if (this.closed) throw this.deadError();
     return new Snapshot(this.reader, this.commits.vdl, this.config.keyBytesMax);
   }
 
@@ -309,7 +324,7 @@ export class Database {
    * Resolves with fn's result once the MTR is durable. Isolation: no conflict detection.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
-    if (this.closed) throw errors.closed();
+    if (this.closed) throw this.deadError();
     if (typeof fn !== 'function') throw errors.invalidArgument('fn', 'must be a function');
     const tx = new Transaction(this);
     let result: T;
@@ -320,7 +335,7 @@ export class Database {
     }
     const ops = tx.ops();
     if (ops.length === 0) return result;
-    if (this.closed) throw errors.closed();
+    if (this.closed) throw this.deadError();
     await this.commit(ops, ops.map((o) => o.id));
     return result;
   }
@@ -328,7 +343,7 @@ export class Database {
   // ---- stats and lifecycle ----------------------------------------------------------------
 
   stats(): DatabaseStats {
-    return collectStats(this.config, this.cluster, {
+    return collectStats(this.config, this.cluster, this.link, {
       epoch: this.epoch, vdl: this.commits.vdl, lsnNext: this.commits.lsnNext, acknowledged: this.commits.acknowledged,
       timedOut: this.commits.timedOut, pending: this.commits.pending + (this.blocked.length - this.blockedHead),
       reader: this.reader, cache: this.cache, uptimeMs: performance.now() - this.opened, ringBytesUsed: this.ring.usedBytes,
@@ -344,59 +359,55 @@ export class Database {
     if (this.closing !== null) return this.closing;
     this.closed = true;
     this.closing = (async () => {
-      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.cluster.fatal === null) {
+      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.link.fatal === null) {
         this.ensurePumping();
         await new Promise((r) => setTimeout(r, 1));
       }
-      await this.cluster.close();
+      await this.onClose(this);
+      if (this.volume !== null) await this.volume.close();
       this.commits.rejectAll(errors.closed());
     })();
     return this.closing;
   }
-}
 
-export async function open(options: OpenOptions): Promise<Database> {
-  const config = resolveConfig(options);
-  fs.mkdirSync(config.dir, { recursive: true });
-  const existing = readVolume(config.dir);
-  if (existing !== null) checkVolume(existing, config);
-  const cluster = new Cluster(config);
-  try {
-    // 1. Every node scans its hot log (in parallel, each on its own thread).
-    const scans = await Promise.allSettled(
-      Array.from({ length: config.nodes }, (_, i) => cluster.startNode(i, createRingBuffer(config.nodeRingBytes))));
-    const ok: NodeScan[] = [];
-    let epochSeen = existing?.epoch ?? 0;
-    scans.forEach((s, i) => {
-      if (s.status === 'fulfilled') {
-        ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, lsnDurableSeen: s.value.lsnDurableSeen, batchSeqLast: s.value.batchSeqLast });
-        epochSeen = Math.max(epochSeen, s.value.epoch);
-      }
-    });
-    // 2. Decide the recovered VDL; 3. bump the epoch durably before anything is truncated.
-    const scanFailures = scans.flatMap((s, i) => (s.status === 'rejected' ? [`node ${i}: ${(s.reason as Error).message}`] : []));
-    let plan;
-    try {
-      plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
-    } catch (e) {
-      throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
-    }
-    const epoch = epochSeen + 1;
-    writeVolume(config.dir, { format: VOLUME_FORMAT, nodes: config.nodes, pageCount: config.pageCount, segmentBytes: config.segmentBytes, epoch });
-    // 4. Nodes truncate above VDL or copy what they miss from the source node, then rebuild pages.
-    const recovered = await Promise.allSettled(ok.map((s) =>
-      cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
-    const ready = recovered.filter((r) => r.status === 'fulfilled').length;
-    if (ready < config.writeQuorum) {
-      const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${ok[j]!.node}: ${(r.reason as Error).message}`] : []));
-      throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
-    }
-    cluster.control.store64(ctl.vdl, plan.vdl);
-    cluster.startGc({ epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext });
-    return new Database(config, cluster, epoch, plan.vdl, plan.lsnNext);
-  } catch (e) {
-    await cluster.close();
-    if (isAuroralError(e)) throw e;
-    throw errors.recoveryFailed(`open of ${path.resolve(config.dir)} failed: ${(e as Error).message}`);
+  /** @internal the link of this writer's threads. */
+  get writerLink(): WriterLink {
+    return this.link;
+  }
+
+  private volume: { close(): Promise<void> } | null = null;
+
+  /** @internal open(): closing this writer closes its volume. */
+  ownVolume(v: { close(): Promise<void> }): void {
+    this.volume = v;
+  }
+
+  /** Set once a newer writer fenced this one: every operation fails with it. */
+  private fenced: AuroralError | null = null;
+
+  private dead: AuroralError | null = null;
+
+  private failAll(e: AuroralError): void {
+    this.closed = true;
+    this.dead ??= e;
+    this.commits.rejectAll(e);
+    while (this.blockedHead < this.blocked.length) this.blocked[this.blockedHead++]!.reject(e);
+    this.blocked.length = 0;
+    this.blockedHead = 0;
+  }
+
+  /** The fault hook killWriter(): see Faults. */
+  private async kill(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closing = (async () => {
+      this.failAll(errors.writerKilled());
+      await this.cluster.stopGc(this.link, true);
+    })();
+    return this.closing;
+  }
+
+  /** The error an operation on a writer that can no longer write fails with. */
+  private deadError(): AuroralError {
+    return this.dead ?? errors.closed();
   }
 }

@@ -39,6 +39,8 @@ export interface CacheStats {
 
 export class PageCache {
   readonly pageBytesMax: number;
+  /** Epoch of the writer allowed to use it (see CacheLease). */
+  owner = 0;
   readonly stats: CacheStats = { hits: 0, misses: 0, fills: 0, fillsDropped: 0, evictedPages: 0, evictedEntries: 0, bytes: 0 };
   private readonly lru: LRUMapWithDelete<number, Page> | null;
   private readonly writes: Uint32Array;
@@ -71,6 +73,25 @@ export class PageCache {
     }
     this.stats.hits++;
     return e;
+  }
+
+  /**
+   * A new writer attached at `vdl`: entries above it are writes of the previous writer that never
+   * became durable (the cache is write-allocate), so they go; everything else stays warm.
+   */
+  dropAbove(vdl: number): number {
+    if (this.lru === null) return 0;
+    let dropped = 0;
+    this.lru.forEach((page) => {
+      for (const [k, e] of page.entries) {
+        if (e.lsn <= vdl) continue;
+        page.entries.delete(k);
+        page.bytes -= e.bytes;
+        this.stats.bytes -= e.bytes;
+        dropped++;
+      }
+    });
+    return dropped;
   }
 
   /** The writer encoded a write of `key` at `lsn`: it is now the key's newest version. */
@@ -120,5 +141,41 @@ export class PageCache {
       this.stats.bytes -= e.bytes;
       this.stats.evictedEntries++;
     }
+  }
+}
+
+/**
+ * A writer's use of the volume's page cache. The cache outlives writers (a re-attached writer
+ * starts warm), but only the newest writer may use it: a stale writer's write-allocated entries
+ * would otherwise be served to the new one. When a newer writer attaches, the old lease goes dead
+ * (lookups miss, writes and fills are not cached).
+ */
+export class CacheLease {
+  constructor(private readonly cache: PageCache, private readonly epoch: number) {
+    cache.owner = epoch;
+  }
+
+  private get mine(): boolean {
+    return this.cache.owner === this.epoch;
+  }
+
+  get stats(): CacheStats {
+    return this.cache.stats;
+  }
+
+  writeStamp(pageId: number): number {
+    return this.cache.writeStamp(pageId);
+  }
+
+  lookup(pageId: number, key: string, readPoint: number): ReturnType<PageCache['lookup']> {
+    return this.mine ? this.cache.lookup(pageId, key, readPoint) : undefined;
+  }
+
+  applyWrite(pageId: number, key: string, lsn: number, value: Uint8Array | null): void {
+    if (this.mine) this.cache.applyWrite(pageId, key, lsn, value);
+  }
+
+  fill(pageId: number, key: string, lsn: number, value: Uint8Array | null, stamp: number): void {
+    if (this.mine) this.cache.fill(pageId, key, lsn, value, stamp);
   }
 }

@@ -13,11 +13,11 @@ import { performance } from 'node:perf_hooks';
 import { errors } from '../errors.js';
 import type { Config } from '../config.js';
 import { pageIdOf } from '../log/record.js';
-import { ctl } from '../shared/control.js';
+import { ctl, type Control } from '../shared/control.js';
 import type { Cluster } from './cluster.js';
 import type { CommitPipeline } from './commits.js';
 import { copyBytes, keyId } from './keys.js';
-import type { PageCache } from './page-cache.js';
+import type { CacheLease } from './page-cache.js';
 
 const EWMA_WEIGHT = 0.2;
 const EXPLORE_EVERY = 32;
@@ -33,14 +33,14 @@ export class Reader {
   private readonly config: Config;
   private readonly cluster: Cluster;
   private readonly commits: CommitPipeline;
-  private readonly cache: PageCache;
+  private readonly cache: CacheLease;
   private readonly waitDurable: (lsn: number) => Promise<void>;
   private readonly isClosed: () => boolean;
   private readonly readPoints = new Map<number, number>();
   private readonly latencyMicros: Float64Array;
   private readCount = 0;
 
-  constructor(config: Config, cluster: Cluster, commits: CommitPipeline, cache: PageCache,
+  constructor(config: Config, cluster: Cluster, private readonly writerControl: Control, commits: CommitPipeline, cache: CacheLease,
     waitDurable: (lsn: number) => Promise<void>, isClosed: () => boolean) {
     this.config = config;
     this.cluster = cluster;
@@ -156,6 +156,6 @@ export class Reader {
   publishReadPointMin(): void {
     let min = this.commits.vdl;
     for (const rp of this.readPoints.keys()) if (rp < min) min = rp;
-    this.cluster.control.store64(ctl.readPointMin, min);
+    this.writerControl.store64(ctl.readPointMin, min);
   }
 }

@@ -1,8 +1,8 @@
 // db.stats(): one snapshot of the writer's, the group-commit thread's and every node's counters.
 import type { Config } from '../config.js';
 import { ctl, NodeState, type NodeStatKey } from '../shared/control.js';
-import type { Cluster } from './cluster.js';
-import type { PageCache, CacheStats } from './page-cache.js';
+import type { Cluster, WriterLink } from './cluster.js';
+import type { CacheLease, CacheStats } from './page-cache.js';
 import type { Reader } from './reader.js';
 
 /** One node in db.stats(): its identity and state, plus every counter in nodeStatKeys. */
@@ -56,11 +56,11 @@ export interface DatabaseStats {
 
 const stateNames = { [NodeState.STARTING]: 'starting', [NodeState.RUNNING]: 'running', [NodeState.FAILED]: 'failed', [NodeState.STOPPED]: 'stopped' } as const;
 
-export function collectStats(config: Config, cluster: Cluster, w: {
+export function collectStats(config: Config, cluster: Cluster, link: WriterLink, w: {
   epoch: number; vdl: number; lsnNext: number; acknowledged: number; timedOut: number; pending: number;
-  reader: Reader; cache: PageCache; uptimeMs: number; ringBytesUsed: number;
+  reader: Reader; cache: CacheLease; uptimeMs: number; ringBytesUsed: number;
 }): DatabaseStats {
-  const g = cluster.gcStats.read();
+  const g = link.gcStats.read();
   const nodes: NodeStatsSnapshot[] = [];
   for (let i = 0; i < config.nodes; i++) {
     const s = cluster.nodeStats[i]!.read();

@@ -1,0 +1,193 @@
+// The volume: six storage-node threads that outlive any one writer. open() is openVolume() plus
+// attachWriter(); a test or an operator can kill a writer (db.faults.killWriter()) and attach a new
+// one while the nodes keep running (writer-restart recovery, no log replay, warm page cache).
+//
+// Recovery, as one sequence for both paths (docs/recovery.md):
+//   1. learn each node's chain end: at open the nodes scan their logs (in parallel); on a live
+//      volume they already know it;
+//   2. fence: every reachable node durably raises its epoch and from then on refuses the old
+//      writer's frames; at least V - Vw + 1 = 3 must be fenced (then no old write quorum is left);
+//   3. plan: VDL = the longest chain among them (every acknowledged write is on at least one of any
+//      three nodes); VOLUME_CORRUPT if a frame proves an acknowledged LSN above it;
+//   4. record (epoch, VDL) durably in volume.json and on the nodes (the truncation history);
+//   5. bring nodes to VDL: truncate above it, copy what they miss from the source node (at open)
+//      or gossip (live), and open for writes once a write quorum holds VDL.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { resolveConfig, type Config, type OpenOptions } from '../config.js';
+import { errors, isAuroralError } from '../errors.js';
+import { planRecovery, type NodeScan, type RecoveryPlan } from '../recovery/plan.js';
+import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
+import { mergeHistory } from '../node/epoch-store.js';
+import { ctl } from '../shared/control.js';
+import { Cluster, type WriterLink } from './cluster.js';
+import { Database } from './database.js';
+import { CacheLease, PageCache } from './page-cache.js';
+
+export class Volume {
+  readonly config: Config;
+  /** The writers' page cache: it outlives a writer, so a re-attached writer starts warm. */
+  readonly cache: PageCache;
+  private readonly cluster: Cluster;
+  private epoch: number;
+  /** The recovery done at open, for the first writer (its nodes are already at its epoch). */
+  private pendingOpen: { plan: RecoveryPlan; epoch: number } | null;
+  private readonly writers = new Set<Database>();
+  private closing: Promise<void> | null = null;
+  /** Timing of the last attach (for the recovery benchmark), milliseconds. */
+  lastAttach = { fenceMs: 0, catchUpMs: 0, totalMs: 0, vdl: 0, nodesFenced: 0 };
+
+  /** @internal use openVolume() */
+  constructor(config: Config, cluster: Cluster, epoch: number, plan: RecoveryPlan) {
+    this.config = config;
+    this.cluster = cluster;
+    this.epoch = epoch;
+    this.pendingOpen = { plan, epoch };
+    this.cache = new PageCache(config.cacheBytesMax, config.pageCount);
+  }
+
+  /** The storage nodes (fault hooks and stats go through a writer: db.faults, db.stats()). */
+  get nodes(): number {
+    return this.config.nodes;
+  }
+
+  /**
+   * Attaches a writer. The first attach after openVolume() uses the recovery done at open; any
+   * later one fences the running nodes at a new epoch (a previous writer, dead or alive, can never
+   * be acknowledged again: it gets FENCED), keeps VDL = the longest fenced chain, and opens once a
+   * write quorum holds it. Pages cached above that VDL (a killed writer's unacknowledged writes)
+   * are dropped; the rest of the cache is kept.
+   */
+  async attachWriter(): Promise<Database> {
+    if (this.closing !== null) throw errors.closed();
+    const t0 = performance.now();
+    let link: WriterLink;
+    let epoch: number;
+    let plan: RecoveryPlan;
+    if (this.pendingOpen !== null) {
+      ({ plan, epoch } = this.pendingOpen);
+      this.pendingOpen = null;
+      link = this.cluster.writer;
+    } else {
+      ({ link, epoch, plan } = await this.fenceAndPlan(t0));
+    }
+    link.control.store64(ctl.vdl, plan.vdl);
+    this.cluster.startGc(link, { epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext });
+    this.cache.dropAbove(plan.vdl);
+    const db = new Database(this.config, this.cluster, link, epoch, plan.vdl, plan.lsnNext, new CacheLease(this.cache, epoch), (d) => this.detach(d));
+    this.writers.add(db);
+    this.lastAttach.totalMs = performance.now() - t0;
+    this.lastAttach.vdl = plan.vdl;
+    return db;
+  }
+
+  private async fenceAndPlan(t0: number): Promise<{ link: WriterLink; epoch: number; plan: RecoveryPlan }> {
+    const c = this.config;
+    const epoch = Math.max(this.epoch, ...Array.from({ length: c.nodes }, (_, i) => Atomics.load(this.cluster.control.i32, ctl.nodeEpoch(i)))) + 1;
+    const link = this.cluster.newWriterLink();
+    const fenced = await Promise.allSettled(Array.from({ length: c.nodes }, (_, i) => this.cluster.fence(i, epoch, link)));
+    const scans: NodeScan[] = [];
+    fenced.forEach((f, i) => {
+      if (f.status === 'fulfilled') scans.push({ node: i, scl: f.value.scl, lsnSeenMax: f.value.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.value.batchSeqLast });
+    });
+    const fenceQuorum = c.nodes - c.writeQuorum + 1;
+    if (scans.length < fenceQuorum) {
+      throw errors.recoveryFailed(`only ${scans.length} node(s) could be fenced at epoch ${epoch}; ${fenceQuorum} are needed before anything is decided`);
+    }
+    this.lastAttach.fenceMs = performance.now() - t0;
+    this.lastAttach.nodesFenced = scans.length;
+    const plan = planRecovery(scans, c.writeQuorum, c.readQuorum);
+    this.epoch = epoch;
+    this.cluster.history = mergeHistory(this.cluster.history, [{ epoch, vdl: plan.vdl }]);
+    writeVolume(c.dir, volumeFile(c, epoch, this.cluster.history));
+    await Promise.allSettled(scans.map((s) => this.cluster.adopt(s.node, epoch)));
+    // Open once a write quorum holds VDL (the nodes behind fetch from the source by gossip): VDL
+    // must never rest on fewer nodes than an acknowledgement would.
+    const t1 = performance.now();
+    const deadline = t1 + c.commitTimeoutMs;
+    for (;;) {
+      let holders = 0;
+      for (let i = 0; i < c.nodes; i++) if (this.cluster.isUp(i) && this.cluster.scl(i) >= plan.vdl) holders++;
+      if (holders >= c.writeQuorum) break;
+      if (performance.now() > deadline) throw errors.recoveryFailed(`only ${holders} node(s) reached VDL ${plan.vdl} within commitTimeoutMs=${c.commitTimeoutMs}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    this.lastAttach.catchUpMs = performance.now() - t1;
+    return { link, epoch, plan };
+  }
+
+  private async detach(db: Database): Promise<void> {
+    this.writers.delete(db);
+    await this.cluster.stopGc(db.writerLink, false);
+  }
+
+  /** Closes every attached writer (waiting for their commits) and stops the storage nodes. */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closing = (async () => {
+      await Promise.allSettled([...this.writers].map((w) => w.close()));
+      await this.cluster.close();
+    })();
+    return this.closing;
+  }
+}
+
+function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): VolumeFile {
+  return { format: VOLUME_FORMAT, nodes: c.nodes, pageCount: c.pageCount, segmentBytes: c.segmentBytes, epoch, history };
+}
+
+/** Starts the storage nodes of the volume at options.dir and recovers it (scan, fence, plan, truncate). */
+export async function openVolume(options: OpenOptions): Promise<Volume> {
+  const config = resolveConfig(options);
+  fs.mkdirSync(config.dir, { recursive: true });
+  const existing = readVolume(config.dir);
+  if (existing !== null) checkVolume(existing, config);
+  const cluster = new Cluster(config);
+  cluster.history = existing?.history ?? [];
+  try {
+    // 1. Every node scans its hot log (in parallel, each on its own thread).
+    const scans = await Promise.allSettled(Array.from({ length: config.nodes }, (_, i) => cluster.startNode(i)));
+    const ok: NodeScan[] = [];
+    let epochSeen = existing?.epoch ?? 0;
+    scans.forEach((s, i) => {
+      if (s.status === 'fulfilled') {
+        ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, lsnDurableSeen: s.value.lsnDurableSeen, batchSeqLast: s.value.batchSeqLast });
+        epochSeen = Math.max(epochSeen, s.value.epoch);
+      }
+    });
+    // 2. Decide the recovered VDL; 3. record the epoch and the cut durably before anything is truncated.
+    const scanFailures = scans.flatMap((s, i) => (s.status === 'rejected' ? [`node ${i}: ${(s.reason as Error).message}`] : []));
+    let plan;
+    try {
+      plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
+    } catch (e) {
+      if (isAuroralError(e, 'VOLUME_CORRUPT')) throw e;
+      throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
+    }
+    const epoch = epochSeen + 1;
+    cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
+    writeVolume(config.dir, volumeFile(config, epoch, cluster.history));
+    // 4. Nodes fence (their epoch file), truncate above VDL or copy what they miss from the source, rebuild pages.
+    const recovered = await Promise.allSettled(ok.map((s) =>
+      cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
+    const ready = recovered.filter((r) => r.status === 'fulfilled').length;
+    if (ready < config.writeQuorum) {
+      const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${ok[j]!.node}: ${(r.reason as Error).message}`] : []));
+      throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
+    }
+    return new Volume(config, cluster, epoch, plan);
+  } catch (e) {
+    await cluster.close();
+    if (isAuroralError(e)) throw e;
+    throw errors.recoveryFailed(`open of ${path.resolve(config.dir)} failed: ${(e as Error).message}`);
+  }
+}
+
+/** Opens the volume and attaches its writer; closing the writer closes the volume. */
+export async function open(options: OpenOptions): Promise<Database> {
+  const volume = await openVolume(options);
+  const db = await volume.attachWriter();
+  db.ownVolume(volume);
+  return db;
+}
