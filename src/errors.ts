@@ -63,6 +63,9 @@ export const errors = {
   corruptRecord: (why: string) => new AuroralError(ErrorCode.CORRUPT_RECORD, why),
   nodeFailed: (node: number, why: string) =>
     new AuroralError(ErrorCode.NODE_FAILED, `node ${node} failed: ${why}`),
+  diskFull: (lsn: number, nodes: number) =>
+    new AuroralError(ErrorCode.DISK_FULL, `LSN ${lsn} cannot become durable: ${nodes} node(s) failed with a full disk, ` +
+      'so no write quorum is left; its outcome is unknown until space is freed and the nodes are rebuilt'),
   rebuildNeeded: (node: number, why: string) =>
     new AuroralError(ErrorCode.REBUILD_NEEDED, `node ${node} must be rebuilt from a peer: ${why}`),
   recoveryFailed: (why: string) => new AuroralError(ErrorCode.RECOVERY_FAILED, why),

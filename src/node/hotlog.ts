@@ -33,6 +33,27 @@ export interface HotLog {
   readonly segmentBytes: number;
 }
 
+/**
+ * Disk faults injected beneath a real hot log (db.faults): read at each call, so a test can turn
+ * them on and off while the node runs. They fail the operation the way the OS would.
+ */
+export interface DiskFaults {
+  /** Microseconds each fdatasync takes on top of the real one. */
+  slowSyncMicros(): number;
+  /** True if this fdatasync must fail with EIO (the hook counts down to the k-th). */
+  failThisSync(): boolean;
+  /** True while the disk is full: writes and segment creation fail with ENOSPC. */
+  diskFull(): boolean;
+  /** True if this write must be torn: half of it reaches the file, then the node dies. */
+  tearThisWrite(): boolean;
+}
+
+const SLEEP_CELL = new Int32Array(new SharedArrayBuffer(4));
+
+function injected(code: 'EIO' | 'ENOSPC'): Error {
+  return Object.assign(new Error(`${code} (injected fault)`), { code });
+}
+
 const SEGMENT_SUFFIX = '.log';
 const SPARE_NAME = 'spare.tmp';
 const ZERO_CHUNK = new Uint8Array(1 << 20);
@@ -43,6 +64,8 @@ export function segmentFileName(seq: number): string {
 
 function ioError(op: string, file: string, e: unknown): AuroralError {
   const code = (e as NodeJS.ErrnoException).code;
+  // A torn write is a crash, not a bad disk: the node restarts from its own log (the scan cuts the tail).
+  if (code === 'ETORN') return new AuroralError(ErrorCode.NODE_FAILED, `${op} ${file}: ${(e as Error).message}`, { cause: e });
   return new AuroralError(code === 'ENOSPC' ? ErrorCode.DISK_FULL : ErrorCode.IO_ERROR,
     `${op} ${file} failed: ${code ?? (e as Error).message}`, { cause: e });
 }
@@ -57,8 +80,11 @@ export class FsHotLog implements HotLog {
   private spareBytes = 0;
   private spareReady = false;
 
-  constructor(dir: string, segmentBytes: number, fsyncMode: FsyncMode, readOnly = false) {
+  private readonly faults: DiskFaults | null;
+
+  constructor(dir: string, segmentBytes: number, fsyncMode: FsyncMode, readOnly = false, faults: DiskFaults | null = null) {
     this.dir = dir;
+    this.faults = faults;
     this.segmentBytes = segmentBytes;
     this.fsyncMode = fsyncMode;
     if (!readOnly) {
@@ -123,6 +149,7 @@ export class FsHotLog implements HotLog {
   createSegment(seq: number): void {
     const target = this.file(seq);
     try {
+      if (this.faults?.diskFull()) throw injected('ENOSPC');
       if (!this.spareReady) this.finishSpare();
       fs.closeSync(this.spareFd);
       this.spareFd = -1;
@@ -177,6 +204,13 @@ export class FsHotLog implements HotLog {
       let total = 0;
       for (const v of views) total += v.length;
       assert(position + total <= this.segmentBytes, 'write past the end of a segment');
+      if (this.faults?.diskFull()) throw injected('ENOSPC');
+      if (this.faults?.tearThisWrite()) {
+        // A power cut mid-write: the first half (rounded down to 512-byte sectors) reaches the file.
+        const joined = Buffer.concat(views as Uint8Array[]);
+        fs.writeSync(fd, joined, 0, Math.max(8, Math.floor(total / 2 / 512) * 512), position);
+        throw Object.assign(new Error('torn write (injected fault): the node dies before syncing'), { code: 'ETORN' });
+      }
       let written = fs.writevSync(fd, views as Uint8Array[], position);
       // writev may be partial; finish the rest (rare).
       if (written < total) {
@@ -199,6 +233,9 @@ export class FsHotLog implements HotLog {
     if (this.fsyncMode === 'none') return;
     try {
       const fd = this.fd(seq);
+      const slow = this.faults?.slowSyncMicros() ?? 0;
+      if (slow > 0) Atomics.wait(SLEEP_CELL, 0, 0, slow / 1000); // a slow device: sleep, never spin
+      if (this.faults?.failThisSync()) throw injected('EIO');
       if (this.fsyncMode === 'fsync') fs.fsyncSync(fd);
       else fs.fdatasyncSync(fd);
     } catch (e) {

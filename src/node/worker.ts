@@ -91,7 +91,14 @@ function main(d: NodeWorkerData): void {
   const port = d.port;
   const control = new Control(d.control);
   const stats = new StatsBlock(nodeStatKeys, d.stats);
-  const log = new FsHotLog(nodeLogDir(c.dir, d.nodeId), c.segmentBytes, c.fsync);
+  const i32 = control.i32;
+  const log = new FsHotLog(nodeLogDir(c.dir, d.nodeId), c.segmentBytes, c.fsync, false, {
+    slowSyncMicros: () => Atomics.load(i32, ctl.nodeSlowSyncMicros(d.nodeId)),
+    // k > 0: the k-th sync from when it was set fails; each sync counts down to it.
+    failThisSync: () => Atomics.load(i32, ctl.nodeFailSyncIn(d.nodeId)) > 0 && Atomics.sub(i32, ctl.nodeFailSyncIn(d.nodeId), 1) === 1,
+    diskFull: () => Atomics.load(i32, ctl.nodeDiskFull(d.nodeId)) !== 0,
+    tearThisWrite: () => Atomics.compareExchange(i32, ctl.nodeTearNext(d.nodeId), 1, 0) === 1,
+  });
   const sclMinAllNodes = (): number => {
     let min = Number.MAX_SAFE_INTEGER;
     for (let i = 0; i < c.nodes; i++) min = Math.min(min, control.load64(ctl.nodeScl(i)));

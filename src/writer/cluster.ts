@@ -316,6 +316,51 @@ export class Cluster {
     return { file: rel, offset: at };
   }
 
+  /** Disk fault hooks beneath node i's hot log (see DiskFaults in node/hotlog.ts). */
+  setDiskFault(i: number, fault: 'slowSyncMicros' | 'failSyncIn' | 'diskFull' | 'tearNext', value: number): void {
+    const index = { slowSyncMicros: ctl.nodeSlowSyncMicros, failSyncIn: ctl.nodeFailSyncIn, diskFull: ctl.nodeDiskFull, tearNext: ctl.nodeTearNext }[fault](i);
+    Atomics.store(this.control.i32, index, value);
+    this.control.ring(ctl.nodeDoorbell(i));
+  }
+
+  /** Nodes that failed themselves with a full disk. */
+  diskFullNodes(): number {
+    return this.failures.filter((f) => f !== null && f.startsWith('DISK_FULL')).length;
+  }
+
+  /**
+   * A node that failed on an I/O error (EIO, ENOSPC) does not trust its files again (the page cache
+   * may hold writes the disk lost): its directory is replaced by a copy of a healthy peer's, taken
+   * with coalescing paused, and it then catches up like any restarted node.
+   */
+  private rebuildFromPeer(i: number): void {
+    const src = Array.from({ length: this.config.nodes }, (_, j) => j).find((j) => j !== i && this.isUp(j) && this.failures[j] === null);
+    if (src === undefined) throw errors.recoveryFailed(`node ${i} must be rebuilt from a peer and no healthy peer is running`);
+    const dst = path.join(this.config.dir, `node-${i}`);
+    const from = path.join(this.config.dir, `node-${src}`);
+    const wasPaused = Atomics.exchange(this.control.i32, ctl.coalescePaused, 1);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        fs.rmSync(dst, { recursive: true, force: true });
+        try {
+          fs.cpSync(from, dst, { recursive: true, filter: (p) => !p.endsWith('.tmp') });
+          break;
+        } catch (e) {
+          // A file went away under the copy (GC of a segment): take it again.
+          if (attempt >= 5) throw errors.recoveryFailed(`rebuilding node ${i} from node ${src}: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      Atomics.store(this.control.i32, ctl.coalescePaused, wasPaused);
+    }
+    Atomics.store(this.control.i32, ctl.nodeSlowSyncMicros(i), 0);
+    Atomics.store(this.control.i32, ctl.nodeFailSyncIn(i), 0);
+    Atomics.store(this.control.i32, ctl.nodeTearNext(i), 0);
+    this.rebuilds++;
+  }
+
+  rebuilds = 0;
+
   dropFrames(i: number, probability: number): void {
     Atomics.store(this.control.i32, ctl.nodeDropPermille(i), Math.round(probability * 1000));
   }
@@ -343,6 +388,8 @@ export class Cluster {
   /** Restarts node i from its hot log; the group-commit thread resends what it missed. */
   async restart(i: number, epoch: number): Promise<void> {
     if (this.nodes[i] !== null) await this.crash(i);
+    const failure = this.failures[i] ?? null;
+    if (failure !== null && (failure.startsWith('IO_ERROR') || failure.startsWith('DISK_FULL'))) this.rebuildFromPeer(i);
     const ring = createRingBuffer(this.config.nodeRingBytes);
     this.writer.rings[i] = ring;
     this.postGc({ type: 'node-up', node: i, ring });

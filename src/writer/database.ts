@@ -44,6 +44,14 @@ export interface Faults {
   dropFrames(i: number, probability: number): void;
   /** Node i keeps writing but silently drops read requests (the writer is not told). */
   muteNode(i: number, muted?: boolean): void;
+  /** Each fdatasync of node i takes `micros` longer (0: off). */
+  slowFsync(i: number, micros: number): void;
+  /** Node i's k-th fdatasync from now fails with EIO: the node fails itself; restartNode rebuilds it from a peer. */
+  failFsync(i: number, k?: number): void;
+  /** Node i's disk is full (ENOSPC on write and segment creation) until called with false. */
+  diskFull(i: number, full?: boolean): void;
+  /** Node i's next append is torn (half of it reaches the file) and the node dies before syncing. */
+  tearNextWrite(i: number): void;
   /** Kills node i's thread at once (nothing flushed). */
   crashNode(i: number): Promise<void>;
   /** Restarts node i from its hot log; it catches up from the group-commit thread's retention. */
@@ -54,6 +62,11 @@ export interface Faults {
    * running: attach a new writer with volume.attachWriter() (writer-restart recovery).
    */
   killWriter(): Promise<void>;
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw errors.invalidArgument(name, `must be an integer from ${min} to ${max}, got ${String(v)}`);
+  return v;
 }
 
 export class Database {
@@ -104,6 +117,10 @@ export class Database {
       crashNode: (i) => cluster.crash(this.nodeIndex(i)),
       restartNode: (i) => cluster.restart(this.nodeIndex(i), this.epoch),
       killWriter: () => this.kill(),
+      slowFsync: (i, micros) => cluster.setDiskFault(this.nodeIndex(i), 'slowSyncMicros', checkInt('micros', micros, 0, 10_000_000)),
+      failFsync: (i, k = 1) => cluster.setDiskFault(this.nodeIndex(i), 'failSyncIn', checkInt('k', k, 1, 1_000_000)),
+      diskFull: (i, full = true) => cluster.setDiskFault(this.nodeIndex(i), 'diskFull', full ? 1 : 0),
+      tearNextWrite: (i) => cluster.setDiskFault(this.nodeIndex(i), 'tearNext', 1),
     };
   }
 
@@ -250,6 +267,10 @@ export class Database {
       this.fenced = errors.fenced(this.epoch, fencedBy);
       this.failAll(this.fenced);
       return null;
+    }
+    if (this.commits.pending > 0) {
+      const full = this.cluster.diskFullNodes();
+      if (full > this.config.nodes - this.config.writeQuorum) this.commits.rejectAll(errors.diskFull(this.commits.vdl + 1, full));
     }
     const vdl = this.link.control.load64(ctl.vdl);
     if (vdl > this.commits.vdl) {
