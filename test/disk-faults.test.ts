@@ -61,18 +61,20 @@ describe('disk faults', () => {
     }
   });
 
-  it('a slow fdatasync on two nodes does not slow commits (4 of 6 suffice)', async () => {
+  it('a slow fdatasync on two nodes does not hold commits back (4 of 6 suffice)', async () => {
     const db = await open(smallOptions(tempDir()));
     try {
-      db.faults.slowFsync(0, 20_000);
-      db.faults.slowFsync(1, 20_000);
-      const t0 = performance.now();
+      db.faults.slowFsync(0, 400_000);
+      db.faults.slowFsync(1, 400_000);
       for (let i = 0; i < 20; i++) await db.put(`k${i}`, 'v');
-      const ms = (performance.now() - t0) / 20;
-      expect(ms).toBeLessThan(15); // each would take >= 20 ms if a slow node were needed
+      // Twenty sequential commits were acknowledged while each slow node managed at most a few syncs.
+      const s = db.stats();
+      expect(s.nodes[0]!.scl).toBeLessThan(s.vdl);
+      expect(s.nodes[1]!.scl).toBeLessThan(s.vdl);
       expect(() => db.faults.slowFsync(0, -1)).toThrow(/micros/);
       db.faults.slowFsync(0, 0);
       db.faults.slowFsync(1, 0);
+      expect(await waitFor(() => db.stats().nodes[0]!.scl === db.vdl)).toBe(true);
     } finally {
       await db.close();
     }

@@ -135,6 +135,17 @@ function main(d: NodeWorkerData): void {
       d.peerPorts[msg.peer] = msg.port;
       return;
     }
+    if (msg.type === 'fence') {
+      // At open: the recovering writer raises the epoch on enough nodes before any truncation.
+      try {
+        const f = core.fence(msg.epoch);
+        reply({ type: 'fenced', ...f, epoch: core.epoch });
+      } catch (e) {
+        const err = e as { code?: string; message?: string };
+        reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+      }
+      return;
+    }
     port.off('message', onStartup);
     if (msg.type !== 'recover') {
       for (const p of d.peerPorts) p?.close();

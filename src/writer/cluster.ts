@@ -154,9 +154,9 @@ export class Cluster {
   }
 
   /** Running node i refuses frames below `epoch` from now on (durably) and takes frames from `link`. */
-  fence(i: number, epoch: number, link: WriterLink): Promise<Extract<NodeReply, { type: 'fenced' }>> {
+  fence(i: number, epoch: number, link: WriterLink, atOpen = false): Promise<Extract<NodeReply, { type: 'fenced' }>> {
     const h = this.nodes[i];
-    if (h === null || h === undefined || !this.isUp(i)) return Promise.reject(errors.nodeFailed(i, 'not running'));
+    if (h === null || h === undefined || !(atOpen || this.isUp(i))) return Promise.reject(errors.nodeFailed(i, 'not running'));
     const done = this.nextStep(h, 'fenced');
     this.send(i, { type: 'fence', epoch, ring: link.rings[i]!, writerControl: link.control.sab });
     return done as Promise<Extract<NodeReply, { type: 'fenced' }>>;

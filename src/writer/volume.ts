@@ -166,6 +166,13 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
       throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
     }
     const epoch = epochSeen + 1;
+    // Fence before anything is truncated: at least V - Vw + 1 nodes refuse older epochs durably,
+    // so a writer of an older epoch that is somehow still alive can never complete a quorum.
+    const fenced = await Promise.allSettled(ok.map((s) => cluster.fence(s.node, epoch, cluster.writer, true)));
+    const fencedCount = fenced.filter((f) => f.status === 'fulfilled').length;
+    if (fencedCount < config.nodes - config.writeQuorum + 1) {
+      throw errors.recoveryFailed(`only ${fencedCount} node(s) could be fenced at epoch ${epoch}; ${config.nodes - config.writeQuorum + 1} are needed before truncating`);
+    }
     cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
     writeVolume(config.dir, volumeFile(config, epoch, cluster.history));
     // 4. Nodes fence (their epoch file), truncate above VDL or copy what they miss from the source, rebuild pages.
