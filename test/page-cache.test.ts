@@ -15,6 +15,37 @@ describe('page cache', () => {
     }), { numRuns: 200 });
   });
 
+  it('returns only the newest version of a key, or nothing, under any sequence of writes (model check)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2000 }), fc.boolean())), (ops) => {
+      const c = new PageCache(16 * 1024, 8);
+      const model = new Map<string, { lsn: number; value: number[] | null }>();
+      let lsn = 1;
+      for (const [key, size, del] of ops) {
+        const value = del ? null : Array.from({ length: size }, (_, i) => (lsn + i) & 0xff);
+        c.applyWrite(key & 7, `k${key}`, lsn, value === null ? null : Uint8Array.from(value));
+        model.set(`k${key}`, { lsn, value });
+        lsn++;
+        const probe = `k${ops[lsn % ops.length]![0]}`;
+        const got = c.lookup(0, probe, lsn);
+        const want = model.get(probe);
+        if (got !== undefined) {
+          expect(got.lsn).toBe(want!.lsn);
+          expect(got.value === null ? null : Array.from(got.value)).toEqual(want!.value);
+        }
+      }
+    }), { numRuns: 200 });
+  });
+
+  it('lives in a SharedArrayBuffer: a second view of the same buffer finds the entries', () => {
+    const c = new PageCache(1 << 20, 16);
+    c.applyWrite(2, 'k', 7, new Uint8Array([9, 8]));
+    const again = new PageCache(0, 0, c.sab!);
+    expect(Array.from(again.lookup(2, 'k', 7)!.value!)).toEqual([9, 8]);
+    expect(again.writeStamp(2)).toBe(1);
+    again.owner = 5;
+    expect(c.owner).toBe(5);
+  });
+
   it('drops a fill if a write reached the page while the read was in flight', () => {
     const c = new PageCache(1 << 20, 16);
     const stamp = c.writeStamp(3);

@@ -1,31 +1,20 @@
-// The writer's page cache: an LRU (mnemonist) of pages, bounded by bytes. A page (keys hashing to
-// one pageId) holds cached key versions; each cached entry is the NEWEST version of its key (the
-// writer applies its own redo to the cache as it encodes, write-allocate), so a read at read point
-// R may use an entry iff entry.lsn <= R. Eviction loses nothing: every version is on the nodes.
+// The writers' page cache, in one SharedArrayBuffer that belongs to the volume, so it outlives a
+// writer: a writer killed and re-attached (or any thread handed the buffer) finds it warm. Each
+// cached entry is the NEWEST version of its key (the writer applies its own redo to the cache as it
+// encodes, write-allocate), so a read at read point R may use an entry iff entry.lsn <= R.
+// Eviction loses nothing: every version is on the nodes.
 //
-// Bytes bound: mnemonist's LRU is bounded by count, so each page gets a fixed byte budget
-// (cacheBytesMax / pages) and the LRU holds at most `pages` pages; a page over its budget drops
-// its oldest entries. Total cached bytes <= cacheBytesMax by construction.
+// Layout: a header, one write counter per page, an open-addressing slot table (key hash, LSN,
+// where the record is) and a data arena used as a log: records (slot, size, key, value) are
+// appended at the head and evicted at the tail, oldest first (FIFO: insertion order, refreshed on
+// every write and fill). Bytes are bounded by the arena (cacheBytesMax) by construction.
 //
 // Miss fills race with writes: a value read from a node at R must not overwrite a newer write
-// issued while the read was in flight. Every page counts the writes issued to it (never evicted,
-// one u32 per page); a fill is dropped if the count moved since the read began.
-import { LRUMapWithDelete } from 'mnemonist';
-
-interface Entry {
-  lsn: number;
-  /** null = deleted. */
-  value: Uint8Array | null;
-  bytes: number;
-}
-
-interface Page {
-  entries: Map<string, Entry>;
-  bytes: number;
-}
-
-/** Estimated fixed cost of one entry besides its key and value bytes. */
-const ENTRY_OVERHEAD_BYTES = 64;
+// issued while the read was in flight. Every page counts the writes issued to it; a fill is
+// dropped if the count moved since the read began.
+//
+// Single writer thread at a time (the lease, below): no locks; the buffer is shared so that it
+// survives the writer, not so that two threads mutate it at once.
 
 export interface CacheStats {
   hits: number;
@@ -37,25 +26,97 @@ export interface CacheStats {
   bytes: number;
 }
 
-export class PageCache {
-  readonly pageBytesMax: number;
-  /** Epoch of the writer allowed to use it (see CacheLease). */
-  owner = 0;
-  readonly stats: CacheStats = { hits: 0, misses: 0, fills: 0, fillsDropped: 0, evictedPages: 0, evictedEntries: 0, bytes: 0 };
-  private readonly lru: LRUMapWithDelete<number, Page> | null;
-  private readonly writes: Uint32Array;
+interface Entry {
+  lsn: number;
+  /** null = deleted. A fresh copy (the arena is reused): the caller may keep it. */
+  value: Uint8Array | null;
+}
 
-  constructor(cacheBytesMax: number, pageCount: number) {
-    this.writes = new Uint32Array(pageCount);
-    if (cacheBytesMax === 0) {
-      this.lru = null;
-      this.pageBytesMax = 0;
-      return;
+const H_OWNER = 0; // i32: epoch of the writer holding the lease
+const H_SLOTS = 1; // i32: slot count (power of two)
+const H_ARENA = 2; // i32: arena bytes
+const H_PAGES = 3; // i32: page count
+const H_USED = 4; // i32: slots not empty (live + deleted)
+// f64 header: [0] arena head, [1] arena tail (byte counters, only grow), [2] live record bytes
+const HEADER_BYTES = 64;
+// Record header: u32 slot (WRAP: skip to the arena's start), u32 value bytes (NULL_VALUE: a
+// delete), u16 key bytes, u16 0, u32 record bytes (8-aligned); then key bytes, value bytes.
+const RECORD_HEADER = 16;
+const WRAP = 0xffffffff;
+const NULL_VALUE = 0xffffffff;
+const EMPTY = 0;
+const LIVE = 1;
+const DELETED = 2;
+
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export class PageCache {
+  /** The shared buffer (null when the cache is disabled). Another PageCache may attach to it. */
+  readonly sab: SharedArrayBuffer | null;
+  private readonly counters = { hits: 0, misses: 0, fills: 0, fillsDropped: 0, evictedEntries: 0 };
+  private readonly writes: Uint32Array;
+  private readonly h32: Int32Array;
+  private readonly h64: Float64Array;
+  private readonly hashes: Uint32Array;
+  private readonly states: Uint8Array;
+  private readonly lsns: Float64Array;
+  private readonly recs: Float64Array;
+  private readonly arena: Uint8Array;
+  private readonly view: DataView;
+  private readonly mask: number;
+  private readonly arenaBytes: number;
+
+  /** `sab`: attach to an existing cache buffer (its sizes win); otherwise a new one is made. */
+  constructor(cacheBytesMax: number, pageCount: number, sab?: SharedArrayBuffer) {
+    const head = sab === undefined ? null : new Int32Array(sab, 0, 8);
+    const arenaBytes = head?.[H_ARENA] ?? Math.floor(cacheBytesMax / 8) * 8;
+    const pages = head?.[H_PAGES] ?? pageCount;
+    let slots = head?.[H_SLOTS] ?? 64;
+    if (head === null) while (slots < arenaBytes / 64) slots *= 2;
+    const writesBytes = Math.ceil((pages * 4) / 8) * 8;
+    const slotBytes = Math.ceil((slots * (8 + 8 + 4 + 1)) / 8) * 8;
+    const total = HEADER_BYTES + writesBytes + slotBytes + arenaBytes;
+    this.sab = sab ?? (cacheBytesMax === 0 ? null : new SharedArrayBuffer(total));
+    const buf = this.sab ?? new SharedArrayBuffer(HEADER_BYTES + writesBytes + slotBytes);
+    this.h32 = new Int32Array(buf, 0, 8);
+    this.h64 = new Float64Array(buf, 32, 4);
+    let at = HEADER_BYTES;
+    this.writes = new Uint32Array(buf, at, pages);
+    at += writesBytes;
+    this.lsns = new Float64Array(buf, at, slots);
+    at += slots * 8;
+    this.recs = new Float64Array(buf, at, slots);
+    at += slots * 8;
+    this.hashes = new Uint32Array(buf, at, slots);
+    at += slots * 4;
+    this.states = new Uint8Array(buf, at, slots);
+    at = HEADER_BYTES + writesBytes + slotBytes;
+    this.arenaBytes = this.sab === null ? 0 : arenaBytes;
+    this.arena = new Uint8Array(buf, at, this.arenaBytes);
+    this.view = new DataView(buf, at, this.arenaBytes);
+    this.mask = slots - 1;
+    if (head === null) {
+      this.h32[H_SLOTS] = slots;
+      this.h32[H_ARENA] = this.arenaBytes;
+      this.h32[H_PAGES] = pages;
     }
-    // At least 4 KiB a page; fewer pages than the volume has if the budget is small.
-    this.pageBytesMax = Math.max(4096, Math.floor(cacheBytesMax / pageCount));
-    const pages = Math.max(1, Math.min(pageCount, Math.floor(cacheBytesMax / this.pageBytesMax)));
-    this.lru = new LRUMapWithDelete<number, Page>(pages);
+  }
+
+  /** Epoch of the writer allowed to use it (see CacheLease); kept in the shared buffer. */
+  get owner(): number {
+    return this.h32[H_OWNER]!;
+  }
+
+  set owner(epoch: number) {
+    this.h32[H_OWNER] = epoch;
+  }
+
+  get stats(): CacheStats {
+    return { ...this.counters, evictedPages: 0, bytes: this.h64[2]! };
   }
 
   /** Write counter of a page: take it before a node read, hand it to fill(). */
@@ -64,15 +125,34 @@ export class PageCache {
   }
 
   /** The cached newest version of a key if it is visible at `readPoint`, else undefined. */
-  lookup(pageId: number, key: string, readPoint: number): Entry | undefined {
-    const page = this.lru?.get(pageId);
-    const e = page?.entries.get(key);
-    if (e === undefined || e.lsn > readPoint) {
-      this.stats.misses++;
+  lookup(_pageId: number, key: string, readPoint: number): Entry | undefined {
+    const slot = this.arenaBytes === 0 ? -1 : this.find(key, hashKey(key));
+    if (slot < 0 || this.lsns[slot]! > readPoint) {
+      this.counters.misses++;
       return undefined;
     }
-    this.stats.hits++;
-    return e;
+    this.counters.hits++;
+    const at = this.recs[slot]! % this.arenaBytes;
+    const valueBytes = this.view.getUint32(at + 4, true);
+    const from = at + RECORD_HEADER + this.view.getUint16(at + 8, true);
+    return { lsn: this.lsns[slot]!, value: valueBytes === NULL_VALUE ? null : this.arena.slice(from, from + valueBytes) };
+  }
+
+  /** The writer encoded a write of `key` at `lsn`: it is now the key's newest version. */
+  applyWrite(pageId: number, key: string, lsn: number, value: Uint8Array | null): void {
+    this.writes[pageId] = (this.writes[pageId]! + 1) >>> 0;
+    if (this.arenaBytes > 0) this.put(key, lsn, value);
+  }
+
+  /** A node returned the newest version (as of a read point) of a key read since `stamp`. */
+  fill(pageId: number, key: string, lsn: number, value: Uint8Array | null, stamp: number): void {
+    if (this.arenaBytes === 0) return;
+    if (this.writes[pageId] !== stamp) {
+      this.counters.fillsDropped++;
+      return;
+    }
+    this.counters.fills++;
+    this.put(key, lsn, value);
   }
 
   /**
@@ -80,67 +160,123 @@ export class PageCache {
    * became durable (the cache is write-allocate), so they go; everything else stays warm.
    */
   dropAbove(vdl: number): number {
-    if (this.lru === null) return 0;
     let dropped = 0;
-    this.lru.forEach((page) => {
-      for (const [k, e] of page.entries) {
-        if (e.lsn <= vdl) continue;
-        page.entries.delete(k);
-        page.bytes -= e.bytes;
-        this.stats.bytes -= e.bytes;
+    for (let i = 0; i <= this.mask && this.arenaBytes > 0; i++) {
+      if (this.states[i] === LIVE && this.lsns[i]! > vdl) {
+        this.unlink(i);
         dropped++;
       }
-    });
+    }
     return dropped;
   }
 
-  /** The writer encoded a write of `key` at `lsn`: it is now the key's newest version. */
-  applyWrite(pageId: number, key: string, lsn: number, value: Uint8Array | null): void {
-    this.writes[pageId] = (this.writes[pageId]! + 1) >>> 0;
-    if (this.lru === null) return;
-    this.put(pageId, key, lsn, value);
-  }
-
-  /** A node returned the newest version (as of a read point) of a key read since `stamp`. */
-  fill(pageId: number, key: string, lsn: number, value: Uint8Array | null, stamp: number): void {
-    if (this.lru === null) return;
-    if (this.writes[pageId] !== stamp) {
-      this.stats.fillsDropped++;
-      return;
+  private find(key: string, hash: number): number {
+    for (let i = hash & this.mask, n = 0; n <= this.mask; i = (i + 1) & this.mask, n++) {
+      const st = this.states[i]!;
+      if (st === EMPTY) return -1;
+      if (st === LIVE && this.hashes[i] === hash && this.keyEquals(i, key)) return i;
     }
-    this.stats.fills++;
-    this.put(pageId, key, lsn, value);
+    return -1;
   }
 
-  private put(pageId: number, key: string, lsn: number, value: Uint8Array | null): void {
-    const bytes = ENTRY_OVERHEAD_BYTES + key.length + (value?.length ?? 0);
-    let page = this.lru!.get(pageId);
-    if (page === undefined) {
-      if (bytes > this.pageBytesMax) return;
-      page = { entries: new Map(), bytes: 0 };
-      const evicted = this.lru!.setpop(pageId, page);
-      if (evicted !== null && evicted !== undefined && evicted.evicted) {
-        this.stats.evictedPages++;
-        this.stats.bytes -= evicted.value.bytes;
+  private keyEquals(slot: number, key: string): boolean {
+    const at = this.recs[slot]! % this.arenaBytes;
+    if (this.view.getUint16(at + 8, true) !== key.length) return false;
+    const base = at + RECORD_HEADER;
+    for (let i = 0; i < key.length; i++) if (this.arena[base + i] !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private unlink(slot: number): void {
+    this.states[slot] = DELETED;
+    this.h64[2] = this.h64[2]! - this.view.getUint32((this.recs[slot]! % this.arenaBytes) + 12, true);
+  }
+
+  /** Evicts the oldest records until the arena has room up to the byte counter `end`. */
+  private evictUntil(end: number): void {
+    let tail = this.h64[1]!;
+    while (end - tail > this.arenaBytes) {
+      const at = tail % this.arenaBytes;
+      const slot = this.view.getUint32(at, true);
+      if (slot === WRAP) {
+        tail += this.arenaBytes - at;
+        continue;
       }
+      const size = this.view.getUint32(at + 12, true);
+      if (this.states[slot] === LIVE && this.recs[slot] === tail) {
+        this.unlink(slot);
+        this.counters.evictedEntries++;
+      }
+      tail += size;
     }
-    const old = page.entries.get(key);
-    if (old !== undefined) {
-      page.bytes -= old.bytes;
-      this.stats.bytes -= old.bytes;
-      page.entries.delete(key); // re-inserted last: Map order is the page's age order
+    this.h64[1] = tail;
+  }
+
+  private evictOne(): void {
+    const tail = this.h64[1]!;
+    if (tail >= this.h64[0]!) return;
+    const at = tail % this.arenaBytes;
+    const slot = this.view.getUint32(at, true);
+    const size = slot === WRAP ? this.arenaBytes - at : this.view.getUint32(at + 12, true);
+    if (slot !== WRAP && this.states[slot] === LIVE && this.recs[slot] === tail) {
+      this.unlink(slot);
+      this.counters.evictedEntries++;
     }
-    if (bytes > this.pageBytesMax) return; // too big to cache; the stale entry is gone
-    page.entries.set(key, { lsn, value, bytes });
-    page.bytes += bytes;
-    this.stats.bytes += bytes;
-    for (const [k, e] of page.entries) {
-      if (page.bytes <= this.pageBytesMax) break;
-      page.entries.delete(k);
-      page.bytes -= e.bytes;
-      this.stats.bytes -= e.bytes;
-      this.stats.evictedEntries++;
+    this.h64[1] = tail + size;
+  }
+
+  /** Too many deleted slots: re-insert the live ones into a clean table. */
+  private rehash(): void {
+    const live: [number, number, number][] = [];
+    for (let i = 0; i <= this.mask; i++) if (this.states[i] === LIVE) live.push([this.hashes[i]!, this.lsns[i]!, this.recs[i]!]);
+    this.states.fill(EMPTY);
+    for (const [hash, lsn, rec] of live) this.insertSlot(hash, lsn, rec);
+    this.h32[H_USED] = live.length;
+  }
+
+  private insertSlot(hash: number, lsn: number, rec: number): void {
+    let slot = hash & this.mask;
+    while (this.states[slot] === LIVE) slot = (slot + 1) & this.mask;
+    if (this.states[slot] === EMPTY) this.h32[H_USED]!++;
+    this.states[slot] = LIVE;
+    this.hashes[slot] = hash;
+    this.lsns[slot] = lsn;
+    this.recs[slot] = rec;
+    this.view.setUint32(rec % this.arenaBytes, slot, true);
+  }
+
+  private put(key: string, lsn: number, value: Uint8Array | null): void {
+    const hash = hashKey(key);
+    const old = this.find(key, hash);
+    if (old >= 0) this.unlink(old);
+    const size = Math.ceil((RECORD_HEADER + key.length + (value?.length ?? 0)) / 8) * 8;
+    if (size > this.arenaBytes / 4 || key.length > 0xffff) return; // too big to cache; the stale entry is gone
+    if (this.h32[H_USED]! + 1 > (this.mask + 1) * 0.7) {
+      this.rehash();
+      // Still full: the table, not the arena, is the limit (small entries). Evict the oldest tenth.
+      for (let n = (this.mask + 1) >> 3; n > 0 && this.h32[H_USED]! + 1 > (this.mask + 1) * 0.6; n--) this.evictOne();
+      this.rehash();
     }
+    let head = this.h64[0]!;
+    const at0 = head % this.arenaBytes;
+    if (at0 + size > this.arenaBytes) {
+      // Records never wrap: mark the rest of the arena as skipped and start over at its beginning.
+      this.evictUntil(head + (this.arenaBytes - at0));
+      this.view.setUint32(at0, WRAP, true);
+      head += this.arenaBytes - at0;
+      this.h64[0] = head;
+    }
+    this.evictUntil(head + size);
+    const at = head % this.arenaBytes;
+    this.view.setUint32(at + 4, value === null ? NULL_VALUE : value.length, true);
+    this.view.setUint16(at + 8, key.length, true);
+    this.view.setUint16(at + 10, 0, true);
+    this.view.setUint32(at + 12, size, true);
+    for (let i = 0; i < key.length; i++) this.arena[at + RECORD_HEADER + i] = key.charCodeAt(i);
+    if (value !== null) this.arena.set(value, at + RECORD_HEADER + key.length);
+    this.insertSlot(hash, lsn, head);
+    this.h64[0] = head + size;
+    this.h64[2] = this.h64[2]! + size;
   }
 }
 

@@ -59,7 +59,7 @@ export class Reader {
     if (pending > this.commits.vdl) return this.getAfterDurable(k, id, pending);
     const pageId = pageIdOf(k, this.config.pageCount);
     const hit = this.cache.lookup(pageId, id, this.commits.vdl);
-    if (hit !== undefined) return Promise.resolve(hit.value === null ? undefined : copyBytes(hit.value));
+    if (hit !== undefined) return Promise.resolve(hit.value ?? undefined); // the cache returns a copy
     return this.miss(k, id, pageId, this.commits.vdl, true);
   }
 
@@ -75,7 +75,7 @@ export class Reader {
     const id = keyId(k);
     const pageId = pageIdOf(k, this.config.pageCount);
     const hit = this.cache.lookup(pageId, id, readPoint);
-    if (hit !== undefined) return Promise.resolve(hit.value === null ? undefined : copyBytes(hit.value));
+    if (hit !== undefined) return Promise.resolve(hit.value ?? undefined); // the cache returns a copy
     return this.miss(k, id, pageId, readPoint, false);
   }
 

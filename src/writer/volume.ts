@@ -27,7 +27,7 @@ import { CacheLease, PageCache } from './page-cache.js';
 
 export class Volume {
   readonly config: Config;
-  /** The writers' page cache: it outlives a writer, so a re-attached writer starts warm. */
+  /** The writers' page cache, in a SharedArrayBuffer: it outlives a writer, so a re-attached writer starts warm. */
   readonly cache: PageCache;
   private readonly cluster: Cluster;
   private epoch: number;
@@ -75,7 +75,7 @@ export class Volume {
     link.control.store64(ctl.vdl, plan.vdl);
     this.cluster.startGc(link, { epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext });
     this.cache.dropAbove(plan.vdl);
-    const db = new Database(this.config, this.cluster, link, epoch, plan.vdl, plan.lsnNext, new CacheLease(this.cache, epoch), (d) => this.detach(d));
+    const db = new Database(this.config, this.cluster, link, epoch, plan.vdl, plan.lsnNext, new CacheLease(this.cache.sab === null ? this.cache : new PageCache(0, 0, this.cache.sab), epoch), (d) => this.detach(d));
     this.writers.add(db);
     this.lastAttach.totalMs = performance.now() - t0;
     this.lastAttach.vdl = plan.vdl;
