@@ -19,7 +19,7 @@ import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import { readU64, writeU64 } from '../log/u64.js';
-import { fsyncDir } from '../shared/fsync-dir.js';
+import { fsyncDir, writeFileAtomic } from '../shared/fsync-dir.js';
 
 export const IMAGE_MAGIC = 0x50525541; // 'AURP'
 export const IMAGE_HEADER_BYTES = 40;
@@ -233,16 +233,7 @@ export class FsBlockStorage implements BlockStorage {
   }
 
   writeMeta(m: NodeMeta): void {
-    const tmp = `${this.metaPath}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(m));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.metaPath);
-    fsyncDir(path.dirname(this.metaPath));
+    writeFileAtomic(this.metaPath, JSON.stringify(m));
   }
 
   blockSeqs(): number[] {

@@ -11,7 +11,7 @@
 // chain and take newer frames reusing those LSNs for duplicates.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir } from '../shared/fsync-dir.js';
+import { writeFileAtomic } from '../shared/fsync-dir.js';
 
 export interface EpochRecord {
   /** The epoch a recovery opened. */
@@ -75,17 +75,7 @@ export class FsEpochStore implements EpochStore {
     }
   }
   save(s: EpochState): void {
-    const dir = path.dirname(this.file);
-    fs.mkdirSync(dir, { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(s));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    fsyncDir(dir);
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    writeFileAtomic(this.file, JSON.stringify(s));
   }
 }

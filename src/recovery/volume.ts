@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errors } from '../errors.js';
 import type { Config } from '../config.js';
-import { fsyncDir } from '../shared/fsync-dir.js';
+import { writeFileAtomic } from '../shared/fsync-dir.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 
 export const VOLUME_FORMAT = 1;
@@ -34,16 +34,7 @@ export function readVolume(dir: string): VolumeFile | null {
 }
 
 export function writeVolume(dir: string, v: VolumeFile): void {
-  const tmp = path.join(dir, 'volume.json.tmp');
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, JSON.stringify(v, null, 2) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, path.join(dir, 'volume.json'));
-  fsyncDir(dir);
+  writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify(v, null, 2) + '\n');
 }
 
 /** Checks that reopening options agree with the volume on disk (its shape is fixed at creation). */

@@ -1,6 +1,7 @@
 // Making a directory entry durable (after creating, renaming or deleting a file in it): without
 // this, a crash can lose the file's name even though its contents were synced.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
@@ -9,4 +10,21 @@ export function fsyncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Replaces `file` atomically and durably: write a temp file, fsync it, rename it over `file`, fsync
+ * the directory. A crash leaves either the old or the new content, never a torn one.
+ */
+export function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
 }
