@@ -21,6 +21,16 @@ export interface GroupCommitOptions {
   framesInFlightMax?: number;
 }
 
+export interface MetricsOptions {
+  /**
+   * Per-stage commit metrics (db.stats().stages): frame timestamps on the group-commit thread and
+   * the nodes, a stage breakdown of sampled commits on the writer, per-node fdatasync histograms.
+   */
+  stages?: boolean;
+  /** A commit is sampled if its LSN range holds a multiple of this (so 1 in N single-record puts). */
+  sampleLsns?: number;
+}
+
 export interface OpenOptions {
   dir: string;
   nodes?: number;
@@ -53,6 +63,7 @@ export interface OpenOptions {
   cacheBytesMax?: number;
   /** Time between background scrub passes on each node, ms (0: only after a corrupt read). */
   scrubIntervalMs?: number;
+  metrics?: MetricsOptions;
 }
 
 export interface Config {
@@ -75,6 +86,7 @@ export interface Config {
   pageCount: number;
   cacheBytesMax: number;
   scrubIntervalMs: number;
+  metrics: Required<MetricsOptions>;
 }
 
 const KiB = 1024;
@@ -118,6 +130,7 @@ export const defaults = {
   pageCount: 1024,
   cacheBytesMax: 64 * MiB,
   scrubIntervalMs: 60_000,
+  metrics: { stages: true, sampleLsns: 32 },
 };
 
 function isPow2(n: number): boolean {
@@ -146,9 +159,15 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
 const knownOptions = new Set([
   'dir', 'nodes', 'writeQuorum', 'readQuorum', 'groupCommit', 'fsync', 'logRingBytes', 'nodeRingBytes',
   'commitTimeoutMs', 'readTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'mtrBytesMax', 'lsnAllocationLimit',
-  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax', 'scrubIntervalMs',
+  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax', 'scrubIntervalMs', 'metrics',
 ]);
 const knownGroupCommit = new Set(['batchBytesMax', 'batchRecordsMax', 'waitMicrosMax', 'mode', 'framesInFlightMax']);
+const knownMetrics = new Set(['stages', 'sampleLsns']);
+
+function bool(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw errors.invalidOption(name, `must be true or false, got ${String(v)}`);
+  return v;
+}
 
 /** Frame header bytes (log/frame.ts asserts this matches its layout). */
 export const FRAME_HEADER_BYTES = 64;
@@ -167,6 +186,9 @@ export function resolveConfig(options: OpenOptions): Config {
   const gcIn = options.groupCommit ?? {};
   if (gcIn === null || typeof gcIn !== 'object') throw errors.invalidOption('groupCommit', 'must be an object');
   for (const k of Object.keys(gcIn)) if (!knownGroupCommit.has(k)) throw errors.invalidOption(`groupCommit.${k}`, 'is not a known option');
+  const mIn = options.metrics ?? {};
+  if (mIn === null || typeof mIn !== 'object') throw errors.invalidOption('metrics', 'must be an object');
+  for (const k of Object.keys(mIn)) if (!knownMetrics.has(k)) throw errors.invalidOption(`metrics.${k}`, 'is not a known option');
 
   const nodes = int('nodes', options.nodes ?? defaults.nodes, 1, limits.nodesMax);
   const writeQuorum = int('writeQuorum', options.writeQuorum ?? Math.min(defaults.writeQuorum, nodes), 1, nodes);
@@ -204,6 +226,10 @@ export function resolveConfig(options: OpenOptions): Config {
     pageCount: pow2('pageCount', options.pageCount ?? defaults.pageCount, 1, 1 << 20),
     cacheBytesMax: int('cacheBytesMax', options.cacheBytesMax ?? defaults.cacheBytesMax, 0, 64 * 1024 * MiB),
     scrubIntervalMs: int('scrubIntervalMs', options.scrubIntervalMs ?? defaults.scrubIntervalMs, 0, 24 * 3_600_000),
+    metrics: {
+      stages: bool('metrics.stages', mIn.stages ?? defaults.metrics.stages),
+      sampleLsns: int('metrics.sampleLsns', mIn.sampleLsns ?? defaults.metrics.sampleLsns, 1, 1 << 20),
+    },
   };
   if (c.segmentBytes % 4096 !== 0) throw errors.invalidOption('segmentBytes', `must be a multiple of 4096, got ${c.segmentBytes}`);
   // Relationships between limits: one record and one frame must always fit where they go.

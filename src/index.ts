@@ -4,5 +4,7 @@ export { open, openVolume, Volume } from './writer/volume.js';
 export { Transaction } from './writer/transaction.js';
 export { Snapshot } from './writer/snapshot.js';
 export { AuroralError, ErrorCode, isAuroralError } from './errors.js';
-export { defaults, limits, type OpenOptions, type GroupCommitOptions, type FsyncMode, type GroupCommitMode } from './config.js';
+export { defaults, limits, type OpenOptions, type GroupCommitOptions, type MetricsOptions, type FsyncMode, type GroupCommitMode } from './config.js';
 export type { DatabaseStats, NodeStatsSnapshot } from './writer/stats.js';
+export type { StageStats, StageName, Distribution } from './metrics/stages.js';
+export { stageNames } from './metrics/stages.js';

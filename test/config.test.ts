@@ -18,6 +18,9 @@ describe('config', () => {
     ['keyBytesMax', { keyBytesMax: 70_000 }],
     ['segmentBytes', { segmentBytes: 1 << 16 }],
     ['colour', { colour: 'blue' }],
+    ['metrics.stages', { metrics: { stages: 'yes' } }],
+    ['metrics.sampleLsns', { metrics: { sampleLsns: 0 } }],
+    ['metrics.sampleEvery', { metrics: { sampleEvery: 4 } }],
   ];
   for (const [name, opts] of bad) {
     it(`rejects a bad '${name}' naming the option`, () => {

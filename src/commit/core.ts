@@ -32,6 +32,8 @@ export interface GroupCommitConfig {
   /** lsnLast of the last frame already in the volume log (the recovered VDL). */
   lsnPrev: number;
   batchSeqNext: number;
+  /** Observer (per-stage metrics): a frame is about to be sealed. Called before the seal and copy. */
+  onCut?: (batchSeq: number, lsnLast: number) => void;
 }
 
 interface RetainedFrame {
@@ -154,6 +156,7 @@ export class GroupCommitCore {
 
   private cut(reason: CutReason): void {
     assert(this.batchRecords > 0, 'cut of an empty batch');
+    this.c.onCut?.(this.batchSeq, this.batchLsnLast);
     const frameBytes = FRAME_HEADER_BYTES + this.batchBytes;
     sealFrame(this.scratch, this.scratchView, 0, {
       payloadBytes: this.batchBytes, recordCount: this.batchRecords, epoch: this.c.epoch,

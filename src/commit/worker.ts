@@ -8,6 +8,10 @@ import { GroupCommitCore, type NodeLinks } from './core.js';
 import type { Config } from '../config.js';
 import { frameBytesMax } from '../config.js';
 import { checkLayout } from '../shared/layout.js';
+import { readU64 } from '../log/u64.js';
+import { Queue } from 'mnemonist';
+import { StageTrace, isSampled } from '../metrics/trace.js';
+import { monoMicros } from '../shared/mono-clock.js';
 
 export interface GcWorkerData {
   /** This writer's own control block (doorbells, VDL, PGMRPL, fencedBy). */
@@ -17,6 +21,8 @@ export interface GcWorkerData {
   logRing: SharedArrayBuffer;
   nodeRings: SharedArrayBuffer[];
   stats: SharedArrayBuffer;
+  /** The volume's stage trace (per-stage metrics). */
+  trace: SharedArrayBuffer;
   config: Config;
   epoch: number;
   lsnPrev: number;
@@ -42,14 +48,34 @@ function main(d: GcWorkerData): void {
   // once more than nodes - writeQuorum have, no write quorum is left: this writer is fenced.
   const fenceQuorum = c.nodes - c.writeQuorum + 1;
   const logRing = new RingConsumer(d.logRing);
+  const logView = new DataView(logRing.bytes.buffer, logRing.bytes.byteOffset, logRing.bytes.byteLength);
   const rings = d.nodeRings.map((sab) => new RingProducer(sab));
   const stats = new StatsBlock(gcStatKeys, d.stats);
   const pendingUp = new Array<boolean>(c.nodes).fill(false);
   const down = new Array<boolean>(c.nodes).fill(false);
   const nowMicros = () => performance.now() * 1000;
+  // Per-stage metrics: sampled MTRs of the batch being built wait here for their frame's number;
+  // frames cut wait in `unpushed` for their copy to the nodes, then in `undurable` for VDL.
+  const tracing = c.metrics.stages;
+  const sampleLsns = c.metrics.sampleLsns;
+  const trace = new StageTrace(c.nodes, d.trace);
+  const sampledLsn: number[] = [];
+  const sampledAt: number[] = [];
+  const unpushed: number[] = [];
+  const undurable = new Queue<{ batchSeq: number; lsnLast: number }>();
+  const onCut = (batchSeq: number, lsnLast: number): void => {
+    const at = monoMicros();
+    trace.frameCut(batchSeq, at);
+    for (let k = 0; k < sampledLsn.length; k++) trace.commitDrained(sampledLsn[k]!, sampleLsns, sampledAt[k]!, batchSeq);
+    sampledLsn.length = 0;
+    sampledAt.length = 0;
+    unpushed.push(batchSeq);
+    undurable.enqueue({ batchSeq, lsnLast });
+  };
   const core = new GroupCommitCore({
     nodes: c.nodes, writeQuorum: c.writeQuorum, policy: c.groupCommit, frameBytesMax: frameBytesMax(c),
     retainBytesMax: c.retainBytesMax, epoch: d.epoch, lsnPrev: d.lsnPrev, batchSeqNext: d.batchSeqNext,
+    ...(tracing ? { onCut } : {}),
   });
   const links: NodeLinks = {
     isLive: (i) => !down[i] && !pendingUp[i] && Atomics.load(vol.i32, ctl.nodeState(i)) === NodeState.RUNNING,
@@ -113,6 +139,13 @@ function main(d: GcWorkerData): void {
       control.ring(ctl.writerDoorbell);
     }
     if (core.onAcks(scl)) {
+      if (tracing) {
+        // Stamped before VDL is published, so the writer finds them when it acknowledges.
+        const at = monoMicros();
+        for (let f = undurable.peek(); f !== undefined && f.lsnLast <= core.vdl; f = undurable.peek()) {
+          trace.frameDurable(undurable.dequeue()!.batchSeq, at);
+        }
+      }
       control.store64(ctl.vdl, core.vdl);
       control.ring(ctl.writerDoorbell);
     }
@@ -132,6 +165,14 @@ function main(d: GcWorkerData): void {
           break;
         }
       }
+      if (tracing) {
+        const lsnFirst = readU64(logView, m.offset + 8);
+        const lsnLast = lsnFirst + m.tag - 1;
+        if (isSampled(lsnFirst, lsnLast, sampleLsns)) {
+          sampledLsn.push(lsnLast);
+          sampledAt.push(monoMicros());
+        }
+      }
       core.addMtr(logRing.bytes.subarray(m.offset, m.offset + m.payloadBytes), m.tag, now);
       drained = true;
     }
@@ -142,6 +183,11 @@ function main(d: GcWorkerData): void {
     if (closing) core.flushPending();
     const wakeAt = core.poll(nowMicros());
     core.pump(links);
+    if (unpushed.length > 0) {
+      const at = monoMicros();
+      for (const b of unpushed) trace.framePushed(b, at);
+      unpushed.length = 0;
+    }
     stats.set({
       batches: core.stats.batches, records: core.stats.records, mtrs: core.stats.mtrs, payloadBytes: core.stats.payloadBytes,
       cutBytes: core.cuts.bytes, cutRecords: core.cuts.records, cutTime: core.cuts.time, cutIdle: core.cuts.idle,

@@ -214,6 +214,14 @@ export class NodeCore {
   }
   /** Where the frames accepted by the last receive() were written: indexed after the ack. */
   private readonly accepted: { frame: FrameRef; seq: number; position: number }[] = [];
+
+  /** The frames accepted by the last receive() (valid until indexAccepted()). */
+  get acceptedFrames(): readonly { frame: FrameRef }[] {
+    return this.accepted;
+  }
+
+  /** Observer (per-stage metrics): each fdatasync's start and end, µs on the injected clock. */
+  syncObserver: ((startMicros: number, endMicros: number) => void) | null = null;
   private scan: ScanResult | null = null;
 
   readonly epochs: EpochStore;
@@ -549,8 +557,10 @@ export class NodeCore {
   private syncSegment(seq: number): void {
     const t0 = this.clock.nowMicros();
     this.log.sync(seq);
-    this.stats.syncMicrosTotal += this.clock.nowMicros() - t0;
+    const t1 = this.clock.nowMicros();
+    this.stats.syncMicrosTotal += t1 - t0;
     this.stats.syncs++;
+    this.syncObserver?.(t0, t1);
   }
 
   // ---- background: apply, serve reads -----------------------------------------------------

@@ -15,6 +15,8 @@ import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
 import { checkLayout } from '../shared/layout.js';
+import { StageTrace } from '../metrics/trace.js';
+import { monoMicros } from '../shared/mono-clock.js';
 import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
 
@@ -29,6 +31,8 @@ export interface NodeWorkerData {
   /** The volume's truncation history (volume.json), applied to the scan. */
   history: EpochRecord[];
   stats: SharedArrayBuffer;
+  /** The volume's stage trace (per-stage metrics). */
+  trace: SharedArrayBuffer;
   config: Config;
   port: MessagePort;
   /** One port per peer node (null for itself and for peers not running): the gossip links. */
@@ -107,7 +111,7 @@ function main(d: NodeWorkerData): void {
   const core = new NodeCore(
     { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes,
       scrubIntervalMicros: c.scrubIntervalMs * 1000 },
-    log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: () => performance.now() * 1000 },
+    log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: monoMicros },
     new FsEpochStore(nodeDir(c.dir, d.nodeId)),
   );
   const reply = (r: NodeReply) => port.postMessage(r);
@@ -212,6 +216,19 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
   let fetching: { peer: number; from: number; at: number; repair: FrameLocation | null; values?: boolean } | null = null;
   let lagSince = 0;
   const failedPeers = new Set<number>();
+  // Per-stage metrics: when this group was drained from the ring, and its (last) fdatasync.
+  const tracing = c.metrics.stages;
+  const trace = new StageTrace(c.nodes, d.trace);
+  let recvAt = 0;
+  let syncStartAt = 0;
+  let syncEndAt = 0;
+  if (tracing) {
+    core.syncObserver = (t0, t1) => {
+      syncStartAt = t0;
+      syncEndAt = t1;
+      trace.recordSync(id, t1 - t0);
+    };
+  }
 
   /** Appends frames (from the ring or a peer), acks, indexes. Returns how many were accepted. */
   const absorb = (refs: FrameRef[], fromPeer: boolean): number => {
@@ -222,6 +239,9 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       return 0;
     }
     if (accepted > 0) {
+      if (tracing && !fromPeer) {
+        for (const a of core.acceptedFrames) trace.nodeSynced(id, a.frame.header.batchSeq, recvAt, syncStartAt, syncEndAt);
+      }
       control.store64(ctl.nodeScl(id), core.scl); // the ack: only after the sync returned
       // Wake the group-commit thread only if this ack may complete a write quorum; other acks
       // are picked up at its next wake-up (they only trim retention).
@@ -428,6 +448,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       frames.length = 0;
       const dropPermille = Atomics.load(control.i32, ctl.nodeDropPermille(id));
       let m = frames.length < GROUP_FRAMES_MAX ? ring.next() : null;
+      if (tracing && m !== null) recvAt = monoMicros();
       while (m !== null) {
         const abs = m.offset + RING_HEADER_BYTES; // message offsets are relative to the data area
         const h = core.checkIncoming(whole, view, abs, abs + m.payloadBytes);

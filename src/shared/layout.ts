@@ -7,10 +7,11 @@ import { RECORD_HEADER_BYTES } from '../log/record.js';
 import { FRAME_VERSION } from '../log/frame.js';
 import { CONTROL_BYTES, gcStatKeys, nodeStatKeys } from './control.js';
 import { IMAGE_HEADER_BYTES } from '../node/blocks.js';
+import { StageTrace } from '../metrics/trace.js';
 
 export const LAYOUT_FINGERPRINT = [
   `record:${RECORD_HEADER_BYTES}`, `frame:${FRAME_VERSION}`, `image:${IMAGE_HEADER_BYTES}`, `control:${CONTROL_BYTES}`,
-  `node-stats:${nodeStatKeys.join(',')}`, `gc-stats:${gcStatKeys.join(',')}`,
+  `node-stats:${nodeStatKeys.join(',')}`, `trace:${StageTrace.bytes(6)}`, `gc-stats:${gcStatKeys.join(',')}`,
 ].join('|');
 
 export function checkLayout(theirs: string, who: string): void {

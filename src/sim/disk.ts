@@ -7,7 +7,7 @@
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import type { HotLog } from '../node/hotlog.js';
-import type { Random } from './random.js';
+import type { Random } from '../shared/random.js';
 
 export const SECTOR_BYTES = 4096;
 

@@ -20,7 +20,7 @@ import { MemEpochStore, type EpochRecord } from '../node/epoch-store.js';
 import { planRecovery, type NodeScan } from '../recovery/plan.js';
 import { SimDisk } from './disk.js';
 import { Oracle, type SimWrite } from './oracle.js';
-import { Random } from './random.js';
+import { Random } from '../shared/random.js';
 
 export interface SimOptions {
   seed: number;

@@ -13,6 +13,7 @@ import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
 import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcWorkerData } from '../commit/worker.js';
+import { StageTrace } from '../metrics/trace.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
 type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
@@ -58,6 +59,8 @@ export class Cluster {
   /** The volume's control block: node lines (SCL, state, epoch, doorbells, fault hooks). */
   readonly control = new Control();
   readonly nodeStats: StatsBlock<NodeStatKey>[];
+  /** Frame timestamps and fdatasync histograms (per-stage metrics), shared by every thread. */
+  readonly trace: StageTrace;
   /** The writer the nodes serve now. */
   writer: WriterLink;
   /** Every link started (closed at close()). */
@@ -77,6 +80,7 @@ export class Cluster {
     this.writer = new WriterLink(config);
     this.links.push(this.writer);
     this.nodeStats = Array.from({ length: config.nodes }, () => new StatsBlock(nodeStatKeys));
+    this.trace = new StageTrace(config.nodes);
     this.nodes = new Array(config.nodes).fill(null);
     this.paused = new Array(config.nodes).fill(false);
     this.failures = new Array(config.nodes).fill(null);
@@ -121,7 +125,7 @@ export class Cluster {
     const { port1, port2 } = new MessageChannel();
     const peerPorts = this.linkPeers(i, atOpen);
     const data: NodeWorkerData = { nodeId: i, control: this.control.sab, writerControl: this.writer.control.sab, ring: this.writer.rings[i]!,
-      history: this.history, stats: this.nodeStats[i]!.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
+      history: this.history, stats: this.nodeStats[i]!.sab, trace: this.trace.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
     const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
     const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
     this.trackPort(port1);
@@ -215,9 +219,9 @@ export class Cluster {
     }
   }
 
-  startGc(link: WriterLink, data: Omit<GcWorkerData, 'control' | 'volumeControl' | 'logRing' | 'stats' | 'config' | 'port' | 'nodeRings' | 'layout'>): void {
+  startGc(link: WriterLink, data: Omit<GcWorkerData, 'control' | 'volumeControl' | 'logRing' | 'stats' | 'trace' | 'config' | 'port' | 'nodeRings' | 'layout'>): void {
     const { port1, port2 } = new MessageChannel();
-    const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...link.rings], control: link.control.sab,
+    const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...link.rings], control: link.control.sab, trace: this.trace.sab,
       volumeControl: this.control.sab, logRing: link.logRing, stats: link.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
     port1.unref();

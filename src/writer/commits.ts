@@ -9,6 +9,8 @@ interface Commit {
   lsn: number;
   keys: string | string[];
   deadlineMs: number;
+  /** When commit() was called (monoMicros) if this commit is sampled for stage metrics, else -1. */
+  sampledAt: number;
   resolve: (lsn: number) => void;
   reject: (e: AuroralError) => void;
 }
@@ -23,6 +25,8 @@ export class CommitPipeline {
   lsnNext: number;
   acknowledged = 0;
   timedOut = 0;
+  /** Called for each sampled commit just before its promise resolves (stage metrics). */
+  onSampledAck: ((lsn: number, sampledAt: number) => void) | null = null;
   private readonly queue: FixedDeque<Commit>;
   /** Key id -> highest LSN written to it that is not yet durable. */
   private readonly pendingKeys = new Map<string, number>();
@@ -62,10 +66,10 @@ export class CommitPipeline {
   }
 
   /** Registers a commit whose MTR ends at `lsn` (its CPL); `keys` become pending until durable. */
-  add(lsn: number, keys: string | string[], nowMs: number, resolve: (lsn: number) => void, reject: (e: AuroralError) => void): void {
+  add(lsn: number, keys: string | string[], nowMs: number, resolve: (lsn: number) => void, reject: (e: AuroralError) => void, sampledAt = -1): void {
     if (typeof keys === 'string') this.pendingKeys.set(keys, lsn);
     else for (const k of keys) this.pendingKeys.set(k, lsn);
-    this.queue.push({ lsn, keys, deadlineMs: nowMs + this.timeoutMs, resolve, reject });
+    this.queue.push({ lsn, keys, deadlineMs: nowMs + this.timeoutMs, sampledAt, resolve, reject });
   }
 
   /** LSN a read of `key` must wait for, or 0 if the key has no write in flight. */
@@ -88,6 +92,7 @@ export class CommitPipeline {
       this.queue.shift();
       this.release(head);
       this.acknowledged++;
+      if (head.sampledAt >= 0) this.onSampledAck?.(head.lsn, head.sampledAt);
       head.resolve(head.lsn);
     }
     for (;;) {

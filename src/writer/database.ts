@@ -17,6 +17,9 @@ import type { CacheLease } from './page-cache.js';
 import { Reader } from './reader.js';
 import { Snapshot } from './snapshot.js';
 import { collectStats, type DatabaseStats } from './stats.js';
+import { StageMetrics } from '../metrics/stages.js';
+import { isSampled } from '../metrics/trace.js';
+import { monoMicros } from '../shared/mono-clock.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
@@ -27,6 +30,8 @@ interface Blocked {
   mtrBytes: number;
   keys: string | string[];
   deadlineMs: number;
+  /** When commit() was called (monoMicros; 0 with stage metrics off). */
+  calledAt: number;
   resolve: (lsn: number) => void;
   reject: (e: AuroralError) => void;
 }
@@ -87,6 +92,7 @@ export class Database {
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly opened = performance.now();
+  private readonly metrics: StageMetrics;
 
   /** @internal use open() or Volume.attachWriter() */
   constructor(config: Config, cluster: Cluster, link: WriterLink, epoch: number, vdl: number, lsnNext: number, cache: CacheLease,
@@ -102,6 +108,8 @@ export class Database {
     this.cache = cache;
     this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => this.closed);
     this.reader.publishReadPointMin();
+    this.metrics = new StageMetrics(cluster.trace, config.metrics.stages, config.metrics.sampleLsns, link.logRing, link.rings);
+    if (config.metrics.stages) this.commits.onSampledAck = (lsn, at) => this.metrics.onAcknowledged(lsn, at, monoMicros());
     link.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
     this.faults = {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
@@ -173,7 +181,10 @@ export class Database {
     for (const o of ops) mtrBytes += o.bytes;
     if (mtrBytes > this.config.mtrBytesMax) return Promise.reject(errors.transactionTooLarge(mtrBytes, this.config.mtrBytesMax));
     return new Promise<number>((resolve, reject) => {
-      const b: Blocked = { ops, mtrBytes, keys, deadlineMs: performance.now() + this.config.commitTimeoutMs, resolve, reject };
+      const b: Blocked = {
+        ops, mtrBytes, keys, deadlineMs: performance.now() + this.config.commitTimeoutMs,
+        calledAt: this.metrics.enabled ? monoMicros() : 0, resolve, reject,
+      };
       // FIFO: LSN order must follow call order, so nobody overtakes a blocked commit.
       if (this.blocked.length > this.blockedHead || !this.tryEncode(b)) this.blocked.push(b);
       this.ensurePumping();
@@ -207,7 +218,12 @@ export class Database {
     assert(at - offset === b.mtrBytes, 'MTR size mismatch');
     this.ring.publish(); // payload first, then the position (Atomics.store inside)
     this.ringGcSoon();
-    this.commits.add(lsnFirst + count - 1, b.keys, performance.now(), b.resolve, b.reject);
+    let sampledAt = -1;
+    if (this.metrics.enabled && isSampled(lsnFirst, lsnFirst + count - 1, this.metrics.sampleLsns)) {
+      sampledAt = b.calledAt;
+      this.metrics.onEncoded(this.ring.usedBytes);
+    }
+    this.commits.add(lsnFirst + count - 1, b.keys, performance.now(), b.resolve, b.reject, sampledAt);
     return true;
   }
 
@@ -368,7 +384,16 @@ export class Database {
       epoch: this.epoch, vdl: this.commits.vdl, lsnNext: this.commits.lsnNext, acknowledged: this.commits.acknowledged,
       timedOut: this.commits.timedOut, pending: this.commits.pending + (this.blocked.length - this.blockedHead),
       reader: this.reader, cache: this.cache, uptimeMs: performance.now() - this.opened, ringBytesUsed: this.ring.usedBytes,
+      stages: this.metrics.snapshot(),
     });
+  }
+
+  /**
+   * Starts a new window for the per-stage metrics (db.stats().stages): histograms and sample
+   * counts restart from zero. Counters elsewhere in stats() are cumulative since open.
+   */
+  resetStageMetrics(): void {
+    this.metrics.reset();
   }
 
   /**

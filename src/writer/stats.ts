@@ -4,6 +4,7 @@ import { ctl, NodeState, type NodeStatKey } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import type { CacheLease, CacheStats } from './page-cache.js';
 import type { Reader } from './reader.js';
+import type { StageStats } from '../metrics/stages.js';
 
 /** One node in db.stats(): its identity and state, plus every counter in nodeStatKeys. */
 export type NodeStatsSnapshot = Record<NodeStatKey, number> & {
@@ -52,13 +53,15 @@ export interface DatabaseStats {
     latencyMicros: number[];
   };
   cache: CacheStats & { hitRatio: number; bytesMax: number };
+  /** Per-stage commit metrics since open or the last resetStageMetrics() (see metrics/stages.ts). */
+  stages: StageStats;
 }
 
 const stateNames = { [NodeState.STARTING]: 'starting', [NodeState.RUNNING]: 'running', [NodeState.FAILED]: 'failed', [NodeState.STOPPED]: 'stopped' } as const;
 
 export function collectStats(config: Config, cluster: Cluster, link: WriterLink, w: {
   epoch: number; vdl: number; lsnNext: number; acknowledged: number; timedOut: number; pending: number;
-  reader: Reader; cache: CacheLease; uptimeMs: number; ringBytesUsed: number;
+  reader: Reader; cache: CacheLease; uptimeMs: number; ringBytesUsed: number; stages: StageStats;
 }): DatabaseStats {
   const g = link.gcStats.read();
   const nodes: NodeStatsSnapshot[] = [];
@@ -87,5 +90,6 @@ export function collectStats(config: Config, cluster: Cluster, link: WriterLink,
       ...w.cache.stats, bytesMax: config.cacheBytesMax,
       hitRatio: w.cache.stats.hits + w.cache.stats.misses === 0 ? 0 : w.cache.stats.hits / (w.cache.stats.hits + w.cache.stats.misses),
     },
+    stages: w.stages,
   };
 }

@@ -1,5 +1,5 @@
-// The simulator's only source of randomness: one seeded generator (sfc32), so a seed replays a run
-// exactly. Every random choice in a run goes through the same instance, in a fixed order.
+// One seeded generator (sfc32), so a seed replays a run exactly: the simulator draws every random
+// choice from one instance in a fixed order; the bench workloads draw their keys from one.
 export class Random {
   private a: number;
   private b: number;
