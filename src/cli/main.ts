@@ -1,87 +1,70 @@
 #!/usr/bin/env node
-// `auroral`: with no command, runs the default write workload on a temporary directory and prints
-// one screen of results (this is `npm start`). More commands arrive with the tuning lab.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { parseArgs } from 'node:util';
-import { open } from '../index.js';
+// `auroral`: the tuning lab's command line. With no command it runs `auroral bench` with its
+// defaults (durable puts, 5 s, 64 in flight): that is `npm start`.
 import { isAuroralError } from '../errors.js';
-import { KeySource, newHistogram, runPutWindow } from './workload.js';
+import { isUsageError, UsageError } from './args.js';
+import { bench, benchUsage } from './bench.js';
+import { crashTest, crashTestUsage } from './crash-test.js';
+import { inspect, inspectUsage } from './inspect.js';
+import { profile, profileUsage } from './profile.js';
+import { VERSION } from './version.js';
 
-const usage = `usage: auroral [--seconds N] [--inflight N] [--value-bytes N] [--dir DIR] [--fsync fdatasync|fsync|none]
+const usage = `usage: auroral <command> [flags]       (auroral <command> --help for its flags)
 
-Runs durable single-key puts against a fresh volume (6 storage nodes, write quorum 4) and prints
-throughput, commit latency and what the group-commit thread and the nodes did.
-  --seconds N       how long to write (default 5)
-  --inflight N      puts in flight (default 64)
-  --value-bytes N   value size (default 100; keys are 16 bytes)
-  --dir DIR         volume directory (default: a temporary directory, removed afterwards)
-  --fsync MODE      fdatasync (default), fsync, or none (UNSAFE: measures CPU cost only)`;
+Auroral ${VERSION}: Aurora's storage write path on one host (writer, group commit, six storage
+nodes, durable at 4 of 6). The tuning lab:
 
-function positiveInt(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`auroral: --${name} must be a positive integer, got '${v}'\n\n${usage}`);
-    process.exit(2);
-  }
-  return n;
-}
+  bench        run a workload (put, write-only, tpcb-like, read-mostly) at one point or over a
+               grid of knob values; table + results.json + report.html (the default command)
+  profile      run a workload under 0x (flamegraph of the writer thread) with a CPU profile of
+               the group-commit thread and every storage node
+  crash-test   the crash-recovery timing suite: process, node and writer restart vs full replay
+  inspect DIR  a volume on disk: epoch, history, per-node SCL, segments and sizes, every frame's CRC
 
-async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        seconds: { type: 'string' }, inflight: { type: 'string' }, 'value-bytes': { type: 'string' },
-        dir: { type: 'string' }, fsync: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
-    });
-  } catch (e) {
-    console.error(`auroral: ${(e as Error).message}\n\n${usage}`);
-    process.exit(2);
-  }
-  const a = parsed.values;
-  if (a.help) {
-    console.log(usage);
+examples
+  auroral bench --workload put --sweep groupCommit.waitMicrosMax=0,200,1000 --sweep inflight=1,64,256 --seconds 3
+  auroral bench --workload tpcb-like --scale 10 --seconds 10
+  auroral profile --workload put --seconds 10
+  auroral crash-test --sizes 64,256`;
+
+const commands: Record<string, { run: (args: string[]) => Promise<void>; usage: string }> = {
+  bench: { run: bench, usage: benchUsage },
+  profile: { run: profile, usage: profileUsage },
+  'crash-test': { run: crashTest, usage: crashTestUsage },
+  inspect: { run: inspect, usage: inspectUsage },
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? rest[0] : undefined;
+    console.log(topic !== undefined && commands[topic] !== undefined ? commands[topic].usage : usage);
     return;
   }
-  const seconds = positiveInt('seconds', a.seconds, 5);
-  const inflight = positiveInt('inflight', a.inflight, 64);
-  const valueBytes = positiveInt('value-bytes', a['value-bytes'], 100);
-  const temp = a.dir === undefined;
-  const dir = a.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'auroral-'));
-  const db = await open({ dir, fsync: (a.fsync ?? 'fdatasync') as 'fdatasync' });
+  if (first === '--version') {
+    console.log(VERSION);
+    return;
+  }
+  // No command (or flags only): the default bench, so `npm start -- --seconds 3` works too.
+  const name = first === undefined || first.startsWith('-') ? 'bench' : first;
+  const cmd = commands[name];
+  if (cmd === undefined) {
+    console.error(`auroral: unknown command '${name}'\n\n${usage}`);
+    process.exitCode = 2;
+    return;
+  }
   try {
-    const hist = newHistogram();
-    console.log(`auroral: ${seconds}s of durable puts, ${inflight} in flight, 16-byte keys, ${valueBytes}-byte values, in ${dir}`);
-    const w = await runPutWindow(db, inflight, seconds * 1000, new Uint8Array(valueBytes).fill(0x61), new KeySource(), hist);
-    const s = db.stats();
-    const g = s.groupCommit;
-    const ms = (p: number) => (hist.getValueAtPercentile(p) / 1000).toFixed(3);
-    const lines = [
-      ['durable puts/s', Math.round(w.ops / (w.elapsedMs / 1000)).toLocaleString('en-US')],
-      ['commit latency p50 / p99 / max', `${ms(50)} / ${ms(99)} / ${(hist.maxValue / 1000).toFixed(3)} ms`],
-      ['puts acknowledged', s.commits.acknowledged.toLocaleString('en-US')],
-      ['batches (frames)', g.batches.toLocaleString('en-US')],
-      ['records per batch', g.recordsPerBatch.toFixed(1)],
-      ['batch cut reasons', Object.entries(g.cuts).map(([k, v]) => `${k} ${v}`).join(', ')],
-      ['fdatasyncs per node', s.nodes.map((n) => n.syncs).join(' / ')],
-      ['mean fdatasync per node', s.nodes.map((n) => `${(n.syncMicrosMean / 1000).toFixed(2)}`).join(' / ') + ' ms'],
-      ['VDL (volume durable LSN)', String(s.vdl)],
-      ['fsync mode', s.unsafeNoFsync ? 'none — UNSAFE: nothing was really made durable' : s.fsync],
-    ];
-    const width = Math.max(...lines.map((l) => l[0]!.length));
-    for (const [k, v] of lines) console.log(`  ${k!.padEnd(width)}  ${v}`);
-  } finally {
-    await db.close();
-    if (temp) fs.rmSync(dir, { recursive: true, force: true });
+    await cmd.run(name === first ? rest : argv);
+  } catch (e) {
+    if (isUsageError(e)) {
+      console.error(`auroral ${name}: ${(e as Error).message}\n\n${cmd.usage}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(isAuroralError(e) ? `auroral ${name}: ${e.message}` : e);
+    process.exitCode = 1;
   }
 }
 
-main().catch((e) => {
-  console.error(isAuroralError(e) ? `auroral: ${e.message}` : e);
-  process.exit(1);
-});
+void main(process.argv.slice(2));
+export { UsageError };

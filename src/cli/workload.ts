@@ -3,6 +3,7 @@
 // from the moment its lane issued it, into an HDR histogram (microseconds).
 import * as hdr from 'hdr-histogram-js';
 import { performance } from 'node:perf_hooks';
+import { logBucket } from '../metrics/trace.js';
 
 export type Histogram = hdr.Histogram;
 
@@ -44,9 +45,11 @@ export class KeySource {
 
 /**
  * Runs `op` in a closed loop from `inflight` lanes for `windowMs`, recording each operation's
- * latency (from its issue) in `hist` when given.
+ * latency (from its issue) in `hist` when given, and in quarter-octave `buckets` (the report's
+ * histograms; see metrics/trace.ts) when given.
  */
-export async function runWindow(op: () => Promise<unknown>, inflight: number, windowMs: number, hist: Histogram | null): Promise<WindowResult> {
+export async function runWindow(op: () => Promise<unknown>, inflight: number, windowMs: number, hist: Histogram | null,
+  buckets: number[] | null = null): Promise<WindowResult> {
   const start = performance.now();
   const end = start + windowMs;
   let ops = 0;
@@ -54,7 +57,11 @@ export async function runWindow(op: () => Promise<unknown>, inflight: number, wi
     while (performance.now() < end) {
       const t0 = performance.now();
       await op();
-      if (hist !== null) hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+      if (hist !== null) {
+        const micros = Math.max(1, Math.round((performance.now() - t0) * 1000));
+        hist.recordValue(micros);
+        if (buckets !== null) buckets[logBucket(micros)]!++;
+      }
       ops++;
     }
   };

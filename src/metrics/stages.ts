@@ -16,7 +16,7 @@
 import * as hdr from 'hdr-histogram-js';
 import { ringPositionIndex } from '../ring/ring.js';
 import { RING_HEADER_BYTES } from '../ring/ring.js';
-import { StageTrace, SYNC_BUCKETS, syncBucketUpper } from './trace.js';
+import { StageTrace, LOG_BUCKETS, logBucketUpper } from './trace.js';
 
 export const stageNames = ['ringWait', 'batchForm', 'framing', 'nodeAppend', 'fdatasync', 'quorumWait', 'ackDelivery'] as const;
 export type StageName = (typeof stageNames)[number];
@@ -63,13 +63,13 @@ function bucketDist(counts: number[]): Distribution & { buckets: { upperMicros: 
   let sum = 0;
   let max = 0;
   const buckets: { upperMicros: number; count: number }[] = [];
-  for (let b = 0; b < SYNC_BUCKETS; b++) {
+  for (let b = 0; b < LOG_BUCKETS; b++) {
     const n = counts[b]!;
     if (n === 0) continue;
     count += n;
-    sum += n * Math.sqrt(syncBucketUpper(b) * syncBucketUpper(b - 1));
-    max = syncBucketUpper(b);
-    buckets.push({ upperMicros: Math.round(syncBucketUpper(b)), count: n });
+    sum += n * Math.sqrt(logBucketUpper(b) * logBucketUpper(b - 1));
+    max = logBucketUpper(b);
+    buckets.push({ upperMicros: Math.round(logBucketUpper(b)), count: n });
   }
   const at = (p: number): number => {
     if (count === 0) return 0;

@@ -22,7 +22,7 @@ import { assert } from '../assert.js';
 export const FRAME_SLOTS = 4096;
 export const COMMIT_SLOTS = 2048;
 /** Quarter-octave buckets: bucket b holds durations in [2^(b/4), 2^((b+1)/4)) µs; 128 reach ~2^32 µs. */
-export const SYNC_BUCKETS = 128;
+export const LOG_BUCKETS = 128;
 
 const GC_F64 = 3; // cutAt, pushedAt, durableAt
 const NODE_F64 = 3; // recvAt, syncStartAt, syncEndAt
@@ -39,13 +39,13 @@ function commitSlot(lsnLast: number, sampleLsns: number): number {
 /** Tags are 32-bit; a slot is reused long before LSNs or batch numbers wrap 2^32 around it. */
 const tagOf = (n: number): number => n | 0;
 
-export function syncBucket(micros: number): number {
+export function logBucket(micros: number): number {
   if (micros < 1) return 0;
-  return Math.min(SYNC_BUCKETS - 1, Math.floor(Math.log2(micros) * 4));
+  return Math.min(LOG_BUCKETS - 1, Math.floor(Math.log2(micros) * 4));
 }
 
 /** Upper bound of bucket b, µs. */
-export function syncBucketUpper(b: number): number {
+export function logBucketUpper(b: number): number {
   return 2 ** ((b + 1) / 4);
 }
 
@@ -60,7 +60,7 @@ export class StageTrace {
   private readonly frameStride: number;
 
   static bytes(nodes: number): number {
-    return FRAME_SLOTS * (GC_F64 + NODE_F64 * nodes) * 8 + COMMIT_SLOTS * 2 * 8 + FRAME_SLOTS * (1 + nodes) * 4 + COMMIT_SLOTS * 4 + nodes * SYNC_BUCKETS * 4;
+    return FRAME_SLOTS * (GC_F64 + NODE_F64 * nodes) * 8 + COMMIT_SLOTS * 2 * 8 + FRAME_SLOTS * (1 + nodes) * 4 + COMMIT_SLOTS * 4 + nodes * LOG_BUCKETS * 4;
   }
 
   constructor(nodes: number, sab?: SharedArrayBuffer) {
@@ -77,7 +77,7 @@ export class StageTrace {
     at += this.frameTags.byteLength;
     this.commitTags = new Int32Array(this.sab, at, COMMIT_SLOTS);
     at += this.commitTags.byteLength;
-    this.syncHist = new Int32Array(this.sab, at, nodes * SYNC_BUCKETS);
+    this.syncHist = new Int32Array(this.sab, at, nodes * LOG_BUCKETS);
   }
 
   private frameBase(batchSeq: number): number {
@@ -123,7 +123,7 @@ export class StageTrace {
   }
 
   recordSync(node: number, micros: number): void {
-    Atomics.add(this.syncHist, node * SYNC_BUCKETS + syncBucket(micros), 1);
+    Atomics.add(this.syncHist, node * LOG_BUCKETS + logBucket(micros), 1);
   }
 
   // ---- the writer (reader) ----------------------------------------------------------------
@@ -162,8 +162,8 @@ export class StageTrace {
 
   /** Node i's fdatasync duration counts per bucket (a copy). */
   syncCounts(node: number): number[] {
-    const out = new Array<number>(SYNC_BUCKETS);
-    for (let b = 0; b < SYNC_BUCKETS; b++) out[b] = Atomics.load(this.syncHist, node * SYNC_BUCKETS + b);
+    const out = new Array<number>(LOG_BUCKETS);
+    for (let b = 0; b < LOG_BUCKETS; b++) out[b] = Atomics.load(this.syncHist, node * LOG_BUCKETS + b);
     return out;
   }
 }

@@ -6,7 +6,6 @@
 // Start-up protocol with the writer (over `port`): scan -> 'scanned' -> 'recover' -> 'ready'.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import * as path from 'node:path';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
@@ -15,6 +14,7 @@ import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
 import { checkLayout } from '../shared/layout.js';
+import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
 import type { Config } from '../config.js';
@@ -81,13 +81,6 @@ const GOSSIP_LAG_MS = 5;
 const GOSSIP_TIMEOUT_MS = 200;
 const GOSSIP_BYTES_MAX = 4 << 20;
 
-export function nodeDir(dir: string, node: number): string {
-  return path.join(dir, `node-${node}`);
-}
-
-export function nodeLogDir(dir: string, node: number): string {
-  return path.join(nodeDir(dir, node), 'log');
-}
 
 function main(d: NodeWorkerData): void {
   checkLayout(d.layout, `storage node ${d.nodeId}`);

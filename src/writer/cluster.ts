@@ -14,6 +14,8 @@ import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
+import { registerThread } from '../shared/thread-names.js';
+import { nodeDir } from '../node/paths.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
 type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
@@ -128,6 +130,7 @@ export class Cluster {
       history: this.history, stats: this.nodeStats[i]!.sab, trace: this.trace.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
     const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
     const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
+    registerThread(worker.threadId, `node-${i}`);
     this.trackPort(port1);
     const handle: NodeHandle = { worker, port: port1, step: null, exited: new Promise((r) => worker.once('exit', () => r())) };
     this.nodes[i] = handle;
@@ -224,6 +227,7 @@ export class Cluster {
     const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...link.rings], control: link.control.sab, trace: this.trace.sab,
       volumeControl: this.control.sab, logRing: link.logRing, stats: link.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
+    registerThread(worker.threadId, 'group-commit');
     port1.unref();
     this.trackPort(port1);
     const exited = new Promise<void>((r) => worker.once('exit', () => r()));
@@ -299,7 +303,7 @@ export class Cluster {
    * `offset` default: inside the first record of the first frame.
    */
   corruptByte(i: number, file?: string, offset?: number): { file: string; offset: number } {
-    const dir = path.join(this.config.dir, `node-${i}`);
+    const dir = nodeDir(this.config.dir, i);
     const rel = file ?? (() => {
       const segs = fs.readdirSync(path.join(dir, 'log')).filter((n) => n.endsWith('.log')).sort();
       if (segs[0] === undefined) throw errors.invalidArgument('file', `node ${i} has no hot-log segment`);
@@ -340,8 +344,8 @@ export class Cluster {
   private rebuildFromPeer(i: number): void {
     const src = Array.from({ length: this.config.nodes }, (_, j) => j).find((j) => j !== i && this.isUp(j) && this.failures[j] === null);
     if (src === undefined) throw errors.recoveryFailed(`node ${i} must be rebuilt from a peer and no healthy peer is running`);
-    const dst = path.join(this.config.dir, `node-${i}`);
-    const from = path.join(this.config.dir, `node-${src}`);
+    const dst = nodeDir(this.config.dir, i);
+    const from = nodeDir(this.config.dir, src);
     const wasPaused = Atomics.exchange(this.control.i32, ctl.coalescePaused, 1);
     try {
       for (let attempt = 1; ; attempt++) {

@@ -2,7 +2,7 @@
 // way an engine without Aurora's storage must at restart: read, check every frame's CRC, decode
 // every record and apply it to the key's state. Returns the key -> last value map of its range.
 import * as fs from 'node:fs';
-import { checkFrame, forEachRecord } from '../src/log/frame.js';
+import { checkFrame, forEachRecord } from '../log/frame.js';
 
 export default function replay({ file, start, end }: { file: string; start: number; end: number }): { applied: number; state: Map<string, Uint8Array | null> } {
   const fd = fs.openSync(file, 'r');
