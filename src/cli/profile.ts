@@ -31,7 +31,10 @@ export interface ThreadSummary {
   thread: string;
   file: string;
   sampledMs: number;
+  /** Running JavaScript or native code (not idle in the event loop, not blocked in Atomics.wait). */
   busyPercent: number;
+  /** Blocked in Atomics.wait: the profiler charges it to the caller, Control.park (shared/control). */
+  parkedPercent: number;
   top: { percent: number; name: string }[];
 }
 
@@ -50,9 +53,12 @@ export function summarizeProfile(file: string, thread: string, top: number): Thr
     total += dt;
   });
   const idle = self.get('(idle)') ?? 0;
+  const isPark = (k: string): boolean => k.startsWith('park ') && k.includes('shared/control');
+  const parked = [...self.entries()].filter(([k]) => isPark(k)).reduce((a, [, v]) => a + v, 0);
+  const pct = (v: number): number => (total === 0 ? 0 : (100 * v) / total);
   return {
-    thread, file, sampledMs: total / 1000, busyPercent: total === 0 ? 0 : 100 * (1 - idle / total),
-    top: [...self.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top)
+    thread, file, sampledMs: total / 1000, busyPercent: pct(total - idle - parked), parkedPercent: pct(parked),
+    top: [...self.entries()].filter(([k]) => k !== '(idle)' && !isPark(k)).sort((a, b) => b[1] - a[1]).slice(0, top)
       .map(([name, us]) => ({ percent: (100 * us) / Math.max(1, total), name })),
   };
 }
@@ -117,7 +123,7 @@ export async function profile(args: string[]): Promise<void> {
   const order = (t: string): string => (t === 'writer' ? '0' : t.startsWith('group') ? '1' : `2${t}`);
   summaries.sort((x, y) => order(x.thread).localeCompare(order(y.thread)));
   for (const s of summaries) {
-    console.log(`\n${s.thread}: ${s.sampledMs.toFixed(0)} ms sampled, busy ${s.busyPercent.toFixed(1)}%   (${path.relative(process.cwd(), s.file)})`);
+    console.log(`\n${s.thread}: ${s.sampledMs.toFixed(0)} ms sampled, busy ${s.busyPercent.toFixed(1)}%, parked in Atomics.wait ${s.parkedPercent.toFixed(1)}%   (${s.file})`);
     for (const t of s.top) console.log(`  ${t.percent.toFixed(1).padStart(5)}%  ${t.name}`);
   }
   fs.writeFileSync(path.join(out, 'summary.json'), `${JSON.stringify(summaries, null, 1)}\n`);

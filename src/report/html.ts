@@ -124,7 +124,7 @@ th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}.meta{color:
 svg.chart{border:1px solid #eee}code{background:#f3f3f3;padding:1px 4px}
 </style></head><body>
 <h1>Auroral bench — ${esc(r.workload)}</h1>
-<p class="meta">${esc(r.points[0]?.description ?? '')}<br>
+<p class="meta">${esc(r.points[0]?.description ?? '')}${r.sweeps.length > 0 ? ` (first point; swept: ${esc(r.sweeps.map((k) => k.path).join(', '))})` : ''}<br>
 <code>${esc(r.command)}</code><br>
 ${esc(r.date)} · ${r.machine.cpus} × ${esc(r.machine.cpuModel)} · ${r.machine.memoryGiB} GiB · Node ${esc(r.machine.node)} · ${esc(r.machine.platform)} ·
 ${r.seconds} s per point after ${r.warmupSeconds} s warm-up, a fresh volume each${fixed === '' ? '' : ` · fixed: ${esc(fixed)}`}</p>

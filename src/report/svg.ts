@@ -23,8 +23,10 @@ function niceTicks(lo: number, hi: number, count = 5): number[] {
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  // The last tick is at or above hi, so the axis covers every value.
   const out: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toPrecision(12));
+  const last = Math.ceil(hi / step - 1e-9) * step;
+  for (let t = Math.ceil(lo / step) * step; t <= last + step * 1e-9; t += step) out.push(+t.toPrecision(12));
   return out;
 }
 
@@ -52,13 +54,14 @@ ${body}
 </svg>`;
 }
 
-function legend(f: Frame, names: string[]): string {
-  const x = f.width - f.right + 14;
+function legend(f: Frame, names: string[], gap = 14): string {
+  if (names.length === 1 && names[0] === '') return ''; // one unnamed series: nothing to tell apart
+  const x = f.width - f.right + gap;
   return names.map((n, i) => `<rect x="${x}" y="${f.top + i * 18}" width="10" height="10" fill="${color(i)}"/>` +
     `<text x="${x + 16}" y="${f.top + 9 + i * 18}" font-size="11">${esc(n)}</text>`).join('\n');
 }
 
-const legendWidthFor = (names: string[]): number => (names.length <= 1 && names[0] === '' ? 0 : Math.min(260, 30 + 6.5 * Math.max(0, ...names.map((n) => n.length))));
+const legendWidthFor = (names: string[]): number => (names.length <= 1 && names[0] === '' ? 0 : Math.min(440, 30 + 6.5 * Math.max(0, ...names.map((n) => n.length))));
 
 export interface CategorySeries {
   name: string;
@@ -121,7 +124,7 @@ export function logXChart(o: { title: string; xLabel: string; yLabel: string; se
 export function stackedBars(o: { title: string; xLabel: string; partNames: string[]; rows: { label: string; parts: number[] }[] }): string {
   const labelW = Math.min(300, 12 + 6.2 * Math.max(4, ...o.rows.map((r) => r.label.length)));
   const rowH = 22;
-  const f: Frame = { width: 560 + labelW + 150, height: 34 + 48 + o.rows.length * rowH + 10, left: labelW, right: 150, top: 34, bottom: 48 };
+  const f: Frame = { width: 560 + labelW + 190, height: Math.max(34 + 48 + o.rows.length * rowH + 10, 34 + 48 + 18 * o.partNames.length), left: labelW, right: 190, top: 34, bottom: 48 };
   const totals = o.rows.map((r) => r.parts.reduce((a, b) => a + b, 0));
   const ticks = niceTicks(0, Math.max(1e-9, ...totals) * 1.05);
   const xMax = ticks[ticks.length - 1]!;
@@ -140,6 +143,6 @@ export function stackedBars(o: { title: string; xLabel: string; partNames: strin
     return `<text x="${f.left - 6}" y="${top + 12}" text-anchor="end" font-size="10">${esc(r.label)}</text>${segs}` +
       `<text x="${(x(at) + 4).toFixed(1)}" y="${top + 12}" font-size="10" fill="#555">${short(totals[i]!)}</text>`;
   }).join('\n');
-  const body = `${grid}\n${bars}\n${legend(f, o.partNames)}`;
+  const body = `${grid}\n${bars}\n${legend(f, o.partNames, 64)}`;
   return shell(f, o.title, body, o.xLabel, '');
 }
