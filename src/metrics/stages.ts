@@ -54,7 +54,9 @@ function newHist(highest: number): hdr.Histogram {
 
 function dist(h: hdr.Histogram): Distribution {
   if (h.totalCount === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-  return { count: h.totalCount, mean: h.mean, p50: h.getValueAtPercentile(50), p90: h.getValueAtPercentile(90), p99: h.getValueAtPercentile(99), max: h.maxValue };
+  // A percentile is its bucket's highest equivalent value: never report it above the true maximum.
+  const at = (p: number): number => Math.min(h.getValueAtPercentile(p), h.maxValue);
+  return { count: h.totalCount, mean: h.mean, p50: at(50), p90: at(90), p99: at(99), max: h.maxValue };
 }
 
 /** Percentiles from log buckets (each value is its bucket's upper bound: within 19% above). */

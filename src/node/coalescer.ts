@@ -112,8 +112,9 @@ export class Coalescer {
     if (this.force) return true;
     if (this.waitForScrub) return false;
     const target = Math.min(this.host.scl(), this.index.readMinLsn);
-    return target > this.coalesceLsn && this.host.segmentCount() >= 3 &&
-      this.bytesSinceCycle >= Math.max(2 * this.lastImageBytes, this.segmentBytes);
+    // segmentCount() lists the log directory: ask it last (the profile showed readdir on every idle wake-up).
+    return target > this.coalesceLsn && this.bytesSinceCycle >= Math.max(2 * this.lastImageBytes, this.segmentBytes) &&
+      this.host.segmentCount() >= 3;
   }
 
   /** One slice of coalescing work; true if more remains. */
