@@ -84,6 +84,21 @@ describe('auroral CLI', () => {
     expect(r.out).toMatch(/balances consistent \(\d+ transactions/);
   });
 
+  it('crash-test times the three recovery paths and the replay baseline', () => {
+    const out = tempDir();
+    const r = spawnSync(process.execPath, [MAIN, 'crash-test', '--sizes', '2', '--keys', '256', '--value-bytes', '1024', '--threads', '1', '--out', out],
+      { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/written MB +process restart +node restart +writer restart/);
+    const res = JSON.parse(fs.readFileSync(path.join(out, 'recovery.json'), 'utf8')) as { rows: { mb: number; writes: number; processMs: number; nodeMs: number; writerMs: number; replayMs: number }[] };
+    expect(res.rows).toHaveLength(1);
+    const row = res.rows[0]!;
+    expect(row.mb).toBe(2);
+    expect(row.writes).toBe(2048);
+    for (const ms of [row.processMs, row.nodeMs, row.writerMs, row.replayMs]) expect(ms).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(out, 'recovery-plot.svg'), 'utf8')).toMatch(/<polyline/);
+  }, 120_000);
+
   it('inspect checks every frame and finds damage in the middle of a log', async () => {
     const dir = tempDir();
     const db = await open(smallOptions(dir));

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { open, stageNames, type Database } from '../src/index.js';
 import { isSampled } from '../src/metrics/trace.js';
-import { smallOptions, tempDir } from './helpers.js';
+import { smallOptions, tempDir, waitFor } from './helpers.js';
 
 let db: Database | null = null;
 afterEach(async () => {
@@ -25,7 +25,8 @@ describe('stage metrics', () => {
   });
 
   it('breaks sampled commits into seven stages that sum to their latency', async () => {
-    db = await open(smallOptions(tempDir(), { metrics: { sampleLsns: 4 } }));
+    const d = await open(smallOptions(tempDir(), { metrics: { sampleLsns: 4 } }));
+    db = d;
     await load(db, 200, 8);
     db.resetStageMetrics();
     const syncsBefore = db.stats().nodes.map((n) => n.syncs);
@@ -42,8 +43,13 @@ describe('stage metrics', () => {
     expect(Math.abs(sum - st.totalMicros.mean)).toBeLessThan(stageNames.length + 0.02 * st.totalMicros.mean);
     expect(st.micros.fdatasync.p50).toBeGreaterThan(0);
     expect(st.firstDurableByNode.reduce((a, b) => a + b, 0)).toBe(st.samples);
-    // Every fdatasync of each node since the reset is in its histogram.
-    s.nodes.forEach((n, i) => expect(st.fsyncPerNode[i]!.count).toBe(n.syncs - syncsBefore[i]!));
+    // Every fdatasync of each node since the reset is in its histogram. A node publishes its
+    // counters just after its ack (the histogram just before), so wait for them to agree.
+    const agree = (): boolean => {
+      const now = d.stats();
+      return now.nodes.every((n, i) => now.stages.fsyncPerNode[i]!.count === n.syncs - syncsBefore[i]!);
+    };
+    expect(await waitFor(agree)).toBe(true);
     expect(st.rings.log.count).toBe(st.samples);
     expect(st.rings.nodes).toHaveLength(6);
   });
