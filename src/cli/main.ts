@@ -2,7 +2,7 @@
 // `auroral`: the tuning lab's command line. With no command it runs `auroral bench` with its
 // defaults (durable puts, 5 s, 64 in flight): that is `npm start`.
 import { isAuroralError } from '../errors.js';
-import { isUsageError, UsageError } from './args.js';
+import { isUsageError } from './args.js';
 import { bench, benchUsage } from './bench.js';
 import { crashTest, crashTestUsage } from './crash-test.js';
 import { inspect, inspectUsage } from './inspect.js';
@@ -67,4 +67,3 @@ async function main(argv: string[]): Promise<void> {
 }
 
 void main(process.argv.slice(2));
-export { UsageError };
