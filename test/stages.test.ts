@@ -28,6 +28,16 @@ describe('stage metrics', () => {
     const d = await open(smallOptions(tempDir(), { metrics: { sampleLsns: 4 } }));
     db = d;
     await load(db, 200, 8);
+    // Take the two baselines while the nodes are quiet: a node counts a sync in its histogram just
+    // before its ack and in its stats block just after, so a baseline taken mid-sync would differ by one.
+    const syncsNow = (): string => d.stats().nodes.map((n) => n.syncs).join();
+    let last = '';
+    await waitFor(() => {
+      const now = syncsNow();
+      const quiet = now === last;
+      last = now;
+      return quiet;
+    });
     db.resetStageMetrics();
     const syncsBefore = db.stats().nodes.map((n) => n.syncs);
     await load(db, 2000, 16);
