@@ -1,4 +1,4 @@
-// The deterministic simulator: the writer's commit logic, the group-commit core and six node cores
+// The deterministic simulator: the writer's commit pipeline (the real CommitPipeline), the group-commit core and six node cores
 // in one thread, over simulated disks (disk.ts), a simulated clock and a simulated network that
 // delays, drops and reorders, every choice drawn from one seeded generator. Faults: node crashes
 // (unsynced sectors kept, lost or torn), whole-volume crashes with recovery, writer failover with
@@ -10,6 +10,7 @@
 // plan, record the cut in the history, truncate / catch up), over the same sans-I/O cores.
 import { Heap } from 'mnemonist';
 import { GroupCommitCore, type NodeLinks } from '../commit/core.js';
+import { CommitPipeline } from '../writer/commits.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { errors, isAuroralError } from '../errors.js';
 import { checkFrame } from '../log/frame.js';
@@ -43,6 +44,9 @@ const BATCH_BYTES_MAX = 2048;
 const FRAME_BYTES_MAX = 8192;
 const PAGE_COUNT = 64;
 const TICK_MICROS = 100;
+const LSN_ALLOCATION_LIMIT = 4096;
+/** Simulated; a commit that times out is "outcome unknown" (the oracle keeps it as maybe-durable). */
+const COMMIT_TIMEOUT_MS = 30;
 
 interface Event {
   at: number;
@@ -50,13 +54,15 @@ interface Event {
   run: () => void;
 }
 
-/** One writer: its group-commit core and the commits it is waiting on. */
+/**
+ * One writer: its group-commit core and the real writer's commit pipeline (LSN allocation under the
+ * LAL, commits resolved strictly in LSN order once VDL covers them, timeouts), the same class the
+ * main thread runs.
+ */
 interface Writer {
   gc: GroupCommitCore;
   epoch: number;
-  lsnNext: number;
-  /** Commits not yet acknowledged: [lsnFirst, lsnLast] and the writes in them. */
-  pending: { lsnFirst: number; lsnLast: number; writes: SimWrite[] }[];
+  commits: CommitPipeline;
   /** Latest SCL this writer has heard from each node (acks of its own epoch only). */
   scl: number[];
   /** Publication number of the ack each scl[i] came from: a late, older ack is ignored. */
@@ -83,7 +89,7 @@ export class World {
   readonly oracle = new Oracle();
   readonly stats: Record<string, number> = {
     puts: 0, txns: 0, acked: 0, reads: 0, readsCorrupt: 0, nodeCrashes: 0, volumeCrashes: 0, failovers: 0,
-    eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
+    timedOut: 0, eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
   };
   private now = 0;
   private eventSeq = 0;
@@ -135,7 +141,7 @@ export class World {
   private tick(): void {
     const w = this.writer;
     if (w !== null) {
-      if (this.faults && w.pending.length < 64 && this.rng.chance(0.5)) this.issue(w); // quiet phase: drain
+      if (this.faults && w.commits.pending < 64 && this.rng.chance(0.5)) this.issue(w); // quiet phase: drain
       this.pumpWriter(w);
     }
     const z = this.zombie;
@@ -152,7 +158,7 @@ export class World {
 
   private quiet(): boolean {
     const w = this.writer;
-    if (w === null || w.pending.length > 0 || w.gc.pendingRecords > 0) return false;
+    if (w === null || w.commits.pending > 0 || w.gc.pendingRecords > 0) return false;
     return this.nodes.every((n) => n.core !== null && n.core.failure === null && n.core.scl === w.gc.vdl);
   }
 
@@ -162,13 +168,16 @@ export class World {
     const count = this.rng.chance(0.3) ? 2 + this.rng.int(3) : 1;
     const picked = new Set<string>();
     while (picked.size < count) picked.add(this.keys[this.rng.int(this.keys.length)]!);
-    const writes: SimWrite[] = [];
+    const values = [...picked].map(() => (this.rng.chance(0.1) ? null : this.rng.bytes(8 + this.rng.int(300))));
     let bytes = 0;
-    for (const key of picked) {
-      const value = this.rng.chance(0.1) ? null : this.rng.bytes(8 + this.rng.int(300));
-      writes.push({ key, value, lsn: w.lsnNext++, txn, epoch: w.epoch });
-      bytes += recordBytes(key.length, value?.length ?? 0);
+    [...picked].forEach((key, i) => (bytes += recordBytes(key.length, values[i]?.length ?? 0)));
+    if (!w.gc.canAccept(bytes)) {
+      w.gc.poll(Number.MAX_SAFE_INTEGER);
+      if (!w.gc.canAccept(bytes)) return; // back-pressure (the ring is full): not issued
     }
+    if (!w.commits.canAllocate(count)) return; // the LAL: not issued
+    const lsnFirst = w.commits.allocate(count);
+    const writes: SimWrite[] = [...picked].map((key, i) => ({ key, value: values[i]!, lsn: lsnFirst + i, txn, epoch: w.epoch }));
     const payload = new Uint8Array(bytes);
     const view = new DataView(payload.buffer);
     let at = 0;
@@ -176,21 +185,21 @@ export class World {
       const k = this.encoder.encode(wr.key);
       at += encodeRecord(payload, view, at, wr.value === null ? Op.DELETE : Op.PUT, i === writes.length - 1, wr.lsn, pageIdOf(k, PAGE_COUNT), k, wr.value);
     });
-    if (!w.gc.canAccept(payload.length)) {
-      w.gc.poll(Number.MAX_SAFE_INTEGER);
-      if (!w.gc.canAccept(payload.length)) {
-        w.lsnNext -= writes.length; // back-pressure: not issued
-        return;
-      }
-    }
     w.gc.addMtr(payload, writes.length, this.now);
-    w.pending.push({ lsnFirst: writes[0]!.lsn, lsnLast: writes[writes.length - 1]!.lsn, writes });
+    // Issued before it can be acknowledged: the oracle must know the writes when the ack arrives.
     this.oracle.issued(writes, w.zombie);
+    w.commits.add(writes[writes.length - 1]!.lsn, [...picked], this.now / 1000, () => {
+      this.oracle.acknowledged(writes, w.zombie);
+      this.stats.acked!++;
+    }, () => {
+      this.stats.timedOut!++; // outcome unknown: the oracle keeps treating the writes as maybe-durable
+    });
     if (count > 1) this.stats.txns!++;
     else this.stats.puts!++;
   }
 
   private pumpWriter(w: Writer): void {
+    w.commits.expire(this.now / 1000);
     w.gc.readPointMin = w.gc.vdl;
     w.gc.poll(this.now);
     w.gc.pump(this.links(w));
@@ -291,11 +300,7 @@ export class World {
   private acknowledge(w: Writer): void {
     const vdl = w.gc.vdl;
     this.oracle.vdlAdvanced(vdl, w.zombie, w.epoch);
-    while (w.pending.length > 0 && w.pending[0]!.lsnLast <= vdl) {
-      const c = w.pending.shift()!;
-      this.oracle.acknowledged(c.writes, w.zombie);
-      this.stats.acked!++;
-    }
+    w.commits.advance(vdl);
   }
 
   private read(): void {
@@ -602,7 +607,7 @@ export class World {
       frameBytesMax: FRAME_BYTES_MAX, retainBytesMax: 256 * 1024,
       policy: { batchBytesMax: BATCH_BYTES_MAX, batchRecordsMax: 64, waitMicrosMax: 300, mode: 'adaptive', framesInFlightMax: 4 },
     });
-    this.writer = { gc, epoch, lsnNext: plan.lsnNext, pending: [], scl: new Array<number>(NODES).fill(plan.vdl),
+    this.writer = { gc, epoch, commits: new CommitPipeline(plan.vdl, plan.lsnNext, LSN_ALLOCATION_LIMIT, COMMIT_TIMEOUT_MS), scl: new Array<number>(NODES).fill(plan.vdl),
       sclStamp: new Array<number>(NODES).fill(0), zombie: false };
     for (let i = 0; i < NODES; i++) {
       const core = this.nodes[i]!.core;
@@ -639,7 +644,7 @@ export class World {
     if (w === null) return this.oracle.violation('no writer at the end');
     if (!this.quiet()) {
       const state = this.nodes.map((n, i) => `node ${i}: ${n.core === null ? 'down' : `scl ${n.core.scl}${n.core.failure ? ' failed' : ''}`}`).join(', ');
-      return this.oracle.violation(`did not converge within 2 s of the faults stopping (VDL ${w.gc.vdl}, pending ${w.pending.length}; ${state})`);
+      return this.oracle.violation(`did not converge within 2 s of the faults stopping (VDL ${w.gc.vdl}, pending ${w.commits.pending}; ${state})`);
     }
     const vdl = w.gc.vdl;
     // Identical logs up to VDL: every frame two nodes both still hold is byte-for-byte the same.
