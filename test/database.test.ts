@@ -174,6 +174,96 @@ describe('database', () => {
     await expect(open({ dir, fsync: 'sometimes' as never })).rejects.toSatisfy((e) => isAuroralError(e, 'INVALID_OPTION'));
   });
 
+  // Caller-owned key buffers: the engine keeps keys past the call (a transaction's writes until
+  // it commits, a put blocked on LSNs or ring space until it is encoded, a read waiting for a
+  // write to become durable), so it must copy them at the call. Method: reuse one Buffer for
+  // every key, change it after each call returns, reopen with the cache off (the cache is keyed
+  // by the id taken at the call and would hide wrong bytes on the nodes) and check every key.
+  const KEYS = 50;
+  const keyName = (i: number) => `key${String(i).padStart(4, '0')}`;
+  async function expectKeysAfterReopen(dir: string, extra: object, value: (i: number) => string): Promise<void> {
+    const again = await open(smallOptions(dir, { ...extra, cacheBytesMax: 0 }));
+    try {
+      const wrong: string[] = [];
+      for (let i = 0; i < KEYS; i++) if (text(await again.get(keyName(i))) !== value(i)) wrong.push(keyName(i));
+      expect(wrong).toEqual([]);
+    } finally {
+      await again.close();
+    }
+  }
+
+  it('keeps every key of a transaction that reuses one key buffer', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    const k = Buffer.alloc(7);
+    const v = Buffer.alloc(8);
+    await db.transaction((tx) => {
+      for (let i = 0; i < KEYS; i++) {
+        k.write(keyName(i));
+        v.write(`val${String(i).padStart(5, '0')}`);
+        tx.put(k, v);
+      }
+    });
+    await db.close();
+    await expectKeysAfterReopen(dir, {}, (i) => `val${String(i).padStart(5, '0')}`);
+  });
+
+  it('keeps every key of puts blocked on the LSN allocation limit while the caller reuses the key buffer', async () => {
+    const dir = tempDir();
+    const extra = { lsnAllocationLimit: 16 };
+    const db = await open(smallOptions(dir, extra));
+    const k = Buffer.alloc(7);
+    const puts: Promise<number>[] = [];
+    for (let i = 0; i < KEYS; i++) {
+      k.write(keyName(i));
+      puts.push(db.put(k, `lal-${i}`)); // past the 16th, these wait for LSNs
+    }
+    // All 50 pending, at most 16 LSNs handed out: the other 34 (at least) wait for LSNs.
+    const s = db.stats();
+    expect(s.commits.pending).toBe(KEYS);
+    expect(s.lsnNext - 1 - s.vdl).toBeLessThanOrEqual(16);
+    k.fill(0x7a);
+    await Promise.all(puts);
+    await db.close();
+    await expectKeysAfterReopen(dir, extra, (i) => `lal-${i}`);
+  });
+
+  it('keeps every key of puts blocked on log-ring space while the caller reuses the key buffer', async () => {
+    const dir = tempDir();
+    // 50 values of 6 KiB are ~300 KiB of redo: a 64 KiB log ring fills within the first dozen.
+    const extra = { logRingBytes: 64 << 10, mtrBytesMax: 24 << 10, valueBytesMax: 8 << 10 };
+    const db = await open(smallOptions(dir, extra));
+    const k = Buffer.alloc(7);
+    const value = (i: number) => `${i}:`.padEnd(6 << 10, 'r');
+    const puts: Promise<number>[] = [];
+    for (let i = 0; i < KEYS; i++) {
+      k.write(keyName(i));
+      puts.push(db.put(k, value(i)));
+    }
+    const s = db.stats();
+    expect(s.lsnNext - 1 - s.vdl).toBeLessThan(KEYS); // some are still waiting for ring space
+    k.fill(0x7a);
+    await Promise.all(puts);
+    await db.close();
+    await expectKeysAfterReopen(dir, extra, value);
+  });
+
+  it('reads the key it was called with when the read must wait for a write in flight', () => withDb(async (db) => {
+    // Method: a read of a key with a write in flight waits for it (key tracking), then reads;
+    // the caller's buffer changes meanwhile to name another key that holds a different value.
+    await db.put('key-a', 'A');
+    await db.put('key-b', 'B');
+    for (const i of [0, 1, 2]) db.faults.pauseNode(i);
+    const put = db.put('key-a', 'A2');
+    const k = Buffer.from('key-a');
+    const get = db.get(k);
+    k.write('key-b');
+    for (const i of [0, 1, 2]) db.faults.resumeNode(i);
+    await put;
+    expect(text(await get)).toBe('A2');
+    expect(db.stats().reads.waitedForDurable).toBe(1);
+  }));
+
   it('leaves no worker threads or ports behind after close', async () => {
     const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
     await withDb(async (db) => { await db.put('a', 'b'); });

@@ -11,7 +11,7 @@ import { RingProducer } from '../ring/ring.js';
 import { ctl } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import { CommitPipeline } from './commits.js';
-import { copyBytes, keyId, toBytes } from './keys.js';
+import { keyId, ownBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
 import type { CacheLease } from './page-cache.js';
 import { Reader } from './reader.js';
@@ -166,11 +166,11 @@ export class Database {
 
   /** @internal validates one operation and computes its page and size. */
   op(kind: Op, key: Key, value: Value | null): TxOp {
-    const k = toBytes('key', key);
+    // Kept past the call (blocked MTRs, transactions, the cache): private copies (keys.ts).
+    const k = ownBytes('key', key);
     if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
     if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
-    // The cache keeps the value: take a private copy of caller-owned bytes (strings are fresh).
-    const v = value === null ? null : typeof value === 'string' ? toBytes('value', value) : copyBytes(toBytes('value', value));
+    const v = value === null ? null : ownBytes('value', value);
     if (v !== null && v.length > this.config.valueBytesMax) throw errors.valueTooLarge(v.length, this.config.valueBytesMax);
     return { op: kind, key: k, value: v, id: keyId(k), pageId: pageIdOf(k, this.config.pageCount), bytes: recordBytes(k.length, v?.length ?? 0) };
   }
@@ -317,7 +317,7 @@ export class Database {
     if (this.closed) return Promise.reject(this.deadError());
     let k: Uint8Array;
     try {
-      k = toBytes('key', key);
+      k = ownBytes('key', key); // a read may wait for a write in flight, then use the key
       if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
       if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
     } catch (e) {
