@@ -1,8 +1,9 @@
 // Goal: the public API keeps the durability contract end to end on real threads and files.
 // Method: open real volumes in temp dirs with small segments; drive puts, gets and transactions;
 // pause/crash nodes through db.faults; reopen.
-import { describe, expect, it } from 'vitest';
-import { open, isAuroralError, type Database } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { open, isAuroralError, Volume, type Database } from '../src/index.js';
+import { errors } from '../src/errors.js';
 import { smallOptions, tempDir, text } from './helpers.js';
 
 async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = {}): Promise<T> {
@@ -14,6 +15,9 @@ async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = 
     await db.close();
   }
 }
+
+/** Worker threads and message ports this process holds (each open volume holds 7+ of each). */
+const threadHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
 
 async function settle(db: Database, ms = 2000): Promise<void> {
   const end = Date.now() + ms;
@@ -265,9 +269,33 @@ describe('database', () => {
   }));
 
   it('leaves no worker threads or ports behind after close', async () => {
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
+    const before = threadHandles();
     await withDb(async (db) => { await db.put('a', 'b'); });
-    const after = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
-    expect(after).toBe(before);
+    expect(threadHandles()).toBe(before);
+  });
+
+  it('refuses a cacheBytesMax of 2 GiB or more with INVALID_OPTION before starting any thread', async () => {
+    // The page cache keeps its arena size in an Int32 header field: 2 GiB used to pass validation,
+    // start every thread, then throw a RangeError at attach and leave the workers running.
+    const before = threadHandles();
+    for (const cacheBytesMax of [2 ** 31, 3 * 2 ** 30]) {
+      const dir = tempDir();
+      await expect(open(smallOptions(dir, { cacheBytesMax }))).rejects.toSatisfy((e) =>
+        isAuroralError(e, 'INVALID_OPTION') && e.message.includes("'cacheBytesMax'"));
+      expect(threadHandles()).toBe(before);
+    }
+  });
+
+  it('leaves no worker threads or ports behind when attaching the first writer fails during open', async () => {
+    // Method: the nodes start and recover, then the (injected) attach of the writer fails: open()
+    // must stop every thread it started before it rejects.
+    const before = threadHandles();
+    const attach = vi.spyOn(Volume.prototype, 'attachWriter').mockRejectedValueOnce(errors.recoveryFailed('injected attach failure'));
+    try {
+      await expect(open(smallOptions(tempDir()))).rejects.toMatchObject({ code: 'RECOVERY_FAILED' });
+    } finally {
+      attach.mockRestore();
+    }
+    expect(threadHandles()).toBe(before);
   });
 });
