@@ -268,6 +268,28 @@ describe('database', () => {
     expect(db.stats().reads.waitedForDurable).toBe(1);
   }));
 
+  it('refuses at once a transaction with more records than lsnAllocationLimit and keeps committing', () => withDb(async (db) => {
+    // Such an MTR can never get its LSNs: it used to wait at the head of the FIFO, hold every
+    // later commit behind it, and reject with QUORUM_UNAVAILABLE ("outcome unknown") though
+    // nothing was encoded. Method: 20 puts in one transaction under a limit of 16; the refusal
+    // must come before any I/O (one setImmediate), and a put issued right after it must commit
+    // with nothing timed out.
+    let settled: unknown = null;
+    const tx = db.transaction((t) => { for (let i = 0; i < 20; i++) t.put(`tx${i}`, 'v'); });
+    tx.catch((e: unknown) => { settled = e; });
+    const put = db.put('after', 'x');
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toMatchObject({ code: 'TRANSACTION_TOO_LARGE' });
+    expect((settled as Error).message).toContain('lsnAllocationLimit=16');
+    await expect(tx).rejects.toMatchObject({ code: 'TRANSACTION_TOO_LARGE' });
+    expect(await put).toBeGreaterThan(0);
+    expect(db.stats().commits.timedOut).toBe(0);
+    expect(await db.get('tx0')).toBeUndefined(); // nothing of it was written
+    // Exactly the limit still fits in one MTR.
+    await db.transaction((t) => { for (let i = 0; i < 16; i++) t.put(`ok${i}`, 'v'); });
+    expect(text(await db.get('ok15'))).toBe('v');
+  }, { lsnAllocationLimit: 16, commitTimeoutMs: 2000 }));
+
   it('leaves no worker threads or ports behind after close', async () => {
     const before = threadHandles();
     await withDb(async (db) => { await db.put('a', 'b'); });

@@ -177,6 +177,9 @@ export class Database {
 
   /** @internal encodes `ops` as one MTR and resolves with its CPL once durable. */
   commit(ops: TxOp[], keys: string | string[]): Promise<number> {
+    // An MTR takes all its LSNs at once and never more than the LAL past VDL: a bigger one could
+    // never be encoded, and would hold every later commit behind it (FIFO) until it timed out.
+    if (ops.length > this.config.lsnAllocationLimit) return Promise.reject(errors.transactionTooManyRecords(ops.length, this.config.lsnAllocationLimit));
     let mtrBytes = 0;
     for (const o of ops) mtrBytes += o.bytes;
     if (mtrBytes > this.config.mtrBytesMax) return Promise.reject(errors.transactionTooLarge(mtrBytes, this.config.mtrBytesMax));
