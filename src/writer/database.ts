@@ -13,6 +13,7 @@ import type { Cluster, WriterLink } from './cluster.js';
 import { CommitPipeline } from './commits.js';
 import { keyId, ownBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
+import { WriterLifecycle, WriterState } from './lifecycle.js';
 import type { CacheLease } from './page-cache.js';
 import { Reader } from './reader.js';
 import { Snapshot } from './snapshot.js';
@@ -89,8 +90,12 @@ export class Database {
   private readonly cache: CacheLease;
   private readonly reader: Reader;
   private pumping = false;
-  private closed = false;
-  private closing: Promise<void> | null = null;
+  /** The one lifecycle state (lifecycle.ts has the allowed transitions). */
+  private readonly life = new WriterLifecycle();
+  /** The stop in progress or done (close() or kill()): what close() returns once asked again. */
+  private stopping: Promise<void> | null = null;
+  /** FENCED or KILLED: the error every later operation fails with (also once closed). */
+  private failure: AuroralError | null = null;
   private readonly opened = performance.now();
   private readonly metrics: StageMetrics;
 
@@ -106,11 +111,14 @@ export class Database {
     this.ringView = new DataView(this.ring.bytes.buffer, this.ring.bytes.byteOffset, this.ring.bytes.byteLength);
     this.commits = new CommitPipeline(vdl, lsnNext, config.lsnAllocationLimit, config.commitTimeoutMs);
     this.cache = cache;
-    this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => this.closed);
+    this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => !this.life.accepting);
     this.reader.publishReadPointMin();
     this.metrics = new StageMetrics(cluster.trace, config.metrics.stages, config.metrics.sampleLsns, link.logRing, link.rings);
     if (config.metrics.stages) this.commits.onSampledAck = (lsn, at) => this.metrics.onAcknowledged(lsn, at, monoMicros());
-    link.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
+    link.onFatal = (e) => {
+      if (this.life.is(WriterState.OPEN, WriterState.CLOSING)) this.life.to(WriterState.FAILED);
+      this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
+    };
     this.faults = {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
@@ -154,7 +162,7 @@ export class Database {
   }
 
   private write(kind: Op, key: Key, value: Value | null): Promise<number> {
-    if (this.closed) return Promise.reject(this.deadError());
+    if (!this.life.accepting) return Promise.reject(this.deadError());
     let op: TxOp;
     try {
       op = this.op(kind, key, value);
@@ -195,8 +203,8 @@ export class Database {
   }
 
   private tryEncode(b: Blocked): boolean {
-    if (this.link.fatal !== null) {
-      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal.message}`));
+    if (this.life.state === WriterState.FAILED) {
+      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal?.message ?? 'unknown error'}`));
       return true;
     }
     const count = b.ops.length;
@@ -281,10 +289,10 @@ export class Database {
   /** Returns ms until the next deadline, or null. */
   private onWake(): number | null {
     const fencedBy = Atomics.load(this.link.control.i32, ctl.fencedBy);
-    if (fencedBy !== 0 && this.fenced === null) {
+    if (fencedBy !== 0 && this.life.is(WriterState.OPEN, WriterState.CLOSING, WriterState.FAILED)) {
       // A newer writer owns the volume: nothing of ours in flight can be acknowledged any more.
-      this.fenced = errors.fenced(this.epoch, fencedBy);
-      this.failAll(this.fenced);
+      this.life.to(WriterState.FENCED);
+      this.failAll(errors.fenced(this.epoch, fencedBy));
       return null;
     }
     if (this.commits.pending > 0) {
@@ -317,7 +325,7 @@ export class Database {
 
   /** The latest durable value of `key` (waits for a write of it still in flight). */
   get(key: Key): Promise<Uint8Array | undefined> {
-    if (this.closed) return Promise.reject(this.deadError());
+    if (!this.life.accepting) return Promise.reject(this.deadError());
     let k: Uint8Array;
     try {
       k = ownBytes('key', key); // a read may wait for a write in flight, then use the key
@@ -337,7 +345,7 @@ export class Database {
 
   /** A read-only view at the current VDL, consistent while writes go on. Call release(). */
   snapshot(): Snapshot {
-    if (this.closed) throw this.deadError();
+    if (!this.life.accepting) throw this.deadError();
     return new Snapshot(this.reader, this.commits.vdl, this.config.keyBytesMax);
   }
 
@@ -350,7 +358,8 @@ export class Database {
       timer.unref();
       void p.then(() => {
         clearTimeout(timer);
-        if (this.closed && this.closing === null) reject(errors.closed());
+        // Stopped meanwhile: the reader would only find the writer closed.
+        if (!this.life.accepting) reject(errors.closed());
         else resolve();
       });
     });
@@ -364,7 +373,7 @@ export class Database {
    * Resolves with fn's result once the MTR is durable. Isolation: no conflict detection.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
-    if (this.closed) throw this.deadError();
+    if (!this.life.accepting) throw this.deadError();
     if (typeof fn !== 'function') throw errors.invalidArgument('fn', 'must be a function');
     const tx = new Transaction(this);
     let result: T;
@@ -375,7 +384,7 @@ export class Database {
     }
     const ops = tx.ops();
     if (ops.length === 0) return result;
-    if (this.closed) throw this.deadError();
+    if (!this.life.accepting) throw this.deadError();
     await this.commit(ops, ops.map((o) => o.id));
     return result;
   }
@@ -405,18 +414,27 @@ export class Database {
    * are not waited for (that write may never be): they reject with CLOSED.
    */
   close(): Promise<void> {
-    if (this.closing !== null) return this.closing;
-    this.closed = true;
-    this.closing = (async () => {
-      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.link.fatal === null) {
+    if (this.stopping !== null) return this.stopping;
+    // A FENCED or FAILED writer keeps its state (and its error) while its threads stop.
+    if (this.life.state === WriterState.OPEN) this.life.to(WriterState.CLOSING);
+    this.stopping = (async () => {
+      // Wait for commits in flight, unless none can settle by VDL any more (FAILED: they are
+      // rejected; FENCED: they were).
+      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.life.state === WriterState.CLOSING) {
         this.ensurePumping();
         await new Promise((r) => setTimeout(r, 1));
       }
       await this.onClose(this);
       if (this.volume !== null) await this.volume.close();
       this.commits.rejectAll(errors.closed());
+      this.life.to(WriterState.CLOSED);
     })();
-    return this.closing;
+    return this.stopping;
+  }
+
+  /** The writer's lifecycle state (see writer/lifecycle.ts). */
+  get state(): WriterState {
+    return this.life.state;
   }
 
   /** @internal the link of this writer's threads. */
@@ -431,14 +449,9 @@ export class Database {
     this.volume = v;
   }
 
-  /** Set once a newer writer fenced this one: every operation fails with it. */
-  private fenced: AuroralError | null = null;
-
-  private dead: AuroralError | null = null;
-
+  /** FENCED or KILLED: fails everything in flight and, from now on, every operation with `e`. */
   private failAll(e: AuroralError): void {
-    this.closed = true;
-    this.dead ??= e;
+    this.failure ??= e;
     this.commits.rejectAll(e);
     while (this.blockedHead < this.blocked.length) this.blocked[this.blockedHead++]!.reject(e);
     this.blocked.length = 0;
@@ -447,16 +460,17 @@ export class Database {
 
   /** The fault hook killWriter(): see Faults. */
   private async kill(): Promise<void> {
-    if (this.closing !== null) return this.closing;
-    this.closing = (async () => {
+    if (this.stopping !== null) return this.stopping;
+    this.life.to(WriterState.KILLED);
+    this.stopping = (async () => {
       this.failAll(errors.writerKilled());
       await this.cluster.stopGc(this.link, true);
     })();
-    return this.closing;
+    return this.stopping;
   }
 
   /** The error an operation on a writer that can no longer write fails with. */
   private deadError(): AuroralError {
-    return this.dead ?? errors.closed();
+    return this.failure ?? errors.closed();
   }
 }
