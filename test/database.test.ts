@@ -290,6 +290,21 @@ describe('database', () => {
     expect(text(await db.get('ok15'))).toBe('v');
   }, { lsnAllocationLimit: 16, commitTimeoutMs: 2000 }));
 
+  it('fails commits with NODE_FAILED but keeps reading when the group-commit thread dies, and still closes', async () => {
+    // Method: the 'error' event a dying worker emits is raised on the group-commit worker; the
+    // writer must move to FAILED (commits refused, reads served by the nodes), then close.
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    await db.put('k', 'v');
+    db.writerLink.gc!.worker.emit('error', new Error('injected death'));
+    expect(db.state).toBe('failed');
+    await expect(db.put('k2', 'v2')).rejects.toMatchObject({ code: 'NODE_FAILED' });
+    expect(text(await db.get('k'))).toBe('v');
+    await db.close();
+    expect(db.state).toBe('closed');
+    await expect(db.get('k')).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
   it('leaves no worker threads or ports behind after close', async () => {
     const before = threadHandles();
     await withDb(async (db) => { await db.put('a', 'b'); });

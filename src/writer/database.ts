@@ -116,7 +116,7 @@ export class Database {
     this.metrics = new StageMetrics(cluster.trace, config.metrics.stages, config.metrics.sampleLsns, link.logRing, link.rings);
     if (config.metrics.stages) this.commits.onSampledAck = (lsn, at) => this.metrics.onAcknowledged(lsn, at, monoMicros());
     link.onFatal = (e) => {
-      if (this.life.is(WriterState.OPEN, WriterState.CLOSING)) this.life.to(WriterState.FAILED);
+      if (this.life.state === WriterState.OPEN) this.life.to(WriterState.FAILED); // closing: the close goes on
       this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
     };
     this.faults = {
@@ -203,8 +203,8 @@ export class Database {
   }
 
   private tryEncode(b: Blocked): boolean {
-    if (this.life.state === WriterState.FAILED) {
-      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal?.message ?? 'unknown error'}`));
+    if (this.link.fatal !== null) { // the thread is gone (FAILED, or died while CLOSING)
+      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal.message}`));
       return true;
     }
     const count = b.ops.length;
@@ -415,12 +415,11 @@ export class Database {
    */
   close(): Promise<void> {
     if (this.stopping !== null) return this.stopping;
-    // A FENCED or FAILED writer keeps its state (and its error) while its threads stop.
-    if (this.life.state === WriterState.OPEN) this.life.to(WriterState.CLOSING);
+    // A FENCED writer stays FENCED (its operations keep failing with FENCED) while its threads stop.
+    if (this.life.is(WriterState.OPEN, WriterState.FAILED)) this.life.to(WriterState.CLOSING);
     this.stopping = (async () => {
-      // Wait for commits in flight, unless none can settle by VDL any more (FAILED: they are
-      // rejected; FENCED: they were).
-      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.life.state === WriterState.CLOSING) {
+      // Wait for commits in flight, unless the thread that would make them durable is gone.
+      while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.link.fatal === null) {
         this.ensurePumping();
         await new Promise((r) => setTimeout(r, 1));
       }

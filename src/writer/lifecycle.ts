@@ -8,14 +8,15 @@
 //   OPEN      KILLED    faults.killWriter(): every operation fails with WRITER_KILLED
 //   OPEN      FAILED    the group-commit thread died: commits fail with NODE_FAILED; reads still work
 //   CLOSING   CLOSED    close() finished
-//   CLOSING   FENCED    fenced while closing (the close goes on, then CLOSED)
-//   CLOSING   FAILED    the group-commit thread died while closing (the close goes on, then CLOSED)
-//   FENCED    CLOSED    a close of the fenced writer finished (its threads are stopped)
+//   CLOSING   FENCED    fenced while closing (the close goes on, then CLOSED; operations fail with FENCED)
+//   FENCED    CLOSED    a close of the fenced writer finished (it stays FENCED while its threads stop)
 //   FENCED    KILLED    a fenced (stale) writer killed; its operations still fail with FENCED
-//   FAILED    CLOSED    a close of the failed writer finished
-//   FAILED    FENCED    a fence the thread published before it died, seen afterwards
+//   FAILED    CLOSING   close() of a failed writer: it stops taking reads too
+//   FAILED    FENCED    a fence its thread published before it died, seen afterwards
 //   FAILED    KILLED    a failed writer killed
 // KILLED and CLOSED are final: close() of a killed writer returns the kill's completion.
+// Whether the group-commit thread is alive is the thread's fact (WriterLink.fatal), not a state:
+// it can die while the writer is CLOSING, and commits must then fail at once all the same.
 import { assert } from '../assert.js';
 
 export const WriterState = {
@@ -33,9 +34,9 @@ const S = WriterState;
 /** The table above, as code. */
 export const writerTransitions: Readonly<Record<WriterState, readonly WriterState[]>> = {
   [S.OPEN]: [S.CLOSING, S.FENCED, S.KILLED, S.FAILED],
-  [S.CLOSING]: [S.CLOSED, S.FENCED, S.FAILED],
+  [S.CLOSING]: [S.CLOSED, S.FENCED],
   [S.FENCED]: [S.CLOSED, S.KILLED],
-  [S.FAILED]: [S.CLOSED, S.FENCED, S.KILLED],
+  [S.FAILED]: [S.CLOSING, S.FENCED, S.KILLED],
   [S.KILLED]: [],
   [S.CLOSED]: [],
 };
