@@ -22,7 +22,6 @@ describe('ring', () => {
       const c = new RingConsumer(sab);
       const inRing: { size: number; seed: number }[] = []; // published, not yet consumed
       let consumedUnreleased = 0;
-      let published = 0;
       for (const o of ops) {
         if (o.kind === 'produce') {
           if (o.size > p.payloadBytesMax) continue;
@@ -40,7 +39,6 @@ describe('ring', () => {
           }
           for (let i = 0; i < o.size; i++) p.bytes[off + i] = (o.seed + i) & 0xff;
           p.publish();
-          published++;
           inRing.push({ size: o.size, seed: o.seed });
         } else if (o.kind === 'consume') {
           for (let k = 0; k < o.n; k++) {
