@@ -103,6 +103,11 @@ export const limits = {
   waitMicrosMax: 1_000_000,
   batchRecordsMax: 1_000_000,
   lsnAllocationLimitMax: 1 << 24,
+  /**
+   * The page cache keeps its arena size and slot count in Int32 fields of its shared header
+   * (writer/page-cache.ts asserts this fits): 2 GiB would wrap to a negative size.
+   */
+  cacheBytesMax: 0x7fff_fff8,
 } as const;
 
 export const defaults = {
@@ -224,7 +229,7 @@ export function resolveConfig(options: OpenOptions): Config {
     segmentBytes: int('segmentBytes', options.segmentBytes ?? defaults.segmentBytes, 64 * KiB, limits.segmentBytesMax),
     retainBytesMax: int('retainBytesMax', options.retainBytesMax ?? defaults.retainBytesMax, 0, 4096 * MiB),
     pageCount: pow2('pageCount', options.pageCount ?? defaults.pageCount, 1, 1 << 20),
-    cacheBytesMax: int('cacheBytesMax', options.cacheBytesMax ?? defaults.cacheBytesMax, 0, 64 * 1024 * MiB),
+    cacheBytesMax: int('cacheBytesMax', options.cacheBytesMax ?? defaults.cacheBytesMax, 0, limits.cacheBytesMax),
     scrubIntervalMs: int('scrubIntervalMs', options.scrubIntervalMs ?? defaults.scrubIntervalMs, 0, 24 * 3_600_000),
     metrics: {
       stages: bool('metrics.stages', mIn.stages ?? defaults.metrics.stages),

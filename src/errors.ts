@@ -53,6 +53,9 @@ export const errors = {
   transactionTooLarge: (bytes: number, max: number) =>
     new AuroralError(ErrorCode.TRANSACTION_TOO_LARGE,
       `transaction redo is ${bytes} bytes, limit is mtrBytesMax=${max}`),
+  transactionTooManyRecords: (records: number, lal: number) =>
+    new AuroralError(ErrorCode.TRANSACTION_TOO_LARGE,
+      `transaction has ${records} records, limit is lsnAllocationLimit=${lal} (one LSN per record, all allocated at once)`),
   closed: () => new AuroralError(ErrorCode.CLOSED, 'the database is closed'),
   quorumUnavailable: (lsn: number, timeoutMs: number, durable: number) =>
     new AuroralError(ErrorCode.QUORUM_UNAVAILABLE,

@@ -2,6 +2,7 @@
 export { Database, type Key, type Value, type Faults } from './writer/database.js';
 export { open, openVolume, Volume } from './writer/volume.js';
 export { Transaction } from './writer/transaction.js';
+export { WriterState } from './writer/lifecycle.js';
 export { Snapshot } from './writer/snapshot.js';
 export { AuroralError, ErrorCode, isAuroralError } from './errors.js';
 export { defaults, limits, type OpenOptions, type GroupCommitOptions, type MetricsOptions, type FsyncMode, type GroupCommitMode } from './config.js';

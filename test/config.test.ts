@@ -29,6 +29,13 @@ describe('config', () => {
     });
   }
 
+  it('rejects a cacheBytesMax the page cache cannot index (2 GiB, 3 GiB), naming the option', () => {
+    for (const cacheBytesMax of [2 ** 31, 3 * 2 ** 30]) {
+      expect(() => resolveConfig({ dir: '/tmp/x', cacheBytesMax })).toThrow(/INVALID_OPTION: option 'cacheBytesMax'/);
+    }
+    expect(resolveConfig({ dir: '/tmp/x', cacheBytesMax: 2 ** 30 }).cacheBytesMax).toBe(2 ** 30);
+  });
+
   it('fills defaults: 6 nodes, quorums 4/3', () => {
     const c = resolveConfig({ dir: '/tmp/x' });
     expect([c.nodes, c.writeQuorum, c.readQuorum, c.groupCommit.mode, c.fsync]).toEqual([6, 4, 3, 'adaptive', 'fdatasync']);

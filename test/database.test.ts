@@ -1,8 +1,9 @@
 // Goal: the public API keeps the durability contract end to end on real threads and files.
 // Method: open real volumes in temp dirs with small segments; drive puts, gets and transactions;
 // pause/crash nodes through db.faults; reopen.
-import { describe, expect, it } from 'vitest';
-import { open, isAuroralError, type Database } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { open, isAuroralError, Volume, type Database } from '../src/index.js';
+import { errors } from '../src/errors.js';
 import { smallOptions, tempDir, text } from './helpers.js';
 
 async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = {}): Promise<T> {
@@ -14,6 +15,9 @@ async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = 
     await db.close();
   }
 }
+
+/** Worker threads and message ports this process holds (each open volume holds 7+ of each). */
+const threadHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
 
 async function settle(db: Database, ms = 2000): Promise<void> {
   const end = Date.now() + ms;
@@ -174,10 +178,161 @@ describe('database', () => {
     await expect(open({ dir, fsync: 'sometimes' as never })).rejects.toSatisfy((e) => isAuroralError(e, 'INVALID_OPTION'));
   });
 
+  // Caller-owned key buffers: the engine keeps keys past the call (a transaction's writes until
+  // it commits, a put blocked on LSNs or ring space until it is encoded, a read waiting for a
+  // write to become durable), so it must copy them at the call. Method: reuse one Buffer for
+  // every key, change it after each call returns, reopen with the cache off (the cache is keyed
+  // by the id taken at the call and would hide wrong bytes on the nodes) and check every key.
+  const KEYS = 50;
+  const keyName = (i: number) => `key${String(i).padStart(4, '0')}`;
+  async function expectKeysAfterReopen(dir: string, extra: object, value: (i: number) => string): Promise<void> {
+    const again = await open(smallOptions(dir, { ...extra, cacheBytesMax: 0 }));
+    try {
+      const wrong: string[] = [];
+      for (let i = 0; i < KEYS; i++) if (text(await again.get(keyName(i))) !== value(i)) wrong.push(keyName(i));
+      expect(wrong).toEqual([]);
+    } finally {
+      await again.close();
+    }
+  }
+
+  it('keeps every key of a transaction that reuses one key buffer', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    const k = Buffer.alloc(7);
+    const v = Buffer.alloc(8);
+    await db.transaction((tx) => {
+      for (let i = 0; i < KEYS; i++) {
+        k.write(keyName(i));
+        v.write(`val${String(i).padStart(5, '0')}`);
+        tx.put(k, v);
+      }
+    });
+    await db.close();
+    await expectKeysAfterReopen(dir, {}, (i) => `val${String(i).padStart(5, '0')}`);
+  });
+
+  it('keeps every key of puts blocked on the LSN allocation limit while the caller reuses the key buffer', async () => {
+    const dir = tempDir();
+    const extra = { lsnAllocationLimit: 16 };
+    const db = await open(smallOptions(dir, extra));
+    const k = Buffer.alloc(7);
+    const puts: Promise<number>[] = [];
+    for (let i = 0; i < KEYS; i++) {
+      k.write(keyName(i));
+      puts.push(db.put(k, `lal-${i}`)); // past the 16th, these wait for LSNs
+    }
+    // All 50 pending, at most 16 LSNs handed out: the other 34 (at least) wait for LSNs.
+    const s = db.stats();
+    expect(s.commits.pending).toBe(KEYS);
+    expect(s.lsnNext - 1 - s.vdl).toBeLessThanOrEqual(16);
+    k.fill(0x7a);
+    await Promise.all(puts);
+    await db.close();
+    await expectKeysAfterReopen(dir, extra, (i) => `lal-${i}`);
+  });
+
+  it('keeps every key of puts blocked on log-ring space while the caller reuses the key buffer', async () => {
+    const dir = tempDir();
+    // 50 values of 6 KiB are ~300 KiB of redo: a 64 KiB log ring fills within the first dozen.
+    const extra = { logRingBytes: 64 << 10, mtrBytesMax: 24 << 10, valueBytesMax: 8 << 10 };
+    const db = await open(smallOptions(dir, extra));
+    const k = Buffer.alloc(7);
+    const value = (i: number) => `${i}:`.padEnd(6 << 10, 'r');
+    const puts: Promise<number>[] = [];
+    for (let i = 0; i < KEYS; i++) {
+      k.write(keyName(i));
+      puts.push(db.put(k, value(i)));
+    }
+    const s = db.stats();
+    expect(s.lsnNext - 1 - s.vdl).toBeLessThan(KEYS); // some are still waiting for ring space
+    k.fill(0x7a);
+    await Promise.all(puts);
+    await db.close();
+    await expectKeysAfterReopen(dir, extra, value);
+  });
+
+  it('reads the key it was called with when the read must wait for a write in flight', () => withDb(async (db) => {
+    // Method: a read of a key with a write in flight waits for it (key tracking), then reads;
+    // the caller's buffer changes meanwhile to name another key that holds a different value.
+    await db.put('key-a', 'A');
+    await db.put('key-b', 'B');
+    for (const i of [0, 1, 2]) db.faults.pauseNode(i);
+    const put = db.put('key-a', 'A2');
+    const k = Buffer.from('key-a');
+    const get = db.get(k);
+    k.write('key-b');
+    for (const i of [0, 1, 2]) db.faults.resumeNode(i);
+    await put;
+    expect(text(await get)).toBe('A2');
+    expect(db.stats().reads.waitedForDurable).toBe(1);
+  }));
+
+  it('refuses at once a transaction with more records than lsnAllocationLimit and keeps committing', () => withDb(async (db) => {
+    // Such an MTR can never get its LSNs: it used to wait at the head of the FIFO, hold every
+    // later commit behind it, and reject with QUORUM_UNAVAILABLE ("outcome unknown") though
+    // nothing was encoded. Method: 20 puts in one transaction under a limit of 16; the refusal
+    // must come before any I/O (one setImmediate), and a put issued right after it must commit
+    // with nothing timed out.
+    let settled: unknown = null;
+    const tx = db.transaction((t) => { for (let i = 0; i < 20; i++) t.put(`tx${i}`, 'v'); });
+    tx.catch((e: unknown) => { settled = e; });
+    const put = db.put('after', 'x');
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toMatchObject({ code: 'TRANSACTION_TOO_LARGE' });
+    expect((settled as Error).message).toContain('lsnAllocationLimit=16');
+    await expect(tx).rejects.toMatchObject({ code: 'TRANSACTION_TOO_LARGE' });
+    expect(await put).toBeGreaterThan(0);
+    expect(db.stats().commits.timedOut).toBe(0);
+    expect(await db.get('tx0')).toBeUndefined(); // nothing of it was written
+    // Exactly the limit still fits in one MTR.
+    await db.transaction((t) => { for (let i = 0; i < 16; i++) t.put(`ok${i}`, 'v'); });
+    expect(text(await db.get('ok15'))).toBe('v');
+  }, { lsnAllocationLimit: 16, commitTimeoutMs: 2000 }));
+
+  it('fails commits with NODE_FAILED but keeps reading when the group-commit thread dies, and still closes', async () => {
+    // Method: the 'error' event a dying worker emits is raised on the group-commit worker; the
+    // writer must move to FAILED (commits refused, reads served by the nodes), then close.
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    await db.put('k', 'v');
+    db.writerLink.gc!.worker.emit('error', new Error('injected death'));
+    expect(db.state).toBe('failed');
+    await expect(db.put('k2', 'v2')).rejects.toMatchObject({ code: 'NODE_FAILED' });
+    expect(text(await db.get('k'))).toBe('v');
+    await db.close();
+    expect(db.state).toBe('closed');
+    await expect(db.get('k')).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
   it('leaves no worker threads or ports behind after close', async () => {
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
+    const before = threadHandles();
     await withDb(async (db) => { await db.put('a', 'b'); });
-    const after = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
-    expect(after).toBe(before);
+    expect(threadHandles()).toBe(before);
+  });
+
+  it('refuses a cacheBytesMax of 2 GiB or more with INVALID_OPTION before starting any thread', async () => {
+    // The page cache keeps its arena size in an Int32 header field: 2 GiB used to pass validation,
+    // start every thread, then throw a RangeError at attach and leave the workers running.
+    const before = threadHandles();
+    for (const cacheBytesMax of [2 ** 31, 3 * 2 ** 30]) {
+      const dir = tempDir();
+      await expect(open(smallOptions(dir, { cacheBytesMax }))).rejects.toSatisfy((e) =>
+        isAuroralError(e, 'INVALID_OPTION') && e.message.includes("'cacheBytesMax'"));
+      expect(threadHandles()).toBe(before);
+    }
+  });
+
+  it('leaves no worker threads or ports behind when attaching the first writer fails during open', async () => {
+    // Method: the nodes start and recover, then the (injected) attach of the writer fails: open()
+    // must stop every thread it started before it rejects.
+    const before = threadHandles();
+    const attach = vi.spyOn(Volume.prototype, 'attachWriter').mockRejectedValueOnce(errors.recoveryFailed('injected attach failure'));
+    try {
+      await expect(open(smallOptions(tempDir()))).rejects.toMatchObject({ code: 'RECOVERY_FAILED' });
+    } finally {
+      attach.mockRestore();
+    }
+    expect(threadHandles()).toBe(before);
   });
 });

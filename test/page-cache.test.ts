@@ -5,18 +5,32 @@ import fc from 'fast-check';
 import { PageCache } from '../src/writer/page-cache.js';
 
 describe('page cache', () => {
-  it('stays within cacheBytesMax under any sequence of writes and fills', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 3000 }))), (ops) => {
+  it('stays within cacheBytesMax and counts exactly the bytes of the entries it holds', () => {
+    // Method: random writes; afterwards the byte counter must equal the sum of the record sizes
+    // (16-byte header + key + value, 8-aligned) of exactly the keys a lookup still finds, stay
+    // within the budget, and the key written last must be found (write-allocate).
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 3000 })), { minLength: 1 }), (ops) => {
       const c = new PageCache(32 * 1024, 64);
+      const sizes = new Map<string, number>();
       let lsn = 1;
-      for (const [page, key, size] of ops) c.applyWrite(page, `k${key}`, lsn++, new Uint8Array(size));
+      for (const [page, key, size] of ops) {
+        c.applyWrite(page, `k${key}`, lsn++, new Uint8Array(size));
+        sizes.set(`k${key}`, size);
+      }
+      let held = 0;
+      for (const [key, size] of sizes) if (c.lookup(0, key, lsn) !== undefined) held += Math.ceil((16 + key.length + size) / 8) * 8;
+      expect(c.stats.bytes).toBe(held);
       expect(c.stats.bytes).toBeLessThanOrEqual(32 * 1024);
-      expect(c.stats.bytes).toBeGreaterThanOrEqual(0);
+      const [, lastKey, lastSize] = ops[ops.length - 1]!;
+      expect(c.lookup(0, `k${lastKey}`, lsn)?.value?.length).toBe(lastSize);
     }), { numRuns: 200 });
   });
 
   it('returns only the newest version of a key, or nothing, under any sequence of writes (model check)', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2000 }), fc.boolean())), (ops) => {
+    // Method: after each write, the key just written must be found with exactly that version
+    // (nothing evicts the newest record), hidden below its LSN, and a random probe must be the
+    // model's newest version or a miss; a key never written must miss.
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2000 }), fc.boolean()), { minLength: 1 }), (ops) => {
       const c = new PageCache(16 * 1024, 8);
       const model = new Map<string, { lsn: number; value: number[] | null }>();
       let lsn = 1;
@@ -24,6 +38,11 @@ describe('page cache', () => {
         const value = del ? null : Array.from({ length: size }, (_, i) => (lsn + i) & 0xff);
         c.applyWrite(key & 7, `k${key}`, lsn, value === null ? null : Uint8Array.from(value));
         model.set(`k${key}`, { lsn, value });
+        const own = c.lookup(key & 7, `k${key}`, lsn);
+        expect(own).toBeDefined();
+        expect(own!.lsn).toBe(lsn);
+        expect(own!.value === null ? null : Array.from(own!.value)).toEqual(value);
+        expect(c.lookup(key & 7, `k${key}`, lsn - 1)).toBeUndefined();
         lsn++;
         const probe = `k${ops[lsn % ops.length]![0]}`;
         const got = c.lookup(0, probe, lsn);
@@ -32,6 +51,7 @@ describe('page cache', () => {
           expect(got.lsn).toBe(want!.lsn);
           expect(got.value === null ? null : Array.from(got.value)).toEqual(want!.value);
         }
+        expect(c.lookup(0, 'never-written', lsn)).toBeUndefined();
       }
     }), { numRuns: 200 });
   });

@@ -20,6 +20,9 @@ describe('writer restart and fencing', () => {
       const outcomes = await Promise.all(inFlight);
       for (const o of outcomes) expect(o === 'ok' || isAuroralError(o, 'WRITER_KILLED')).toBe(true);
       await expect(w1.put('after', 'kill')).rejects.toMatchObject({ code: 'WRITER_KILLED' });
+      expect(w1.state).toBe('killed');
+      await w1.close(); // a killed writer's close is its kill: it stays killed
+      expect(w1.state).toBe('killed');
 
       const t0 = performance.now();
       const w2 = await volume.attachWriter();
@@ -52,16 +55,22 @@ describe('writer restart and fencing', () => {
       const w1 = await volume.attachWriter();
       await w1.put('a', '1');
       const w2 = await volume.attachWriter();
+      expect(w1.state).toBe('open'); // it learns at its next wake-up
       // The stale writer learns it was fenced (its group-commit thread sees a write quorum move on).
       const stale = await w1.put('b', 'stale').then(() => 'acknowledged', (e: unknown) => e);
       expect(isAuroralError(stale, 'FENCED')).toBe(true);
       await expect(w1.put('c', 'stale')).rejects.toMatchObject({ code: 'FENCED' });
+      expect(w1.state).toBe('fenced');
       await w2.put('d', '2');
       expect(text(await w2.get('a'))).toBe('1');
       expect(await w2.get('b')).toBeUndefined();
       expect(text(await w2.get('d'))).toBe('2');
       const s = w2.stats();
       expect(s.epoch).toBe(w1.epoch + 1);
+      await w1.close(); // stops its threads; it keeps failing with FENCED, not CLOSED
+      expect(w1.state).toBe('closed');
+      await expect(w1.put('e', 'stale')).rejects.toMatchObject({ code: 'FENCED' });
+      expect(w2.state).toBe('open');
     } finally {
       await volume.close();
     }

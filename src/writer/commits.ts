@@ -1,6 +1,14 @@
 // The writer's commit pipeline on the main thread: LSN allocation with the LAL back-pressure, the
 // commit queue (resolved strictly in LSN order once VDL covers each LSN), the key tracker (keys
 // with a write not yet durable, so reads can wait for it), and commit timeouts.
+//
+// Bounds. Every commit this writer registers ends at a distinct CPL in (lsnBase, lsnNext - 1]
+// where lsnBase = max(VDL, the LSN this writer started above), and canAllocate keeps
+// lsnNext - 1 - lsnBase <= LAL. A commit leaves the pipeline only once VDL covers it, whether it
+// was acknowledged or rejected with an unknown outcome (timed out, disk full: its record is in
+// the log and may still become durable, so its keys stay pending and reads of them wait). So the
+// queue plus the unknown-outcome commits hold at most LAL commits, and pendingKeys at most LAL
+// keys (a commit has no more keys than records).
 import { FixedDeque, Heap } from 'mnemonist';
 import { assert } from '../assert.js';
 import { errors, type AuroralError } from '../errors.js';
@@ -27,26 +35,51 @@ export class CommitPipeline {
   timedOut = 0;
   /** Called for each sampled commit just before its promise resolves (stage metrics). */
   onSampledAck: ((lsn: number, sampledAt: number) => void) | null = null;
+  /** Commits waiting for VDL, in LSN order. */
   private readonly queue: FixedDeque<Commit>;
+  /**
+   * Commits already rejected with an unknown outcome, in LSN order (they leave the queue's head
+   * in order): their keys stay pending until VDL covers them, then they are dropped.
+   */
+  private readonly unknown: FixedDeque<Commit>;
   /** Key id -> highest LSN written to it that is not yet durable. */
   private readonly pendingKeys = new Map<string, number>();
   private readonly waiters = new Heap<DurableWaiter>((a, b) => a.lsn - b.lsn);
   private readonly lal: number;
   private readonly timeoutMs: number;
+  /**
+   * LSNs at or below this were never this writer's: recovery continues above every LSN any node
+   * saw, which may be far above VDL, and VDL jumps over the gap with the first frame (backlinks).
+   */
+  private readonly lsnBase: number;
 
   constructor(vdl: number, lsnNext: number, lal: number, timeoutMs: number) {
     assert(lsnNext > vdl, 'next LSN must be above VDL');
+    assert(Number.isInteger(lal) && lal >= 1, 'LAL must be a positive integer');
     this.vdl = vdl;
     this.lsnNext = lsnNext;
+    this.lsnBase = lsnNext - 1;
     this.lal = lal;
     this.timeoutMs = timeoutMs;
-    // Every commit holds >= 1 LSN and at most LAL LSNs are outstanding past VDL... plus the LSN
-    // jump after recovery, which lies below the first commit and never occupies a slot.
+    // Every commit holds >= 1 LSN and at most LAL LSNs are outstanding past lsnBase (see the
+    // header): LAL commits at most, in the two deques together; one slot spare.
     this.queue = new FixedDeque<Commit>(Array, lal + 1);
+    this.unknown = new FixedDeque<Commit>(Array, lal + 1);
   }
 
+  /** Commits waiting to be acknowledged or to time out. */
   get pending(): number {
     return this.queue.size;
+  }
+
+  /** Commits rejected with an unknown outcome whose LSN VDL has not reached yet. */
+  get unknownCount(): number {
+    return this.unknown.size;
+  }
+
+  /** Keys with a write not yet durable (reads of them wait). */
+  get pendingKeyCount(): number {
+    return this.pendingKeys.size;
   }
 
   get waiting(): number {
@@ -55,7 +88,9 @@ export class CommitPipeline {
 
   /** True if `count` more LSNs may be allocated without passing the LAL. */
   canAllocate(count: number): boolean {
-    return this.lsnNext + count - 1 - this.vdl <= this.lal && this.queue.size < this.queue.capacity;
+    // A bigger MTR could never be allocated; Database.commit refuses it (TRANSACTION_TOO_LARGE).
+    assert(count >= 1 && count <= this.lal, `an MTR of ${count} records exceeds the LAL (${this.lal})`);
+    return this.lsnNext + count - 1 - Math.max(this.vdl, this.lsnBase) <= this.lal;
   }
 
   allocate(count: number): number {
@@ -67,6 +102,8 @@ export class CommitPipeline {
 
   /** Registers a commit whose MTR ends at `lsn` (its CPL); `keys` become pending until durable. */
   add(lsn: number, keys: string | string[], nowMs: number, resolve: (lsn: number) => void, reject: (e: AuroralError) => void, sampledAt = -1): void {
+    assert(lsn > this.vdl && lsn < this.lsnNext, `commit LSN ${lsn} must be allocated and above VDL ${this.vdl}`);
+    assert(this.queue.size + this.unknown.size < this.lal, 'more commits in flight than the LAL allows');
     if (typeof keys === 'string') this.pendingKeys.set(keys, lsn);
     else for (const k of keys) this.pendingKeys.set(k, lsn);
     this.queue.push({ lsn, keys, deadlineMs: nowMs + this.timeoutMs, sampledAt, resolve, reject });
@@ -82,10 +119,17 @@ export class CommitPipeline {
     return new Promise((resolve) => this.waiters.push({ lsn, resolve }));
   }
 
-  /** VDL moved: resolve every commit at or below it, in LSN order. */
+  /** VDL moved: resolve every commit at or below it, in LSN order; forget unknown ones it covers. */
   advance(vdl: number): void {
     if (vdl <= this.vdl) return;
     this.vdl = vdl;
+    // Unknown-outcome commits all lie below the queue's (they left its head): release them first.
+    for (;;) {
+      const head = this.unknown.peekFirst();
+      if (head === undefined || head.lsn > vdl) break;
+      this.unknown.shift();
+      this.release(head);
+    }
     for (;;) {
       const head = this.queue.peekFirst();
       if (head === undefined || head.lsn > vdl) break;
@@ -111,25 +155,36 @@ export class CommitPipeline {
     }
   }
 
+  /** The queue's head leaves with an unknown outcome: rejected now, its keys pending until VDL covers it. */
+  private rejectHead(e: AuroralError): void {
+    const head = this.queue.shift()!;
+    const last = this.unknown.peekLast();
+    assert(last === undefined || last.lsn < head.lsn, 'unknown-outcome commits must stay in LSN order');
+    this.unknown.push(head);
+    head.reject(e);
+  }
+
   /**
    * Rejects commits past their deadline with QUORUM_UNAVAILABLE (outcome unknown: the record is
-   * in the log and may still become durable, so its keys stay pending). Returns ms to the next
-   * deadline, or null.
+   * in the log and may still become durable, so its keys stay pending until VDL covers it).
+   * Returns ms to the next deadline, or null.
    */
   expire(nowMs: number): number | null {
     for (;;) {
       const head = this.queue.peekFirst();
       if (head === undefined) return null;
       if (head.deadlineMs > nowMs) return head.deadlineMs - nowMs;
-      this.queue.shift();
       this.timedOut++;
-      head.reject(errors.quorumUnavailable(head.lsn, this.timeoutMs, this.vdl));
+      this.rejectHead(errors.quorumUnavailable(head.lsn, this.timeoutMs, this.vdl));
     }
   }
 
-  /** At close: reject everything still waiting. */
+  /**
+   * Rejects every commit waiting (disk full, close, fenced, killed): their outcome is unknown too,
+   * so their keys stay pending as for a timeout. Read waiters are woken to look again.
+   */
   rejectAll(e: AuroralError): void {
-    while (this.queue.size > 0) this.queue.shift()!.reject(e);
+    while (this.queue.size > 0) this.rejectHead(e);
     while (this.waiters.size > 0) this.waiters.pop()!.resolve();
   }
 }

@@ -11,8 +11,9 @@ import { RingProducer } from '../ring/ring.js';
 import { ctl } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import { CommitPipeline } from './commits.js';
-import { copyBytes, keyId, toBytes } from './keys.js';
+import { keyId, ownBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
+import { WriterLifecycle, WriterState } from './lifecycle.js';
 import type { CacheLease } from './page-cache.js';
 import { Reader } from './reader.js';
 import { Snapshot } from './snapshot.js';
@@ -89,8 +90,12 @@ export class Database {
   private readonly cache: CacheLease;
   private readonly reader: Reader;
   private pumping = false;
-  private closed = false;
-  private closing: Promise<void> | null = null;
+  /** The one lifecycle state (lifecycle.ts has the allowed transitions). */
+  private readonly life = new WriterLifecycle();
+  /** The stop in progress or done (close() or kill()): what close() returns once asked again. */
+  private stopping: Promise<void> | null = null;
+  /** FENCED or KILLED: the error every later operation fails with (also once closed). */
+  private failure: AuroralError | null = null;
   private readonly opened = performance.now();
   private readonly metrics: StageMetrics;
 
@@ -106,11 +111,14 @@ export class Database {
     this.ringView = new DataView(this.ring.bytes.buffer, this.ring.bytes.byteOffset, this.ring.bytes.byteLength);
     this.commits = new CommitPipeline(vdl, lsnNext, config.lsnAllocationLimit, config.commitTimeoutMs);
     this.cache = cache;
-    this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => this.closed);
+    this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => !this.life.accepting);
     this.reader.publishReadPointMin();
     this.metrics = new StageMetrics(cluster.trace, config.metrics.stages, config.metrics.sampleLsns, link.logRing, link.rings);
     if (config.metrics.stages) this.commits.onSampledAck = (lsn, at) => this.metrics.onAcknowledged(lsn, at, monoMicros());
-    link.onFatal = (e) => this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
+    link.onFatal = (e) => {
+      if (this.life.state === WriterState.OPEN) this.life.to(WriterState.FAILED); // closing: the close goes on
+      this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
+    };
     this.faults = {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
@@ -154,7 +162,7 @@ export class Database {
   }
 
   private write(kind: Op, key: Key, value: Value | null): Promise<number> {
-    if (this.closed) return Promise.reject(this.deadError());
+    if (!this.life.accepting) return Promise.reject(this.deadError());
     let op: TxOp;
     try {
       op = this.op(kind, key, value);
@@ -166,17 +174,20 @@ export class Database {
 
   /** @internal validates one operation and computes its page and size. */
   op(kind: Op, key: Key, value: Value | null): TxOp {
-    const k = toBytes('key', key);
+    // Kept past the call (blocked MTRs, transactions, the cache): private copies (keys.ts).
+    const k = ownBytes('key', key);
     if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
     if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
-    // The cache keeps the value: take a private copy of caller-owned bytes (strings are fresh).
-    const v = value === null ? null : typeof value === 'string' ? toBytes('value', value) : copyBytes(toBytes('value', value));
+    const v = value === null ? null : ownBytes('value', value);
     if (v !== null && v.length > this.config.valueBytesMax) throw errors.valueTooLarge(v.length, this.config.valueBytesMax);
     return { op: kind, key: k, value: v, id: keyId(k), pageId: pageIdOf(k, this.config.pageCount), bytes: recordBytes(k.length, v?.length ?? 0) };
   }
 
   /** @internal encodes `ops` as one MTR and resolves with its CPL once durable. */
   commit(ops: TxOp[], keys: string | string[]): Promise<number> {
+    // An MTR takes all its LSNs at once and never more than the LAL past VDL: a bigger one could
+    // never be encoded, and would hold every later commit behind it (FIFO) until it timed out.
+    if (ops.length > this.config.lsnAllocationLimit) return Promise.reject(errors.transactionTooManyRecords(ops.length, this.config.lsnAllocationLimit));
     let mtrBytes = 0;
     for (const o of ops) mtrBytes += o.bytes;
     if (mtrBytes > this.config.mtrBytesMax) return Promise.reject(errors.transactionTooLarge(mtrBytes, this.config.mtrBytesMax));
@@ -192,7 +203,7 @@ export class Database {
   }
 
   private tryEncode(b: Blocked): boolean {
-    if (this.link.fatal !== null) {
+    if (this.link.fatal !== null) { // the thread is gone (FAILED, or died while CLOSING)
       b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal.message}`));
       return true;
     }
@@ -278,10 +289,10 @@ export class Database {
   /** Returns ms until the next deadline, or null. */
   private onWake(): number | null {
     const fencedBy = Atomics.load(this.link.control.i32, ctl.fencedBy);
-    if (fencedBy !== 0 && this.fenced === null) {
+    if (fencedBy !== 0 && this.life.is(WriterState.OPEN, WriterState.CLOSING, WriterState.FAILED)) {
       // A newer writer owns the volume: nothing of ours in flight can be acknowledged any more.
-      this.fenced = errors.fenced(this.epoch, fencedBy);
-      this.failAll(this.fenced);
+      this.life.to(WriterState.FENCED);
+      this.failAll(errors.fenced(this.epoch, fencedBy));
       return null;
     }
     if (this.commits.pending > 0) {
@@ -314,10 +325,10 @@ export class Database {
 
   /** The latest durable value of `key` (waits for a write of it still in flight). */
   get(key: Key): Promise<Uint8Array | undefined> {
-    if (this.closed) return Promise.reject(this.deadError());
+    if (!this.life.accepting) return Promise.reject(this.deadError());
     let k: Uint8Array;
     try {
-      k = toBytes('key', key);
+      k = ownBytes('key', key); // a read may wait for a write in flight, then use the key
       if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
       if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
     } catch (e) {
@@ -334,7 +345,7 @@ export class Database {
 
   /** A read-only view at the current VDL, consistent while writes go on. Call release(). */
   snapshot(): Snapshot {
-    if (this.closed) throw this.deadError();
+    if (!this.life.accepting) throw this.deadError();
     return new Snapshot(this.reader, this.commits.vdl, this.config.keyBytesMax);
   }
 
@@ -347,7 +358,8 @@ export class Database {
       timer.unref();
       void p.then(() => {
         clearTimeout(timer);
-        if (this.closed && this.closing === null) reject(errors.closed());
+        // Stopped meanwhile: the reader would only find the writer closed.
+        if (!this.life.accepting) reject(errors.closed());
         else resolve();
       });
     });
@@ -361,7 +373,7 @@ export class Database {
    * Resolves with fn's result once the MTR is durable. Isolation: no conflict detection.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T> {
-    if (this.closed) throw this.deadError();
+    if (!this.life.accepting) throw this.deadError();
     if (typeof fn !== 'function') throw errors.invalidArgument('fn', 'must be a function');
     const tx = new Transaction(this);
     let result: T;
@@ -372,7 +384,7 @@ export class Database {
     }
     const ops = tx.ops();
     if (ops.length === 0) return result;
-    if (this.closed) throw this.deadError();
+    if (!this.life.accepting) throw this.deadError();
     await this.commit(ops, ops.map((o) => o.id));
     return result;
   }
@@ -402,9 +414,11 @@ export class Database {
    * are not waited for (that write may never be): they reject with CLOSED.
    */
   close(): Promise<void> {
-    if (this.closing !== null) return this.closing;
-    this.closed = true;
-    this.closing = (async () => {
+    if (this.stopping !== null) return this.stopping;
+    // A FENCED writer stays FENCED (its operations keep failing with FENCED) while its threads stop.
+    if (this.life.is(WriterState.OPEN, WriterState.FAILED)) this.life.to(WriterState.CLOSING);
+    this.stopping = (async () => {
+      // Wait for commits in flight, unless the thread that would make them durable is gone.
       while ((this.commits.pending > 0 || this.blocked.length > this.blockedHead) && this.link.fatal === null) {
         this.ensurePumping();
         await new Promise((r) => setTimeout(r, 1));
@@ -412,8 +426,14 @@ export class Database {
       await this.onClose(this);
       if (this.volume !== null) await this.volume.close();
       this.commits.rejectAll(errors.closed());
+      this.life.to(WriterState.CLOSED);
     })();
-    return this.closing;
+    return this.stopping;
+  }
+
+  /** The writer's lifecycle state (see writer/lifecycle.ts). */
+  get state(): WriterState {
+    return this.life.state;
   }
 
   /** @internal the link of this writer's threads. */
@@ -428,14 +448,9 @@ export class Database {
     this.volume = v;
   }
 
-  /** Set once a newer writer fenced this one: every operation fails with it. */
-  private fenced: AuroralError | null = null;
-
-  private dead: AuroralError | null = null;
-
+  /** FENCED or KILLED: fails everything in flight and, from now on, every operation with `e`. */
   private failAll(e: AuroralError): void {
-    this.closed = true;
-    this.dead ??= e;
+    this.failure ??= e;
     this.commits.rejectAll(e);
     while (this.blockedHead < this.blocked.length) this.blocked[this.blockedHead++]!.reject(e);
     this.blocked.length = 0;
@@ -444,16 +459,17 @@ export class Database {
 
   /** The fault hook killWriter(): see Faults. */
   private async kill(): Promise<void> {
-    if (this.closing !== null) return this.closing;
-    this.closing = (async () => {
+    if (this.stopping !== null) return this.stopping;
+    this.life.to(WriterState.KILLED);
+    this.stopping = (async () => {
       this.failAll(errors.writerKilled());
       await this.cluster.stopGc(this.link, true);
     })();
-    return this.closing;
+    return this.stopping;
   }
 
   /** The error an operation on a writer that can no longer write fails with. */
   private deadError(): AuroralError {
-    return this.dead ?? errors.closed();
+    return this.failure ?? errors.closed();
   }
 }

@@ -1,9 +1,15 @@
 // Keys and values at the API boundary: strings (UTF-8) or bytes, validated against the limits.
+//
+// Copy what you keep: the engine uses a key or value after the call returns (a transaction's writes
+// until it commits, an MTR blocked on LSNs or ring space until it is encoded, a read waiting for a
+// write in flight, the page cache), and a caller may reuse its buffer as soon as the call returns.
+// So every key and value that crosses the API is taken with ownBytes(), at the call.
 import { errors } from '../errors.js';
 
-export function toBytes(name: 'key' | 'value', v: unknown): Uint8Array {
-  if (typeof v === 'string') return Buffer.from(v, 'utf8');
-  if (v instanceof Uint8Array) return v;
+/** The caller's string or bytes, as bytes the engine owns: a fresh encoding or a private copy. */
+export function ownBytes(name: 'key' | 'value', v: unknown): Uint8Array {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8'); // fresh; nobody else holds it
+  if (v instanceof Uint8Array) return copyBytes(v);
   throw errors.invalidArgument(name, `must be a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);
 }
 

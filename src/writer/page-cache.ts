@@ -16,6 +16,13 @@
 // Single writer thread at a time (the lease, below): no locks; the buffer is shared so that it
 // survives the writer, not so that two threads mutate it at once.
 
+import { assert } from '../assert.js';
+import { limits } from '../config.js';
+
+/** Sizes kept in the Int32 header fields (H_SLOTS, H_ARENA, H_PAGES) must fit them. */
+const HEADER_I32_MAX = 0x7fff_ffff;
+assert(limits.cacheBytesMax <= HEADER_I32_MAX, 'limits.cacheBytesMax must fit the cache header (Int32)');
+
 export interface CacheStats {
   hits: number;
   misses: number;
@@ -77,6 +84,8 @@ export class PageCache {
     const pages = head?.[H_PAGES] ?? pageCount;
     let slots = head?.[H_SLOTS] ?? 64;
     if (head === null) while (slots < arenaBytes / 64) slots *= 2;
+    assert(Number.isInteger(arenaBytes) && arenaBytes >= 0 && arenaBytes <= HEADER_I32_MAX, `cache arena of ${arenaBytes} bytes does not fit its Int32 header`);
+    assert(slots > 0 && slots <= HEADER_I32_MAX && (slots & (slots - 1)) === 0, `cache slot count ${slots} must be a power of two that fits its Int32 header`);
     const writesBytes = Math.ceil((pages * 4) / 8) * 8;
     const slotBytes = Math.ceil((slots * (8 + 8 + 4 + 1)) / 8) * 8;
     const total = HEADER_BYTES + writesBytes + slotBytes + arenaBytes;

@@ -3,7 +3,7 @@
 // the object is not relied on, so an unreleased snapshot holds node memory until close().
 import { errors } from '../errors.js';
 import type { Key } from './database.js';
-import { toBytes } from './keys.js';
+import { ownBytes } from './keys.js';
 import type { Reader } from './reader.js';
 
 export class Snapshot {
@@ -24,7 +24,7 @@ export class Snapshot {
     if (this.released) return Promise.reject(errors.snapshotReleased(this.readPoint));
     let k: Uint8Array;
     try {
-      k = toBytes('key', key);
+      k = ownBytes('key', key); // retried on another node after an await
       if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
       if (k.length > this.keyBytesMax) throw errors.keyTooLarge(k.length, this.keyBytesMax);
     } catch (e) {

@@ -2,7 +2,7 @@
 import { errors } from '../errors.js';
 import { Op } from '../log/record.js';
 import type { Database, Key, Value } from './database.js';
-import { keyId, toBytes } from './keys.js';
+import { keyId, ownBytes } from './keys.js';
 
 /** One validated operation of an MTR. */
 export interface TxOp {
@@ -45,7 +45,7 @@ export class Transaction {
 
   async get(key: Key): Promise<Uint8Array | undefined> {
     this.live();
-    const k = toBytes('key', key);
+    const k = ownBytes('key', key);
     const own = this.writes.get(keyId(k));
     if (own !== undefined) return own.op === Op.PUT ? own.value! : undefined;
     return this.db.get(k);

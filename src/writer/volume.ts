@@ -194,7 +194,13 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
 /** Opens the volume and attaches its writer; closing the writer closes the volume. */
 export async function open(options: OpenOptions): Promise<Database> {
   const volume = await openVolume(options);
-  const db = await volume.attachWriter();
+  let db: Database;
+  try {
+    db = await volume.attachWriter();
+  } catch (e) {
+    await volume.close(); // never leave the threads openVolume started behind a failed open
+    throw e;
+  }
   db.ownVolume(volume);
   return db;
 }
