@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open, type Database } from '../src/index.js';
 import type { Cluster } from '../src/writer/cluster.js';
-import { LogGcHold, logGcBound, logGcHoldOf, segmentsAbove } from '../src/node/log-gc.js';
+import { LogGcHold, logGcBound, logGcHoldOf, logGcLagSegmentsMax, segmentsAbove } from '../src/node/log-gc.js';
 import { smallOptions, tempDir, text, waitFor } from './helpers.js';
 
 const clusterOf = (db: Database) => (db as unknown as { cluster: Cluster }).cluster;
@@ -88,6 +88,53 @@ describe('hot-log GC policy', () => {
       expect(got.filter((v) => text(v) !== value(ROUNDS)).length).toBe(0);
       await db.put('publish', 'stats'); // a node publishes its counters after an append
       expect(await waitFor(() => db.stats().nodes[3]!.reads >= KEYS)).toBe(true); // node 3 answered them
+    } finally {
+      await db.close();
+    }
+  }, 120_000);
+
+  it('keeps disk bounded while a node is cut off beyond logGcLagSegmentsMax; resumed, that node fails with REBUILD_NEEDED and restart rebuilds it', async () => {
+    const dir = tempDir();
+    const SEG = 256 * 1024;
+    const opts = smallOptions(dir, {
+      segmentBytes: SEG, groupCommit: { batchBytesMax: 32 * 1024 }, mtrBytesMax: 32 * 1024, valueBytesMax: 8 * 1024,
+      pageCount: 64, cacheBytesMax: 0, readTimeoutMs: 300,
+      retainBytesMax: 0, // the group-commit thread keeps nothing to resend: only peers' logs can catch node 1 up
+    });
+    const db = await open(opts);
+    try {
+      const KEYS = 500;
+      const value = (round: number) => `${round}:${'x'.repeat(196)}`;
+      const nodeBytes = (i: number) => {
+        let total = 0;
+        for (const sub of ['log', 'blocks']) {
+          const d = path.join(dir, `node-${i}`, sub);
+          for (const f of fs.readdirSync(d)) total += fs.statSync(path.join(d, f)).size;
+        }
+        return total;
+      };
+      await Promise.all(Array.from({ length: KEYS }, (_, k) => db.put(`key-${k}`, value(0))));
+      db.faults.pauseNode(1); // running, but cut off: it falls further and further behind
+      const ROUNDS = 60; // ~7.8 MB of redo per node: ~30 segments, far beyond the lag limit
+      let maxBytes = 0;
+      for (let round = 1; round <= ROUNDS; round++) {
+        await Promise.all(Array.from({ length: KEYS }, (_, k) => db.put(`key-${k}`, value(round))));
+        if (round % 10 === 0) for (const i of [0, 2, 3, 4, 5]) maxBytes = Math.max(maxBytes, nodeBytes(i));
+      }
+      // The coalescing bound, plus the segments kept for a peer behind until it is too far behind.
+      const bound = 4 * KEYS * (16 + 200 + 64) + (5 + logGcLagSegmentsMax) * SEG;
+      expect(maxBytes).toBeLessThanOrEqual(bound);
+      db.faults.resumeNode(1);
+      expect(await waitFor(() => db.stats().nodes[1]!.failure !== null, 10_000)).toBe(true);
+      expect(db.stats().nodes[1]!.state).toBe('failed');
+      expect(db.stats().nodes[1]!.failure).toMatch(/^REBUILD_NEEDED/);
+      const rebuilds = clusterOf(db).rebuilds;
+      await db.faults.restartNode(1);
+      expect(clusterOf(db).rebuilds).toBe(rebuilds + 1);
+      expect(await waitFor(() => db.stats().nodes[1]!.scl === db.vdl && db.stats().nodes[1]!.state === 'running', 10_000)).toBe(true);
+      for (const i of [0, 2, 3, 4, 5]) db.faults.muteNode(i);
+      const got = await Promise.all(Array.from({ length: KEYS }, (_, k) => db.get(`key-${k}`)));
+      expect(got.filter((v) => text(v) !== value(ROUNDS)).length).toBe(0);
     } finally {
       await db.close();
     }
