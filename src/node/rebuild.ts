@@ -5,9 +5,9 @@
 // The source is a live node, so the copy must not take what it has not synced, nor a mix of two
 // coalescing states. The protocol:
 //   1. choose the source: the healthy running peer with the highest SCL (ties: lowest index);
-//   2. hold it (`holdForSnapshot`, on its own thread): abandon any coalescing cycle in progress
-//      and start no other (so neither meta, nor the block file it names, nor any segment changes or
-//      goes), and report its durable point: its SCL and the byte where its chain's last frame ends
+//   2. hold it (`SnapshotHolds.hold`, on its own thread): abandon any coalescing cycle in progress
+//      and start no other, nor a scrub pass (so neither meta, nor the block file it names, nor any
+//      segment changes or goes), and report its durable point: its SCL and the byte where its chain's last frame ends
 //      in its last segment (every byte of the log before it was fdatasync'ed before that SCL was
 //      published). It keeps appending and acking meanwhile, past that point;
 //   3. copy (`copyNodeFiles`) into <node>.rebuild.tmp: epoch.json, meta, the block file meta
@@ -125,7 +125,7 @@ export class SnapshotHolds {
 
 /** The file operations a rebuild uses (node:fs; tests pass a recording one). */
 export type RebuildFs = Pick<typeof fs, 'openSync' | 'closeSync' | 'readSync' | 'writeSync' | 'fsyncSync' | 'mkdirSync' |
-  'renameSync' | 'rmSync' | 'readdirSync' | 'existsSync' | 'readFileSync'>;
+  'renameSync' | 'rmSync' | 'readdirSync' | 'existsSync' | 'readFileSync' | 'statSync'>;
 
 const COPY_CHUNK_BYTES = 1 << 20;
 const SEGMENT_NAME = /^\d{16}\.log$/;
@@ -183,8 +183,16 @@ function copyFile(io: RebuildFs, from: string, to: string, bytes: number, sizeBy
   }
 }
 
-function fileBytes(io: RebuildFs, file: string): number {
-  return (io.readFileSync(file) as Buffer).length;
+/** Writes `bytes` to a new file `to` and fsyncs it. */
+function writeFileSynced(io: RebuildFs, to: string, bytes: Uint8Array): void {
+  const fd = io.openSync(to, 'wx');
+  try {
+    let put = 0;
+    while (put < bytes.length) put += io.writeSync(fd, bytes, put, bytes.length - put, put);
+    io.fsyncSync(fd);
+  } finally {
+    io.closeSync(fd);
+  }
 }
 
 /**
@@ -201,18 +209,21 @@ export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint
   io.mkdirSync(to);
   io.mkdirSync(path.join(to, 'log'));
   io.mkdirSync(path.join(to, 'blocks'));
-  const whole = (rel: string) => {
-    const f = path.join(from, rel);
-    if (!io.existsSync(f)) return;
-    const n = fileBytes(io, f);
-    copyFile(io, f, path.join(to, rel), n, n);
+  // epoch.json and meta are replaced by rename (a fence may replace epoch.json even now): read each
+  // whole, in one go, so the copy is one version of it.
+  for (const rel of ['epoch.json', 'meta']) {
+    if (!io.existsSync(path.join(from, rel))) continue;
+    const bytes = io.readFileSync(path.join(from, rel)) as Buffer;
+    writeFileSynced(io, path.join(to, rel), bytes);
     written.push(rel);
-  };
-  whole('epoch.json');
-  whole('meta');
-  if (io.existsSync(path.join(from, 'meta'))) {
-    const meta = JSON.parse(io.readFileSync(path.join(from, 'meta'), 'utf8') as string) as { blockSeq: number };
-    if (meta.blockSeq >= 0) whole(path.join('blocks', `${String(meta.blockSeq).padStart(16, '0')}.blk`));
+    if (rel !== 'meta') continue;
+    // The block file meta names was synced before meta named it, and stays while the source holds.
+    const blockSeq = (JSON.parse(bytes.toString('utf8')) as { blockSeq: number }).blockSeq;
+    if (blockSeq < 0) continue;
+    const block = path.join('blocks', `${String(blockSeq).padStart(16, '0')}.blk`);
+    const n = io.statSync(path.join(from, block)).size;
+    copyFile(io, path.join(from, block), path.join(to, block), n, n);
+    written.push(block);
   }
   const segs = (io.readdirSync(path.join(from, 'log')) as string[]).filter((n) => SEGMENT_NAME.test(n))
     .map((n) => Number(n.slice(0, 16))).filter((s) => s <= point.seq).sort((a, b) => a - b);

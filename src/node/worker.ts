@@ -204,6 +204,8 @@ function answerRebuildRequest(msg: Extract<NodeRequest, { type: 'snapshot-hold' 
   }
   let answer: SnapshotReply;
   try {
+    // A node that failed itself since it was chosen (its state says so first) is no source.
+    if (Atomics.load(control.i32, ctl.nodeState(id)) !== NodeState.RUNNING) throw errors.nodeFailed(id, 'not running');
     answer = { ok: true, ...holds.hold(msg.id, core) };
   } catch (e) {
     const err = e as { code?: string; message?: string };

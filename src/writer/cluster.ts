@@ -19,13 +19,13 @@ import { registerThread } from '../shared/thread-names.js';
 import { nodeDir } from '../node/paths.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
+type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
 
 /**
  * A rebuild's source answers its hold (after any fdatasync in progress: a slow device may take
  * seconds) or a log-range question within this long, else the rebuild fails.
  */
 const REBUILD_ANSWER_TIMEOUT_MS = 30_000;
-type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
 
 interface PendingRead {
   node: number;
