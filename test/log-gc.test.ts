@@ -26,23 +26,23 @@ describe('hot-log GC policy', () => {
     expect(segmentsAbove([], 5)).toBe(0);
   });
 
-  it('lets a down node, a failed node and a node too far behind stop holding GC back; a running node within the limit holds it at its SCL', () => {
+  it('lets a down node, a failed node and a node too far behind stop holding GC back; a live (running or restarting) node within the limit holds it at its SCL', () => {
     const lag = 4;
-    expect(logGcHoldOf(2, 2, { running: true, scl: 1 }, segs, lag)).toBe(LogGcHold.SELF);
-    expect(logGcHoldOf(2, 0, { running: false, scl: 1 }, segs, lag)).toBe(LogGcHold.DOWN);
-    expect(logGcHoldOf(2, 0, { running: true, scl: 550 }, segs, lag)).toBe(LogGcHold.TOO_FAR); // 5 segments above it
-    expect(logGcHoldOf(2, 0, { running: true, scl: 650 }, segs, lag)).toBe(LogGcHold.HOLDS); // 4
+    expect(logGcHoldOf(2, 2, { live: true, scl: 1 }, segs, lag)).toBe(LogGcHold.SELF);
+    expect(logGcHoldOf(2, 0, { live: false, scl: 1 }, segs, lag)).toBe(LogGcHold.DOWN);
+    expect(logGcHoldOf(2, 0, { live: true, scl: 550 }, segs, lag)).toBe(LogGcHold.TOO_FAR); // 5 segments above it
+    expect(logGcHoldOf(2, 0, { live: true, scl: 650 }, segs, lag)).toBe(LogGcHold.HOLDS); // 4
     const nodes = [
-      { running: false, scl: 10 }, // crashed long ago
-      { running: true, scl: 650 }, // behind, within the limit
-      { running: true, scl: 1000 }, // this node
-      { running: true, scl: 120 }, // cut off for long: too far
-      { running: true, scl: 900 },
+      { live: false, scl: 10 }, // crashed long ago
+      { live: true, scl: 650 }, // behind, within the limit
+      { live: true, scl: 1000 }, // this node
+      { live: true, scl: 120 }, // cut off for long: too far
+      { live: true, scl: 900 },
     ];
     expect(logGcBound(2, nodes, segs, lag)).toBe(650);
     expect(logGcBound(2, nodes, segs, 9)).toBe(120); // a larger limit keeps the node 9 segments behind
-    expect(logGcBound(2, nodes.map((n) => ({ ...n, running: false })), segs, lag)).toBe(Number.MAX_SAFE_INTEGER);
-    expect(logGcBound(0, [{ running: true, scl: 3 }], segs, lag)).toBe(Number.MAX_SAFE_INTEGER); // alone
+    expect(logGcBound(2, nodes.map((n) => ({ ...n, live: false })), segs, lag)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(logGcBound(0, [{ live: true, scl: 3 }], segs, lag)).toBe(Number.MAX_SAFE_INTEGER); // alone
     expect(() => logGcBound(0, nodes, segs, -1)).toThrow(/logGcLagSegmentsMax/);
   });
 

@@ -8,7 +8,7 @@
 //      <= C) to a new block file, and point those versions at their copies in it;
 //   3. sync the block file; replace meta atomically (C, block file): from here recovery uses it;
 //   4. delete the previous block file, and hot-log segments wholly at or below min(C, the GC bound
-//      of log-gc.ts: the lowest SCL of the running peers that are not too far behind) — such a
+//      of log-gc.ts: the lowest SCL of the live peers that are not too far behind) — such a
 //      peer can still catch up from this node's log;
 //   5. lift the prune cap.
 // A crash anywhere before 3 leaves the old meta, old blocks and every segment: nothing is lost.

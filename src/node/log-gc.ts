@@ -9,16 +9,17 @@
 //   SELF     | this node                                          | no (C is at or below its own SCL,
 //            |                                                    | and the segment holding its chain
 //            |                                                    | end is never deleted)
-//   DOWN     | not running: crashed, failed (EIO, ENOSPC,         | no: it cannot fetch now. When it
-//            | REBUILD_NEEDED), left out at open, or starting     | returns, restart lets it catch up
+//   DOWN     | not live: crashed, failed (EIO, ENOSPC,            | no: it cannot fetch now. When it
+//            | REBUILD_NEEDED), left out at open                  | returns, restart lets it catch up
 //            |                                                    | from a peer's log if one still
 //            |                                                    | holds its chain end, else rebuilds
 //            |                                                    | it from a peer's copy
-//   TOO_FAR  | running, but this node holds more than             | no: as if down. If its peers' logs
+//   TOO_FAR  | live, but this node holds more than                | no: as if down. If its peers' logs
 //            | logGcLagSegmentsMax segments of log above its SCL  | no longer reach it, it fails with
 //            |                                                    | REBUILD_NEEDED and restart rebuilds it
-//   HOLDS    | running, at most logGcLagSegmentsMax segments      | yes, at its SCL: it catches up by
-//            | behind                                             | gossip from this node's log
+//   HOLDS    | live (running, or starting: a restart between its  | yes, at its (last published) SCL:
+//            | check that a peer's log reaches it and its first   | it catches up by gossip from this
+//            | fetch), at most logGcLagSegmentsMax segments behind| node's log
 //
 // Without DOWN and TOO_FAR one node that is down or cut off keeps every peer's log for ever
 // (disk grows without bound); with them a node's disk stays within its coalescing bound plus
@@ -27,8 +28,8 @@ import { assert } from '../assert.js';
 
 /** What a node sees of another node. */
 export interface LogGcNode {
-  /** Running (state RUNNING): consuming frames and gossiping. */
-  running: boolean;
+  /** Running, or starting (a restart: it will fetch from its peers as soon as it runs). */
+  live: boolean;
   /** Its published SCL. */
   scl: number;
 }
@@ -37,7 +38,7 @@ export const LogGcHold = { SELF: 'self', DOWN: 'down', TOO_FAR: 'too-far', HOLDS
 export type LogGcHold = (typeof LogGcHold)[keyof typeof LogGcHold];
 
 /**
- * Segments of hot log a node keeps for a running peer that is behind (it catches up from them by
+ * Segments of hot log a node keeps for a live peer that is behind (it catches up from them by
  * gossip). Twice the default retention bound (retainBytesMax 64 MiB = 4 segments of 16 MiB): a
  * node the group-commit thread detached still finds its frames in its peers' logs.
  */
@@ -56,7 +57,7 @@ export function segmentsAbove(segmentLastLsns: readonly number[], scl: number): 
 /** Whether node `j` holds back hot-log GC on node `self` (the decision table above). */
 export function logGcHoldOf(self: number, j: number, node: LogGcNode, segmentLastLsns: readonly number[], lagSegmentsMax: number): LogGcHold {
   if (j === self) return LogGcHold.SELF;
-  if (!node.running) return LogGcHold.DOWN;
+  if (!node.live) return LogGcHold.DOWN;
   if (segmentsAbove(segmentLastLsns, node.scl) > lagSegmentsMax) return LogGcHold.TOO_FAR;
   return LogGcHold.HOLDS;
 }

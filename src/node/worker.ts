@@ -110,8 +110,10 @@ function main(d: NodeWorkerData): void {
     diskFull: () => Atomics.load(i32, ctl.nodeDiskFull(d.nodeId)) !== 0,
     tearThisWrite: () => Atomics.compareExchange(i32, ctl.nodeTearNext(d.nodeId), 1, 0) === 1,
   });
-  const logGcNodes = (): LogGcNode[] => Array.from({ length: c.nodes }, (_, i) =>
-    ({ running: Atomics.load(i32, ctl.nodeState(i)) === NodeState.RUNNING, scl: control.load64(ctl.nodeScl(i)) }));
+  const logGcNodes = (): LogGcNode[] => Array.from({ length: c.nodes }, (_, i) => {
+    const state = Atomics.load(i32, ctl.nodeState(i));
+    return { live: state === NodeState.RUNNING || state === NodeState.STARTING, scl: control.load64(ctl.nodeScl(i)) };
+  });
   const core = new NodeCore(
     { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, logGcNodes,
       scrubIntervalMicros: c.scrubIntervalMs * 1000 },

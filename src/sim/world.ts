@@ -485,7 +485,7 @@ export class World {
     const n = this.nodes[i]!;
     return new NodeCore({
       nodeId: i, pageCount: PAGE_COUNT, payloadBytesMax: FRAME_BYTES_MAX - FRAME_HEADER_BYTES,
-      logGcNodes: () => this.nodes.map((m) => ({ running: m.core !== null, scl: m.core?.scl ?? 0 })), scrubIntervalMicros: 0,
+      logGcNodes: () => this.nodes.map((m) => ({ live: m.core !== null, scl: m.core?.scl ?? 0 })), scrubIntervalMicros: 0,
     }, n.disk, n.blocks, { nowMicros: () => this.now }, n.epochs);
   }
 
