@@ -7,8 +7,9 @@
 //   2. page by page, in slices between appends: write the image (every live key's newest version
 //      <= C) to a new block file, and point those versions at their copies in it;
 //   3. sync the block file; replace meta atomically (C, block file): from here recovery uses it;
-//   4. delete the previous block file, and hot-log segments wholly at or below min(C, the lowest
-//      SCL of all nodes) — a peer that is behind can still catch up from this node's log;
+//   4. delete the previous block file, and hot-log segments wholly at or below min(C, the GC bound
+//      of log-gc.ts: the lowest SCL of the live peers that are not too far behind) — such a
+//      peer can still catch up from this node's log;
 //   5. lift the prune cap.
 // A crash anywhere before 3 leaves the old meta, old blocks and every segment: nothing is lost.
 //
@@ -30,8 +31,8 @@ export interface CoalesceHost {
   /** The whole file behind a location's `seq` (segment or, with BLOCK_BIT, block file) and its size. */
   fileBytes(seq: number): number;
   readFile(seq: number): Uint8Array;
-  /** The lowest SCL of every node of the volume (GC must not outrun a lagging peer). */
-  sclMinAllNodes(): number;
+  /** How far peers let hot-log GC go (logGcBound in log-gc.ts): never outrun a peer that holds it. */
+  logGcBound(): number;
   /** Deletes hot-log segments wholly at or below `lsn` (never the active one); returns how many. */
   gcLogThrough(lsn: number): number;
   segmentCount(): number;
@@ -48,6 +49,8 @@ const FILE_BUFFER_BYTES_MAX = 64 << 20;
 
 interface Cycle {
   lsn: number;
+  /** bytesSinceCycle when the cycle began: given back if it is abandoned. */
+  bytesBefore: number;
   blockSeq: number;
   position: number;
   page: number;
@@ -127,7 +130,7 @@ export class Coalescer {
       assert(blockSeq < BLOCK_BIT, 'block sequence overflow');
       this.blocks.create(blockSeq);
       this.index.setPruneCap(lsn);
-      this.cycle = { lsn, blockSeq, position: 0, page: 0 };
+      this.cycle = { lsn, blockSeq, position: 0, page: 0, bytesBefore: this.bytesSinceCycle };
       this.bytesSinceCycle = 0;
       return true;
     }
@@ -140,19 +143,30 @@ export class Coalescer {
       }
     } catch (e) {
       if ((e as { code?: string }).code !== 'CORRUPT_RECORD') throw e;
-      // Abandon: images already written stay valid and in use (until the next finished cycle
-      // supersedes them); meta still names the previous file, so recovery ignores this one.
-      this.index.setPruneCap(Number.POSITIVE_INFINITY);
-      this.files.clear();
-      this.filesBytes = 0;
-      this.cycle = null;
+      this.abandon();
       this.waitForScrub = true;
-      this.stats.cyclesAbandoned++;
       return false;
     }
     if (c.page < this.pageCount) return true;
     this.finish(c);
     return false;
+  }
+
+  /**
+   * Drops the cycle in progress, if any (a value failed its checksum, or a peer is being rebuilt
+   * from this node's files and they must hold still). Images already written stay valid and in use
+   * until the next finished cycle supersedes them; meta still names the previous block file, so
+   * recovery (and a rebuild's copy) ignores this one, and no hot-log segment was deleted.
+   */
+  abandon(): void {
+    const c = this.cycle;
+    if (c === null) return;
+    this.index.setPruneCap(Number.POSITIVE_INFINITY);
+    this.files.clear();
+    this.filesBytes = 0;
+    this.cycle = null;
+    this.bytesSinceCycle += c.bytesBefore; // that log is still above the coalesce point
+    this.stats.cyclesAbandoned++;
   }
 
   private writePage(c: Cycle, pageId: number): number {
@@ -207,7 +221,7 @@ export class Coalescer {
     this.blockSeq = c.blockSeq;
     // Every live version now points into this file: the previous one (and any abandoned) can go.
     for (const s of this.blocks.blockSeqs()) if (s !== c.blockSeq) this.blocks.remove(s);
-    this.stats.segmentsDeleted += this.host.gcLogThrough(Math.min(c.lsn, this.host.sclMinAllNodes()));
+    this.stats.segmentsDeleted += this.host.gcLogThrough(Math.min(c.lsn, this.host.logGcBound()));
     this.index.setPruneCap(Number.POSITIVE_INFINITY);
     this.replacements.clear();
     this.lastImageBytes = c.position;

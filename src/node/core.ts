@@ -20,6 +20,7 @@ import { readImages } from './blocks.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { Op, RECORD_HEADER_BYTES, recordBytes, valueChecksum } from '../log/record.js';
 import { readU64 } from '../log/u64.js';
+import { logGcBound, type LogGcNode } from './log-gc.js';
 import { cutFor, MemEpochStore, mergeHistory, type EpochRecord, type EpochStore } from './epoch-store.js';
 
 export interface NodeCoreConfig {
@@ -27,8 +28,11 @@ export interface NodeCoreConfig {
   pageCount: number;
   /** Largest frame payload accepted (config frameBytesMax - header). */
   payloadBytesMax: number;
-  /** The lowest SCL of all nodes of the volume (hot-log GC never outruns it). Default: own SCL. */
-  sclMinAllNodes?: () => number;
+  /**
+   * What this node sees of every node of the volume (itself included, by index): hot-log GC never
+   * outruns a peer that holds it back (log-gc.ts). Default: no peers.
+   */
+  logGcNodes?: () => readonly LogGcNode[];
   /** Time between scrub passes, microseconds (0: only when a read found a bad checksum). */
   scrubIntervalMicros?: number;
 }
@@ -238,7 +242,7 @@ export class NodeCore {
       readValue: (seq, position, valueBytes) => this.readValue(seq, position, valueBytes),
       fileBytes: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.fileBytes(seq & ~BLOCK_BIT) : this.log.segmentBytes),
       readFile: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.readAll(seq & ~BLOCK_BIT) : this.log.readSegment(seq)),
-      sclMinAllNodes: () => (config.sclMinAllNodes ?? (() => this.scl))(),
+      logGcBound: () => logGcBound(config.nodeId, config.logGcNodes?.() ?? [], [...this.segmentLastLsn.values()].sort((a, b) => a - b)),
       gcLogThrough: (lsn) => this.gcLogThrough(lsn),
       segmentCount: () => this.log.segments().length,
     });

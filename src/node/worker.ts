@@ -14,11 +14,14 @@ import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
 import { checkLayout } from '../shared/layout.js';
+import { errors } from '../errors.js';
 import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
 import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
+import type { LogGcNode } from './log-gc.js';
+import { logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
 
 export interface NodeWorkerData {
   nodeId: number;
@@ -43,7 +46,8 @@ export interface NodeWorkerData {
 /** Gossip between nodes, over their peer ports. */
 export type GossipMessage =
   | { type: 'fetch'; from: number; bytesMax: number }
-  | { type: 'frames'; from: number; frames: Uint8Array[] }
+  /** `logFrom`: the sender's hot log starts there; an empty answer with `logFrom` > `from` means it never can serve it. */
+  | { type: 'frames'; from: number; frames: Uint8Array[]; logFrom: number }
   /** Exact versions (key at LSN) whose values are damaged in the asker's page images. */
   | { type: 'fetch-values'; items: { key: Uint8Array; lsn: number }[] }
   | { type: 'values'; items: { lsn: number; value: Uint8Array | null }[] };
@@ -56,7 +60,16 @@ export type NodeRequest =
   | { type: 'adopt'; epoch: number; history: EpochRecord[] }
   | { type: 'read'; id: number; key: Uint8Array; readPoint: number }
   | { type: 'peer-port'; peer: number; port: MessagePort }
+  /** Rebuild source (rebuild.ts): hold still and answer a SnapshotReply on `reply`; held until the release of `id`. */
+  | { type: 'snapshot-hold'; id: number; reply: MessagePort }
+  | { type: 'snapshot-release'; id: number }
+  /** Restart of a peer: answer a LogRangeReply on `reply` (can it still catch up from this log?). */
+  | { type: 'log-range'; reply: MessagePort }
   | { type: 'close' };
+
+/** Answers on a request's own reply port (rebuild.ts). */
+export type SnapshotReply = ({ ok: true } & DurablePoint) | { ok: false; code: string; message: string };
+export type LogRangeReply = LogRange & { running: boolean };
 
 export type NodeReply =
   | { type: 'scanned'; scl: number; lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
@@ -89,6 +102,7 @@ function main(d: NodeWorkerData): void {
   const control = new Control(d.control);
   const stats = new StatsBlock(nodeStatKeys, d.stats);
   const i32 = control.i32;
+  settleRebuild(nodeDir(c.dir, d.nodeId)); // before anything opens (or creates) the node's files
   const log = new FsHotLog(nodeLogDir(c.dir, d.nodeId), c.segmentBytes, c.fsync, false, {
     slowSyncMicros: () => Atomics.load(i32, ctl.nodeSlowSyncMicros(d.nodeId)),
     // k > 0: the k-th sync from when it was set fails; each sync counts down to it.
@@ -96,13 +110,12 @@ function main(d: NodeWorkerData): void {
     diskFull: () => Atomics.load(i32, ctl.nodeDiskFull(d.nodeId)) !== 0,
     tearThisWrite: () => Atomics.compareExchange(i32, ctl.nodeTearNext(d.nodeId), 1, 0) === 1,
   });
-  const sclMinAllNodes = (): number => {
-    let min = Number.MAX_SAFE_INTEGER;
-    for (let i = 0; i < c.nodes; i++) min = Math.min(min, control.load64(ctl.nodeScl(i)));
-    return min;
-  };
+  const logGcNodes = (): LogGcNode[] => Array.from({ length: c.nodes }, (_, i) => {
+    const state = Atomics.load(i32, ctl.nodeState(i));
+    return { live: state === NodeState.RUNNING || state === NodeState.STARTING, scl: control.load64(ctl.nodeScl(i)) };
+  });
   const core = new NodeCore(
-    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes,
+    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, logGcNodes,
       scrubIntervalMicros: c.scrubIntervalMs * 1000 },
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: monoMicros },
     new FsEpochStore(nodeDir(c.dir, d.nodeId)),
@@ -179,6 +192,30 @@ function main(d: NodeWorkerData): void {
   port.on('message', onStartup);
 }
 
+/** A rebuild's requests to this node (rebuild.ts), answered on their own reply ports. */
+function answerRebuildRequest(msg: Extract<NodeRequest, { type: 'snapshot-hold' | 'snapshot-release' | 'log-range' }>, core: NodeCore,
+  holds: SnapshotHolds, control: Control, id: number): void {
+  if (msg.type === 'snapshot-release') {
+    holds.release(msg.id);
+    return;
+  }
+  if (msg.type === 'log-range') {
+    const running = Atomics.load(control.i32, ctl.nodeState(id)) === NodeState.RUNNING && core.failure === null;
+    msg.reply.postMessage({ scl: core.scl, logFrom: logFromOf(core), running } satisfies LogRangeReply);
+    return;
+  }
+  let answer: SnapshotReply;
+  try {
+    // A node that failed itself since it was chosen (its state says so first) is no source.
+    if (Atomics.load(control.i32, ctl.nodeState(id)) !== NodeState.RUNNING) throw errors.nodeFailed(id, 'not running');
+    answer = { ok: true, ...holds.hold(msg.id, core) };
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    answer = { ok: false, code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) };
+  }
+  msg.reply.postMessage(answer); // the asker closes the channel
+}
+
 /** True if at least writeQuorum nodes now hold `scl`-or-more while VDL is still below it. */
 function mayAdvanceVdl(control: Control, writer: Control, nodes: number, writeQuorum: number, scl: number): boolean {
   const vdl = writer.load64(ctl.vdl);
@@ -209,6 +246,10 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
   let fetching: { peer: number; from: number; at: number; repair: FrameLocation | null; values?: boolean } | null = null;
   let lagSince = 0;
   const failedPeers = new Set<number>();
+  /** Peers whose hot log starts above this node's chain end: they can never catch it up. */
+  const peersPastMe = new Set<number>();
+  /** Held as a rebuild source: coalescing (and so log GC) stays stopped (rebuild.ts). */
+  const holds = new SnapshotHolds();
   // Per-stage metrics: when this group was drained from the ring, and its (last) fdatasync.
   const tracing = c.metrics.stages;
   const trace = new StageTrace(c.nodes, d.trace);
@@ -271,7 +312,8 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     }
     if (msg.type === 'fetch') {
       const out = core.framesAfter(msg.from, msg.bytesMax);
-      peers[from]?.postMessage({ type: 'frames', from: msg.from, frames: out } satisfies GossipMessage, out.map((f) => f.buffer as ArrayBuffer));
+      peers[from]?.postMessage({ type: 'frames', from: msg.from, frames: out, logFrom: logFromOf(core) } satisfies GossipMessage,
+        out.map((f) => f.buffer as ArrayBuffer));
       control.ring(ctl.nodeDoorbell(from));
       return;
     }
@@ -291,6 +333,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     }
     if (msg.frames.length === 0 || failed) {
       failedPeers.add(from); // it could not help: ask another next time
+      if (!failed && msg.frames.length === 0 && msg.logFrom > core.scl) rebuildIfNoPeerReaches(from);
       return;
     }
     const refs: FrameRef[] = [];
@@ -306,6 +349,24 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       core.gapSeen = false;
       failedPeers.clear();
     }
+  };
+
+  /**
+   * Peer `from` answered that its hot log starts above this node's chain end (its GC let go of the
+   * frames this node misses: log-gc.ts). Once every running peer ahead of this node says so, it can
+   * never catch up by log: it fails with REBUILD_NEEDED, and restartNode rebuilds it from a copy.
+   */
+  const rebuildIfNoPeerReaches = (from: number): void => {
+    peersPastMe.add(from);
+    let ahead = 0;
+    for (let i = 0; i < c.nodes; i++) {
+      if (i === id || Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING || control.load64(ctl.nodeScl(i)) <= core.scl) continue;
+      ahead++;
+      if (!peersPastMe.has(i)) return;
+    }
+    if (ahead === 0) return;
+    failed = true;
+    fail(errors.rebuildNeeded(id, `its chain ends at ${core.scl} and no running peer's hot log reaches back to it`));
   };
 
   /** Anti-entropy: fetch from the most advanced peer when a gap was seen or the lag persists. */
@@ -390,6 +451,11 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         peers[msg.peer]?.close();
         peers[msg.peer] = msg.port;
         failedPeers.delete(msg.peer);
+        peersPastMe.delete(msg.peer); // restarted, maybe rebuilt: ask it again
+        continue;
+      }
+      if (msg.type === 'snapshot-hold' || msg.type === 'snapshot-release' || msg.type === 'log-range') {
+        answerRebuildRequest(msg, core, holds, control, id);
         continue;
       }
       if (msg.type === 'fence') {
@@ -467,8 +533,9 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       if (!failed) maybeGossip(!busy);
     }
     if (busy) continue;
-    core.coalescer.paused = Atomics.load(control.i32, ctl.coalescePaused) !== 0;
-    if (!paused && core.idleWork()) {
+    core.coalescer.paused = Atomics.load(control.i32, ctl.coalescePaused) !== 0 || holds.held;
+    // Held as a rebuild source: only segment preallocation (no cycle, no scrub pass) while a peer copies.
+    if (!paused && core.idleWork(!holds.held)) {
       stats.set(core.statsSnapshot());
       continue;
     }

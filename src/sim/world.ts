@@ -19,6 +19,7 @@ import { MemBlockStorage } from '../node/blocks.js';
 import { NodeCore, type FrameRef } from '../node/core.js';
 import { MemEpochStore, type EpochRecord } from '../node/epoch-store.js';
 import { planRecovery, type NodeScan } from '../recovery/plan.js';
+import { canCatchUpByLog, chooseRebuildSource, logFromOf } from '../node/rebuild.js';
 import { SimDisk } from './disk.js';
 import { Oracle, type SimWrite } from './oracle.js';
 import { Random } from '../shared/random.js';
@@ -447,8 +448,8 @@ export class World {
     const n = this.nodes[i]!;
     if (n.core !== null) return;
     if (n.ioFailed) {
-      const src = this.nodes.findIndex((p, j) => j !== i && p.core !== null && p.core.failure === null && j !== this.flipNode);
-      if (src < 0) {
+      const src = chooseRebuildSource(i, this.nodes.map((p, j) => ({ healthy: p.core !== null && p.core.failure === null && j !== this.flipNode, scl: p.core?.scl ?? 0 })));
+      if (src === null) {
         this.at(5000, () => this.restartNode(i));
         return;
       }
@@ -472,6 +473,14 @@ export class World {
       this.at(5000, () => this.restartNode(i));
       return;
     }
+    // Peers' GC let go of the frames after its chain end (log-gc.ts): it can only be rebuilt.
+    const ranges = this.nodes.flatMap((p, j) => (j !== i && p.core !== null && p.core.failure === null ? [{ scl: p.core.scl, logFrom: logFromOf(p.core) }] : []));
+    if (!canCatchUpByLog(core.scl, ranges)) {
+      n.ioFailed = true;
+      this.stats.rebuildsNeeded!++;
+      this.at(1000, () => this.restartNode(i));
+      return;
+    }
     n.core = core;
     for (const w of [this.writer, this.zombie]) w?.gc.nodeUp(i, core.scl);
     this.ack(i);
@@ -481,7 +490,7 @@ export class World {
     const n = this.nodes[i]!;
     return new NodeCore({
       nodeId: i, pageCount: PAGE_COUNT, payloadBytesMax: FRAME_BYTES_MAX - FRAME_HEADER_BYTES,
-      sclMinAllNodes: () => Math.min(...this.nodes.map((m) => m.core?.scl ?? 0)), scrubIntervalMicros: 0,
+      logGcNodes: () => this.nodes.map((m) => ({ live: m.core !== null, scl: m.core?.scl ?? 0 })), scrubIntervalMicros: 0,
     }, n.disk, n.blocks, { nowMicros: () => this.now }, n.epochs);
   }
 

@@ -10,7 +10,8 @@ import { createRingBuffer } from '../ring/ring.js';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
 import { workerUrl } from '../shared/paths.js';
 import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
-import type { NodeReply, NodeRequest, NodeWorkerData } from '../node/worker.js';
+import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotReply } from '../node/worker.js';
+import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
@@ -19,6 +20,12 @@ import { nodeDir } from '../node/paths.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
 type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
+
+/**
+ * A rebuild's source answers its hold (after any fdatasync in progress: a slow device may take
+ * seconds) or a log-range question within this long, else the rebuild fails.
+ */
+const REBUILD_ANSWER_TIMEOUT_MS = 30_000;
 
 interface PendingRead {
   node: number;
@@ -337,29 +344,27 @@ export class Cluster {
   }
 
   /**
-   * A node that failed on an I/O error (EIO, ENOSPC) does not trust its files again (the page cache
-   * may hold writes the disk lost): its directory is replaced by a copy of a healthy peer's, taken
-   * with coalescing paused, and it then catches up like any restarted node.
+   * Replaces node i's directory (the node is down) by a durable, consistent copy of a healthy
+   * peer's (src/node/rebuild.ts): from the running peer with the highest SCL, held still while the
+   * copy is taken (no coalescing cycle, no log GC), and only up to the durable point it reports
+   * (synced bytes only); written to a temporary directory, fsync'ed, then swapped in. The source
+   * is released afterwards, also on error.
    */
-  private rebuildFromPeer(i: number): void {
-    const src = Array.from({ length: this.config.nodes }, (_, j) => j).find((j) => j !== i && this.isUp(j) && this.failures[j] === null);
-    if (src === undefined) throw errors.recoveryFailed(`node ${i} must be rebuilt from a peer and no healthy peer is running`);
-    const dst = nodeDir(this.config.dir, i);
-    const from = nodeDir(this.config.dir, src);
-    const wasPaused = Atomics.exchange(this.control.i32, ctl.coalescePaused, 1);
+  private async rebuildFromPeer(i: number): Promise<void> {
+    const candidates = Array.from({ length: this.config.nodes }, (_, j) => ({ healthy: this.isUp(j) && this.failures[j] === null, scl: this.scl(j) }));
+    const src = chooseRebuildSource(i, candidates);
+    if (src === null) throw errors.recoveryFailed(`node ${i} must be rebuilt from a peer and no healthy peer is running`);
+    const id = ++this.snapshotHoldId;
     try {
-      for (let attempt = 1; ; attempt++) {
-        fs.rmSync(dst, { recursive: true, force: true });
-        try {
-          fs.cpSync(from, dst, { recursive: true, filter: (p) => !p.endsWith('.tmp') });
-          break;
-        } catch (e) {
-          // A file went away under the copy (GC of a segment): take it again.
-          if (attempt >= 5) throw errors.recoveryFailed(`rebuilding node ${i} from node ${src}: ${(e as Error).message}`);
-        }
-      }
+      const held = await this.ask<SnapshotReply>(src, (reply) => ({ type: 'snapshot-hold', id, reply }));
+      if (!held.ok) throw errors.recoveryFailed(`rebuilding node ${i}: source node ${src} could not hold still: ${held.message}`);
+      const dst = nodeDir(this.config.dir, i);
+      settleRebuild(dst);
+      copyNodeFiles(nodeDir(this.config.dir, src), dst, held, this.config.segmentBytes);
+      installRebuild(dst);
+      this.lastRebuild = { node: i, source: src, scl: held.scl };
     } finally {
-      Atomics.store(this.control.i32, ctl.coalescePaused, wasPaused);
+      this.send(src, { type: 'snapshot-release', id });
     }
     Atomics.store(this.control.i32, ctl.nodeSlowSyncMicros(i), 0);
     Atomics.store(this.control.i32, ctl.nodeFailSyncIn(i), 0);
@@ -368,6 +373,46 @@ export class Cluster {
   }
 
   rebuilds = 0;
+  /** The last rebuild: which node, from which source, up to which SCL (tests and diagnostics). */
+  lastRebuild: { node: number; source: number; scl: number } | null = null;
+  private snapshotHoldId = 0;
+
+  /**
+   * A request to running node j answered on its own port (rebuild requests): rejects if the node
+   * goes away or does not answer within REBUILD_ANSWER_TIMEOUT_MS.
+   */
+  private ask<T>(j: number, request: (reply: MessagePort) => NodeRequest): Promise<T> {
+    const h = this.nodes[j];
+    if (h === null || h === undefined) return Promise.reject(errors.nodeFailed(j, 'not running'));
+    const { port1, port2 } = new MessageChannel();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        port1.close();
+        reject(errors.nodeFailed(j, `did not answer within ${REBUILD_ANSWER_TIMEOUT_MS} ms`));
+      }, REBUILD_ANSWER_TIMEOUT_MS);
+      port1.once('message', (m: T) => {
+        clearTimeout(timer);
+        port1.close();
+        resolve(m);
+      });
+      port1.once('close', () => {
+        clearTimeout(timer);
+        reject(errors.nodeFailed(j, 'went away before answering'));
+      });
+      h.port.postMessage(request(port2), [port2]);
+      this.control.ring(ctl.nodeDoorbell(j));
+    });
+  }
+
+  /**
+   * Whether node i, whose chain ends at `scl`, can still catch up from a running peer's hot log.
+   * Peers let GC go past a node that is down or too far behind (src/node/log-gc.ts).
+   */
+  private async canCatchUp(i: number, scl: number): Promise<boolean> {
+    const peers = Array.from({ length: this.config.nodes }, (_, j) => j).filter((j) => j !== i && this.isUp(j) && this.failures[j] === null);
+    const ranges = await Promise.allSettled(peers.map((j) => this.ask<LogRangeReply>(j, (reply) => ({ type: 'log-range', reply }))));
+    return canCatchUpByLog(scl, ranges.flatMap((r) => (r.status === 'fulfilled' && r.value.running ? [r.value] : [])));
+  }
 
   dropFrames(i: number, probability: number): void {
     Atomics.store(this.control.i32, ctl.nodeDropPermille(i), Math.round(probability * 1000));
@@ -393,16 +438,30 @@ export class Cluster {
     await h.exited;
   }
 
-  /** Restarts node i from its hot log; the group-commit thread resends what it missed. */
+  /**
+   * Restarts node i from its hot log; the group-commit thread resends what it missed, else gossip.
+   * It is rebuilt from a peer's copy instead if it failed on an I/O error (EIO, ENOSPC: its files
+   * are not trusted), failed with REBUILD_NEEDED, or its chain ends below every running peer's
+   * hot log (they collected the frames it misses while it was away: src/node/log-gc.ts).
+   */
   async restart(i: number, epoch: number): Promise<void> {
     if (this.nodes[i] !== null) await this.crash(i);
     const failure = this.failures[i] ?? null;
-    if (failure !== null && (failure.startsWith('IO_ERROR') || failure.startsWith('DISK_FULL'))) this.rebuildFromPeer(i);
-    const ring = createRingBuffer(this.config.nodeRingBytes);
-    this.writer.rings[i] = ring;
-    this.postGc({ type: 'node-up', node: i, ring });
-    await this.startNode(i, false);
-    await this.recoverNode(i, -1, epoch, null);
+    let rebuild = failure !== null && (failure.startsWith('IO_ERROR') || failure.startsWith('DISK_FULL') || failure.startsWith('REBUILD_NEEDED'));
+    for (;;) {
+      if (rebuild) await this.rebuildFromPeer(i);
+      const ring = createRingBuffer(this.config.nodeRingBytes);
+      this.writer.rings[i] = ring;
+      this.postGc({ type: 'node-up', node: i, ring });
+      const scanned = await this.startNode(i, false);
+      if (!rebuild && !(await this.canCatchUp(i, scanned.scl))) {
+        await this.crash(i);
+        rebuild = true;
+        continue;
+      }
+      await this.recoverNode(i, -1, epoch, null);
+      return;
+    }
   }
 
   async close(): Promise<void> {
