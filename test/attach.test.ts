@@ -109,6 +109,7 @@ describe('attaching writers to a live volume', () => {
       await w1.put('k', 'old');
       breakEpochFile(dir, 5); // node 5 cannot be fenced
       const w2 = await volume.attachWriter();
+      expect(volume.lastAttach.nodesExcluded).toBe(1); // stopped rather than left at the old epoch
       // w1 is a zombie that does not know yet: its frames reach every ring of its own.
       const zombie = Array.from({ length: 20 }, (_, i) => settled(w1.put(i === 0 ? 'k' : `z${i}`, 'zombie')));
       await Promise.all(zombie);
