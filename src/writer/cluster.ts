@@ -30,6 +30,12 @@ type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
  */
 const READS_PENDING_MAX = 1 << 16;
 
+/**
+ * A running node that does not answer a fence or an adopt within this long is taken as hung (the
+ * attach then stops it). Far above an epoch-file update (a few fsyncs), even on a loaded machine.
+ */
+const NODE_STEP_TIMEOUT_MS = 10_000;
+
 /** Fault hooks that return a promise: on a fenced handle they reject rather than throw. */
 const ASYNC_FAULT_HOOKS = new Set(['crashNode', 'restartNode', 'killWriter']);
 
@@ -191,14 +197,15 @@ export class Cluster {
 
   /**
    * Running node i refuses frames below `epoch` from now on (durably) and takes frames from `link`.
-   * A node that does not answer within commitTimeoutMs counts as not fenced.
+   * A running node that does not answer within NODE_STEP_TIMEOUT_MS counts as not fenced (at open the
+   * nodes are still in start-up, doing nothing else, and their answer is awaited).
    */
   fence(i: number, epoch: number, link: WriterLink, atOpen = false): Promise<Extract<NodeReply, { type: 'fenced' }>> {
     const h = this.nodes[i];
     if (h === null || h === undefined || !(atOpen || this.isUp(i))) return Promise.reject(errors.nodeFailed(i, 'not running'));
     const done = this.nextStep(h, 'fenced');
     this.send(i, { type: 'fence', epoch, ring: link.rings[i]!, writerControl: link.control.sab });
-    return this.withinTimeout(i, 'fence', done) as Promise<Extract<NodeReply, { type: 'fenced' }>>;
+    return (atOpen ? done : this.withinTimeout(i, 'fence', done)) as Promise<Extract<NodeReply, { type: 'fenced' }>>;
   }
 
   /** Node i records the new writer's recovery (epoch, kept VDL) in its history, durably, or refuses. */
@@ -211,10 +218,9 @@ export class Cluster {
   }
 
   private withinTimeout<T>(i: number, step: string, p: Promise<T>): Promise<T> {
-    const ms = this.config.commitTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(errors.recoveryFailed(`node ${i} did not answer ${step} within commitTimeoutMs=${ms}`)), ms);
+      timer = setTimeout(() => reject(errors.recoveryFailed(`node ${i} did not answer ${step} within ${NODE_STEP_TIMEOUT_MS} ms`)), NODE_STEP_TIMEOUT_MS);
     });
     return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
