@@ -130,6 +130,7 @@ export class Volume {
           excluded.push(`node ${i} not fenced: ${(f.reason as Error).message}`);
         }
       }
+      this.lastAttach.nodesExcluded = excluded.length;
       const fenceQuorum = c.nodes - c.writeQuorum + 1;
       if (scans.length < fenceQuorum) {
         throw errors.recoveryFailed(`only ${scans.length} node(s) could be fenced at epoch ${epoch}; ${fenceQuorum} are needed before anything is decided` +
