@@ -108,6 +108,39 @@ describe('volume lock', () => {
     expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
   });
 
+  it('of several processes finding one stale lock, exactly one takes it over', async () => {
+    // Method: four processes take the lock itself (no nodes) at the same moment, over a lock file
+    // of a process that has exited; the winner holds it for a while, so every other must be refused.
+    const dir = tempDir();
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((r) => gone.once('exit', r));
+    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: gone.pid, hostname: os.hostname(), startedAt: 'then', nonce: 'dead' }));
+    const lockModule = new URL('../dist/writer/volume-lock.js', import.meta.url).href;
+    const script = path.join(tempDir(), 'take.mjs');
+    fs.writeFileSync(script, `import { VolumeLock } from ${JSON.stringify(lockModule)};
+const go = Number(process.argv[2]);
+while (Date.now() < go) {}
+try {
+  const lock = await VolumeLock.acquire(${JSON.stringify(dir)});
+  await new Promise((r) => setTimeout(r, 3000));
+  lock.release();
+  process.stdout.write('took');
+} catch (e) {
+  process.stdout.write(e.code ?? String(e));
+}`);
+    const go = Date.now() + 2000; // all start together (a wall-clock rendezvous, not an assertion)
+    const outs = await Promise.all(Array.from({ length: 4 }, () => new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, [script, String(go)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('exit', () => resolve(out));
+    })));
+    expect(outs.filter((o) => o === 'took')).toHaveLength(1);
+    expect(outs.filter((o) => o === 'VOLUME_LOCKED')).toHaveLength(3);
+    expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith(LOCK_FILE))).toEqual([]);
+  });
+
   it('releases the lock after a failed open', async () => {
     const dir = tempDir();
     const db = await open(smallOptions(dir));
