@@ -128,6 +128,7 @@ export const errors = {
   volumeLocked: (dir: string, holder: { pid: number; hostname: string; startedAt: string; thisProcess: boolean }) =>
     new AuroralError(ErrorCode.VOLUME_LOCKED, `the volume at ${dir} is open in ${holder.thisProcess ? 'this process' : 'another process'} ` +
       `(pid ${holder.pid} on ${holder.hostname}, since ${holder.startedAt}); close it there first`, { details: holder }),
+  volumeLockBlocked: (dir: string, why: string) => new AuroralError(ErrorCode.VOLUME_LOCKED, `the volume at ${dir} cannot be locked: ${why}`),
   snapshotReleased: (readPoint: number) =>
     new AuroralError(ErrorCode.SNAPSHOT_RELEASED, `the snapshot at read point ${readPoint} was released`),
 };

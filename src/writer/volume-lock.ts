@@ -41,6 +41,9 @@ const ACQUIRE_ATTEMPTS_MAX = 8;
 /** Backoff before attempt k (k >= 2) is this times 2^(k-2) ms: 127 ms in all, far above a takeover's. */
 const ACQUIRE_BACKOFF_MS = 1;
 
+/** A nonce is a short token (it becomes part of a file name). */
+const NONCE = /^[0-9a-z]{1,64}$/i;
+
 interface LockRecord {
   pid: number;
   hostname: string;
@@ -72,14 +75,14 @@ export class VolumeLock {
       }
       const held = readLock(file);
       if (held === 'gone') continue; // released between our link and our read: try again
-      if (held === 'unreadable') throw errors.volumeLocked(dir, { pid: -1, hostname: `unreadable ${file}`, startedAt: '?', thisProcess: false });
+      if (held === 'unreadable') throw errors.volumeLockBlocked(dir, `${file} cannot be read as a lock; if no process has the volume open, remove it`);
       if (held.pid === process.pid && held.hostname === mine.hostname && (held.procStart === null || held.procStart === mine.procStart)) {
         throw errors.volumeLocked(dir, { ...holderOf(held), thisProcess: true });
       }
       if (!isStale(held)) throw errors.volumeLocked(dir, { ...holderOf(held), thisProcess: false });
       takeOver(file, held.nonce, dir);
     }
-    throw errors.volumeLocked(dir, { pid: -1, hostname: `contended ${file} (${ACQUIRE_ATTEMPTS_MAX} attempts)`, startedAt: '?', thisProcess: false });
+    throw errors.volumeLockBlocked(dir, `${file} changed hands during all ${ACQUIRE_ATTEMPTS_MAX} attempts to take it`);
   }
 
   /** Removes the lock (if it is still ours). Idempotent. */
@@ -129,7 +132,8 @@ function readLock(file: string): LockRecord | 'gone' | 'unreadable' {
   }
   try {
     const r = JSON.parse(text) as Partial<LockRecord>;
-    if (typeof r.pid !== 'number' || !Number.isInteger(r.pid) || r.pid <= 0 || typeof r.hostname !== 'string' || typeof r.nonce !== 'string') return 'unreadable';
+    if (typeof r.pid !== 'number' || !Number.isInteger(r.pid) || r.pid <= 0 || typeof r.hostname !== 'string' ||
+      typeof r.nonce !== 'string' || !NONCE.test(r.nonce)) return 'unreadable';
     return { pid: r.pid, hostname: r.hostname, startedAt: String(r.startedAt ?? '?'), procStart: typeof r.procStart === 'string' ? r.procStart : null, nonce: r.nonce };
   } catch {
     return 'unreadable';
@@ -153,16 +157,24 @@ function isStale(r: LockRecord): boolean {
 }
 
 function takeOver(file: string, nonce: string, dir: string): void {
-  assert(/^[0-9a-z]+$/i.test(nonce), 'lock nonce');
+  assert(NONCE.test(nonce), 'lock nonce'); // it names the marker file
   const marker = `${file}.takeover-${nonce}`;
   try {
     fs.writeFileSync(marker, String(process.pid), { flag: 'wx' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     // Another opener is taking this lock over right now (or was killed doing it).
-    const other = Number(fs.readFileSync(marker, 'utf8'));
-    if (Number.isInteger(other) && other > 0 && !isStale({ pid: other, hostname: os.hostname(), startedAt: '', procStart: null, nonce })) return;
-    throw errors.volumeLocked(dir, { pid: Number.isInteger(other) ? other : -1, hostname: `interrupted takeover: remove ${marker}`, startedAt: '?', thisProcess: false });
+    let other: number;
+    try {
+      other = Number(fs.readFileSync(marker, 'utf8'));
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code === 'ENOENT') return; // that takeover just finished
+      throw e2;
+    }
+    // Being written (empty for a moment), or another open in this process is at it: retry.
+    if (!Number.isInteger(other) || other <= 0 || other === process.pid) return;
+    if (!isStale({ pid: other, hostname: os.hostname(), startedAt: '', procStart: null, nonce })) return;
+    throw errors.volumeLockBlocked(dir, `a takeover of a stale lock was interrupted (process ${other} is gone); remove ${marker}`);
   }
   const held = readLock(file);
   if (typeof held === 'object' && held.nonce === nonce) unlinkIfPresent(file);
