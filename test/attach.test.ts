@@ -21,7 +21,7 @@ function breakEpochFile(dir: string, i: number): void {
 describe('attaching writers to a live volume', () => {
   it('gives two concurrent attaches distinct epochs: the older is fenced and none of its puts is acknowledged unless it survives a reopen', async () => {
     const dir = tempDir();
-    const options = smallOptions(dir, { commitTimeoutMs: 2000 });
+    const options = smallOptions(dir, { commitTimeoutMs: 8000 });
     const volume = await openVolume(options);
     const acked = new Map<string, string>();
     let epochs: number[] = [];
@@ -51,7 +51,7 @@ describe('attaching writers to a live volume', () => {
 
   it('excludes a node whose adopt fails instead of ignoring it, and fails the attach when too few adopt', async () => {
     const dir = tempDir();
-    const volume = await openVolume(smallOptions(dir, { commitTimeoutMs: 2000 }));
+    const volume = await openVolume(smallOptions(dir, { commitTimeoutMs: 8000 }));
     // Fault injection: the nodes in `refuse` are told that the recovery kept VDL 0, below their
     // chains (as if they had taken frames beyond the kept VDL): they must refuse to adopt.
     const cluster = (volume as unknown as { cluster: { adopt(i: number, epoch: number): Promise<void>; history: { epoch: number; vdl: number }[] } }).cluster;
@@ -84,7 +84,7 @@ describe('attaching writers to a live volume', () => {
   });
 
   it('a node restarting while a new writer attaches comes back at the new epoch and counts toward its quorums', async () => {
-    const volume = await openVolume(smallOptions(tempDir(), { commitTimeoutMs: 1500 }));
+    const volume = await openVolume(smallOptions(tempDir(), { commitTimeoutMs: 8000 }));
     try {
       const w1 = await volume.attachWriter();
       await Promise.all(Array.from({ length: 20 }, (_, i) => w1.put(`k${i}`, `v${i}`)));
@@ -103,7 +103,7 @@ describe('attaching writers to a live volume', () => {
 
   it('never reads from a node that missed the fence: it still takes a fenced writer\'s frames', async () => {
     const dir = tempDir();
-    const volume = await openVolume(smallOptions(dir, { cacheBytesMax: 0, readTimeoutMs: 200, commitTimeoutMs: 2000 }));
+    const volume = await openVolume(smallOptions(dir, { cacheBytesMax: 0, readTimeoutMs: 200, commitTimeoutMs: 8000 }));
     try {
       const w1 = await volume.attachWriter();
       await w1.put('k', 'old');
@@ -152,7 +152,7 @@ describe('attaching writers to a live volume', () => {
       await w2.faults.crashNode(2);
       await w2.faults.restartNode(2);
       for (let i = 0; i < 200; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => w2.put(`k${i + j}`, `new${i + j}`)));
-      expect(await waitFor(() => w2.stats().nodes[2]!.scl === w2.vdl)).toBe(true);
+      expect(await waitFor(() => w2.stats().nodes[2]!.scl === w2.vdl, 20_000)).toBe(true);
       const n2 = w2.stats().nodes[2]!;
       // Frames from the writer's ring, not only what gossip fetched from peers.
       expect(n2.framesAppended - n2.framesFetched).toBeGreaterThan(0);
