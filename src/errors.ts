@@ -1,5 +1,6 @@
 // Operating errors: typed, with a stable `code` that callers may switch on. Programmer errors are
 // assertion failures (see assert.ts) and are never caught to carry on.
+import { assert } from './assert.js';
 
 export const ErrorCode = {
   INVALID_OPTION: 'INVALID_OPTION',
@@ -23,21 +24,70 @@ export const ErrorCode = {
   REBUILD_NEEDED: 'REBUILD_NEEDED',
   TRANSACTION_ABORTED: 'TRANSACTION_ABORTED',
   SNAPSHOT_RELEASED: 'SNAPSHOT_RELEASED',
+  VOLUME_LOCKED: 'VOLUME_LOCKED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** Plain facts an error carries besides its message (structured-clone safe). */
+export type ErrorDetails = Readonly<Record<string, string | number | boolean | null>>;
+
 export class AuroralError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** The message without the code prefix. */
+  readonly reason: string;
+  readonly details: ErrorDetails | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: ErrorDetails }) {
     super(`${code}: ${message}`, options);
     this.name = 'AuroralError';
     this.code = code;
+    this.reason = message;
+    this.details = options?.details === undefined ? undefined : Object.freeze({ ...options.details });
   }
 }
 
 export function isAuroralError(e: unknown, code?: ErrorCode): e is AuroralError {
   return e instanceof Error && (e as AuroralError).name === 'AuroralError' &&
     (code === undefined || (e as AuroralError).code === code);
+}
+
+const codes = new Set<string>(Object.values(ErrorCode));
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && codes.has(code);
+}
+
+/** An error as it crosses a thread boundary (postMessage): data, never a "CODE: message" string. */
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetails;
+}
+
+/**
+ * Turns anything thrown into a SerializedError. An AuroralError keeps its code; an fs error gets one
+ * by its errno (ENOSPC -> DISK_FULL, any other -> IO_ERROR) with the errno and syscall in details;
+ * anything else (an assertion, a bug) gets `fallback`.
+ */
+export function serializeError(e: unknown, fallback: ErrorCode = ErrorCode.NODE_FAILED): SerializedError {
+  if (isAuroralError(e) && isErrorCode(e.code)) {
+    const reason = typeof e.reason === 'string' ? e.reason : e.message;
+    return e.details === undefined ? { code: e.code, message: reason } : { code: e.code, message: reason, details: { ...e.details } };
+  }
+  const err = e as { code?: unknown; syscall?: unknown; message?: unknown } | null;
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  if (typeof err?.code === 'string' && /^E[A-Z0-9]+$/.test(err.code)) {
+    const details: Record<string, string> = { errno: err.code };
+    if (typeof err.syscall === 'string') details.syscall = err.syscall;
+    return { code: err.code === 'ENOSPC' ? ErrorCode.DISK_FULL : ErrorCode.IO_ERROR, message, details };
+  }
+  return { code: fallback, message };
+}
+
+/** Rebuilds the AuroralError a thread sent with serializeError. */
+export function deserializeError(s: SerializedError): AuroralError {
+  // Both sides run the same build (the layout fingerprint checks it): an unknown code is a bug.
+  assert(isErrorCode(s.code) && typeof s.message === 'string', `not a serialized error: ${JSON.stringify(s)}`);
+  return new AuroralError(s.code, s.message, s.details === undefined ? undefined : { details: s.details });
 }
 
 // Small factories keep messages uniform and the call sites short (hypercore-errors style).
@@ -78,6 +128,10 @@ export const errors = {
   writerKilled: () => new AuroralError(ErrorCode.WRITER_KILLED, 'the writer was killed (fault hook); attach a new writer to the volume'),
   volumeMismatch: (why: string) => new AuroralError(ErrorCode.VOLUME_MISMATCH, why),
   transactionAborted: (why: string) => new AuroralError(ErrorCode.TRANSACTION_ABORTED, why),
+  volumeLocked: (dir: string, holder: { pid: number; hostname: string; startedAt: string; thisProcess: boolean }) =>
+    new AuroralError(ErrorCode.VOLUME_LOCKED, `the volume at ${dir} is open in ${holder.thisProcess ? 'this process' : 'another process'} ` +
+      `(pid ${holder.pid} on ${holder.hostname}, since ${holder.startedAt}); close it there first`, { details: holder }),
+  volumeLockBlocked: (dir: string, why: string) => new AuroralError(ErrorCode.VOLUME_LOCKED, `the volume at ${dir} cannot be locked: ${why}`),
   snapshotReleased: (readPoint: number) =>
     new AuroralError(ErrorCode.SNAPSHOT_RELEASED, `the snapshot at read point ${readPoint} was released`),
 };

@@ -12,6 +12,7 @@ import { readU64 } from '../log/u64.js';
 import { Queue } from 'mnemonist';
 import { StageTrace, isSampled } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
+import { serializeError, type SerializedError } from '../errors.js';
 
 export interface GcWorkerData {
   /** This writer's own control block (doorbells, VDL, PGMRPL, fencedBy). */
@@ -35,6 +36,9 @@ export type GcMessage =
   | { type: 'node-down'; node: number }
   | { type: 'node-up'; node: number; ring: SharedArrayBuffer }
   | { type: 'close' };
+
+/** From the group-commit thread: it died of `error` (typed, see errors.ts serializeError). */
+export type GcReply = { type: 'failed'; error: SerializedError };
 
 /** Watchdog: even with no doorbell, look around this often (ms). */
 const PARK_TIMEOUT_MS = 50;
@@ -203,4 +207,10 @@ function main(d: GcWorkerData): void {
   d.port.close();
 }
 
-main(workerData as GcWorkerData);
+try {
+  main(workerData as GcWorkerData);
+} catch (e) {
+  // Tell the writer why, with the error's code, before the thread dies of it.
+  (workerData as GcWorkerData).port.postMessage({ type: 'failed', error: serializeError(e) } satisfies GcReply);
+  throw e;
+}

@@ -14,7 +14,6 @@ import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
 import { checkLayout } from '../shared/layout.js';
-import { errors } from '../errors.js';
 import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
@@ -22,6 +21,7 @@ import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
 import type { LogGcNode } from './log-gc.js';
 import { logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
+import { errors, serializeError, type SerializedError } from '../errors.js';
 
 export interface NodeWorkerData {
   nodeId: number;
@@ -76,7 +76,11 @@ export type NodeReply =
   | { type: 'ready'; scl: number }
   | { type: 'fenced'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number }
   | { type: 'adopted'; scl: number }
-  | { type: 'failed'; code: string; message: string }
+  /**
+   * `fatal`: the node failed itself (state FAILED, it never acks again) or could not start; else
+   * only the step asked for (fence, adopt) was refused and the node runs on.
+   */
+  | { type: 'failed'; error: SerializedError; fatal: boolean }
   | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; value: Uint8Array | null; found: boolean; lsn: number };
 
 /** At most this many frames per append group (bounds one writev and one apply pass). */
@@ -123,10 +127,9 @@ function main(d: NodeWorkerData): void {
   const reply = (r: NodeReply) => port.postMessage(r);
   const link = { writer: new Control(d.writerControl) }; // the attached writer's block (replaced by 'fence')
   const fail = (e: unknown) => {
-    const err = e as { code?: string; message?: string };
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.FAILED);
     link.writer.ring(ctl.gcDoorbell);
-    reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+    reply({ type: 'failed', error: serializeError(e), fatal: true });
   };
 
   try {
@@ -151,8 +154,7 @@ function main(d: NodeWorkerData): void {
         const f = core.fence(msg.epoch);
         reply({ type: 'fenced', ...f, epoch: core.epoch });
       } catch (e) {
-        const err = e as { code?: string; message?: string };
-        reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+        reply({ type: 'failed', error: serializeError(e), fatal: false });
       }
       return;
     }
@@ -469,18 +471,23 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
           link.writer = new Control(msg.writerControl);
           reply({ type: 'fenced', ...f, epoch: core.epoch });
         } catch (e) {
-          const err = e as { code?: string; message?: string };
-          reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+          reply({ type: 'failed', error: serializeError(e), fatal: false });
         }
         continue;
       }
       if (msg.type === 'adopt') {
         try {
+          // Checked before anything is saved: a chain longer than what the recovery kept (frames
+          // taken from a peer after the fence) is not part of the volume; the writer must leave
+          // this node out rather than count an SCL that covers LSNs its new writer will reuse.
+          const kept = msg.history.find((r) => r.epoch === msg.epoch);
+          if (kept !== undefined && core.scl > kept.vdl) {
+            throw errors.recoveryFailed(`node ${id}'s chain ends at ${core.scl}, above the VDL ${kept.vdl} the recovery at epoch ${msg.epoch} kept`);
+          }
           core.adopt(msg.epoch, msg.history);
           reply({ type: 'adopted', scl: core.scl });
         } catch (e) {
-          const err = e as { code?: string; message?: string };
-          reply({ type: 'failed', code: err.code ?? 'NODE_FAILED', message: err.message ?? String(e) });
+          reply({ type: 'failed', error: serializeError(e, 'RECOVERY_FAILED'), fatal: false });
         }
         continue;
       }

@@ -1,10 +1,14 @@
 // The writer's handle on its threads: starts the storage-node workers and the group-commit
 // worker, routes page reads to nodes, and carries out fault hooks (pause, crash, restart).
+//
+// It also keeps which writer the nodes follow (`current`, the link of the newest attach) and the
+// volume's newest epoch. Attaches and node restarts run one at a time (`exclusive`): a node never
+// starts while a fence is under way, so it cannot miss it and come back at an older epoch.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { assert } from '../assert.js';
-import { errors, AuroralError, ErrorCode } from '../errors.js';
+import { errors, deserializeError, serializeError, ErrorCode, type AuroralError } from '../errors.js';
 import type { Config } from '../config.js';
 import { createRingBuffer } from '../ring/ring.js';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
@@ -13,7 +17,7 @@ import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
 import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotReply } from '../node/worker.js';
 import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
 import type { EpochRecord } from '../node/epoch-store.js';
-import type { GcMessage, GcWorkerData } from '../commit/worker.js';
+import type { GcMessage, GcReply, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
 import { registerThread } from '../shared/thread-names.js';
 import { nodeDir } from '../node/paths.js';
@@ -26,6 +30,21 @@ type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
  * seconds) or a log-range question within this long, else the rebuild fails.
  */
 const REBUILD_ANSWER_TIMEOUT_MS = 30_000;
+
+/**
+ * Reads waiting for a node's answer, at most. Each has a timer (readTimeoutMs) that removes it, so
+ * this only bounds a burst: beyond it a read fails at once with READ_UNAVAILABLE.
+ */
+const READS_PENDING_MAX = 1 << 16;
+
+/**
+ * A running node that does not answer a fence or an adopt within this long is taken as hung (the
+ * attach then stops it). Far above an epoch-file update (a few fsyncs), even on a loaded machine.
+ */
+const NODE_STEP_TIMEOUT_MS = 10_000;
+
+/** Fault hooks that return a promise: on a fenced handle they reject rather than throw. */
+const ASYNC_FAULT_HOOKS = new Set(['crashNode', 'restartNode', 'killWriter']);
 
 interface PendingRead {
   node: number;
@@ -48,13 +67,15 @@ interface NodeHandle {
  * old one's thread may keep running (a stale writer) but no node reads its rings any more.
  */
 export class WriterLink {
+  /** The epoch its writer writes at (set once, when the attach or the open decided it). */
+  epoch = 0;
   readonly control = new Control();
   readonly logRing: SharedArrayBuffer;
   readonly rings: SharedArrayBuffer[];
   readonly gcStats = new StatsBlock(gcStatKeys);
   gc: { worker: Worker; port: MessagePort; exited: Promise<void> } | null = null;
   /** Set if the group-commit thread dies: the writer can no longer make anything durable. */
-  fatal: Error | null = null;
+  fatal: AuroralError | null = null;
   onFatal: (e: Error) => void = () => {};
 
   constructor(config: Config) {
@@ -70,24 +91,33 @@ export class Cluster {
   readonly nodeStats: StatsBlock<NodeStatKey>[];
   /** Frame timestamps and fdatasync histograms (per-stage metrics), shared by every thread. */
   readonly trace: StageTrace;
-  /** The writer the nodes serve now. */
-  writer: WriterLink;
-  /** Every link started (closed at close()). */
-  private readonly links: WriterLink[] = [];
+  /**
+   * The writer the nodes follow: set when an attach starts fencing (or at open), cleared when that
+   * writer is closed or killed or its attach fails. A node (re)started meanwhile gets its rings;
+   * with none, it starts on a ring nobody writes and the next attach fences it.
+   */
+  current: WriterLink | null;
+  /** The volume's newest epoch: decided at open, then claimed by each attach (see claimEpoch). */
+  epoch = 0;
+  /** Links whose group-commit thread may run, and the current one (128 MiB of rings each). */
+  private readonly links = new Set<WriterLink>();
   /** The volume's truncation history (volume.json), handed to nodes at start. */
   history: EpochRecord[] = [];
   readonly paused: boolean[];
-  readonly failures: (string | null)[];
+  /** Why node i failed itself (as its thread reported it), until it is restarted. */
+  readonly failures: (AuroralError | null)[];
   private readonly nodes: (NodeHandle | null)[];
   private readonly reads = new Map<number, PendingRead>();
-  /** Resolve when each port closed so far has really gone (its 'close' event is asynchronous). */
-  private readonly portsClosed: Promise<void>[] = [];
+  /** Resolve when each port still open has really gone (its 'close' event is asynchronous). */
+  private readonly portsClosed = new Set<Promise<void>>();
   private readId = 0;
+  /** The tail of the exclusive sections (attaches, node restarts). */
+  private exclusiveTail: Promise<void> = Promise.resolve();
 
   constructor(config: Config) {
     this.config = config;
-    this.writer = new WriterLink(config);
-    this.links.push(this.writer);
+    this.current = new WriterLink(config);
+    this.links.add(this.current);
     this.nodeStats = Array.from({ length: config.nodes }, () => new StatsBlock(nodeStatKeys));
     this.trace = new StageTrace(config.nodes);
     this.nodes = new Array(config.nodes).fill(null);
@@ -127,13 +157,18 @@ export class Cluster {
 
   private readonly pendingPeerPorts: (MessagePort | null)[][] = [];
 
-  /** Starts node i's worker on the current writer's ring; resolves when it has scanned its log. */
-  startNode(i: number, atOpen = true): Promise<Scanned> {
+  /**
+   * Starts node i's worker on the current writer's ring (`ring` if given; with no writer, on a ring
+   * and a control block nobody uses, until a fence moves it); resolves when it has scanned its log.
+   */
+  startNode(i: number, atOpen = true, ring?: SharedArrayBuffer): Promise<Scanned> {
     assert(this.nodes[i] === null, `node ${i} already running`);
     Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STARTING);
     const { port1, port2 } = new MessageChannel();
     const peerPorts = this.linkPeers(i, atOpen);
-    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, writerControl: this.writer.control.sab, ring: this.writer.rings[i]!,
+    const link = this.current;
+    const data: NodeWorkerData = { nodeId: i, control: this.control.sab, writerControl: (link?.control ?? new Control()).sab,
+      ring: ring ?? link?.rings[i] ?? createRingBuffer(this.config.nodeRingBytes),
       history: this.history, stats: this.nodeStats[i]!.sab, trace: this.trace.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
     const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
     const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
@@ -153,7 +188,7 @@ export class Cluster {
       h.step = (r) => {
         h.step = null;
         if (r.type === want) resolve(r);
-        else if (r.type === 'failed') reject(new AuroralError(r.code as ErrorCode, r.message));
+        else if (r.type === 'failed') reject(deserializeError(r.error));
         else reject(errors.recoveryFailed(`unexpected reply ${r.type} while waiting for ${want}`));
       };
     });
@@ -167,29 +202,108 @@ export class Cluster {
     return done.then(() => undefined);
   }
 
-  /** Running node i refuses frames below `epoch` from now on (durably) and takes frames from `link`. */
+  /**
+   * Running node i refuses frames below `epoch` from now on (durably) and takes frames from `link`.
+   * A running node that does not answer within NODE_STEP_TIMEOUT_MS counts as not fenced (at open the
+   * nodes are still in start-up, doing nothing else, and their answer is awaited).
+   */
   fence(i: number, epoch: number, link: WriterLink, atOpen = false): Promise<Extract<NodeReply, { type: 'fenced' }>> {
     const h = this.nodes[i];
     if (h === null || h === undefined || !(atOpen || this.isUp(i))) return Promise.reject(errors.nodeFailed(i, 'not running'));
     const done = this.nextStep(h, 'fenced');
     this.send(i, { type: 'fence', epoch, ring: link.rings[i]!, writerControl: link.control.sab });
-    return done as Promise<Extract<NodeReply, { type: 'fenced' }>>;
+    return (atOpen ? done : this.withinTimeout(i, 'fence', done)) as Promise<Extract<NodeReply, { type: 'fenced' }>>;
   }
 
-  /** Node i records the new writer's recovery (epoch, kept VDL) in its history, durably. */
+  /** Node i records the new writer's recovery (epoch, kept VDL) in its history, durably, or refuses. */
   adopt(i: number, epoch: number): Promise<void> {
     const h = this.nodes[i];
     if (h === null || h === undefined) return Promise.reject(errors.nodeFailed(i, 'not running'));
     const done = this.nextStep(h, 'adopted');
     this.send(i, { type: 'adopt', epoch, history: this.history });
-    return done.then(() => undefined);
+    return this.withinTimeout(i, 'adopt', done).then(() => undefined);
   }
 
-  /** A new writer's link: the nodes move to it when fenced. */
-  newWriterLink(): WriterLink {
+  private withinTimeout<T>(i: number, step: string, p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(errors.recoveryFailed(`node ${i} did not answer ${step} within ${NODE_STEP_TIMEOUT_MS} ms`)), NODE_STEP_TIMEOUT_MS);
+    });
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * The epoch of a new attach: above the volume's newest and every node's. Claimed at once (inside
+   * the attach's exclusive section, before any await), so two attaches never share an epoch.
+   */
+  claimEpoch(): number {
+    let e = this.epoch;
+    for (let i = 0; i < this.config.nodes; i++) e = Math.max(e, Atomics.load(this.control.i32, ctl.nodeEpoch(i)));
+    this.epoch = e + 1;
+    return this.epoch;
+  }
+
+  /** A new writer's link at `epoch`: the nodes move to it when fenced. */
+  newWriterLink(epoch: number): WriterLink {
     const link = new WriterLink(this.config);
-    this.links.push(link);
+    link.epoch = epoch;
+    this.links.add(link);
     return link;
+  }
+
+  /** A link whose writer is gone: forgotten (the nodes still reading its rings hold them until fenced). */
+  retire(link: WriterLink): void {
+    assert(link.gc === null, 'retiring a link whose group-commit thread runs');
+    this.links.delete(link);
+    if (this.current === link) this.current = null;
+  }
+
+  /** @internal links kept (tests: they must not pile up across writers). */
+  get linkCount(): number {
+    return this.links.size;
+  }
+
+  /** @internal reads waiting for a node's answer. */
+  get readsPending(): number {
+    return this.reads.size;
+  }
+
+  /** Runs `fn` once every earlier exclusive section has settled (attaches, node restarts). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusiveTail.then(fn);
+    this.exclusiveTail = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /**
+   * The error for a writer's fault hooks once a newer writer claimed the volume: they act on nodes
+   * that follow that writer now (a stale restart, say, would start a node at the old epoch).
+   */
+  fencedError(link: WriterLink): AuroralError | null {
+    return link.epoch < this.epoch ? errors.fenced(link.epoch, this.epoch) : null;
+  }
+
+  /** `faults` with every hook first checking that its writer (`link`) was not fenced. */
+  guardFaults<F extends object>(link: WriterLink, faults: F): F {
+    const guarded: Record<string, unknown> = {};
+    for (const [name, hook] of Object.entries(faults) as [string, (...args: unknown[]) => unknown][]) {
+      guarded[name] = (...args: unknown[]) => {
+        const e = this.fencedError(link);
+        if (e === null) return hook(...args);
+        if (ASYNC_FAULT_HOOKS.has(name)) return Promise.reject(e);
+        throw e;
+      };
+    }
+    return guarded as F;
+  }
+
+  /** Stops node i for good (until restartNode): it may not take part in the current writer's quorums. */
+  async exclude(i: number): Promise<void> {
+    await this.crash(i);
+  }
+
+  nodeEpoch(i: number): number {
+    return Atomics.load(this.control.i32, ctl.nodeEpoch(i));
   }
 
   private send(i: number, msg: NodeRequest): void {
@@ -208,7 +322,9 @@ export class Cluster {
       p.resolve(msg);
       return;
     }
-    if (msg.type === 'failed') this.failures[i] = `${msg.code}: ${msg.message}`;
+    // Only a node that failed itself (or could not start) is marked; a refused fence or adopt is
+    // the step's business (its caller decides what to do with the node).
+    if (msg.type === 'failed' && msg.fatal) this.failures[i] = deserializeError(msg.error);
     if (h.step !== null) h.step(msg);
   }
 
@@ -220,7 +336,7 @@ export class Cluster {
     }
     this.closePort(h.port);
     this.postGc({ type: 'node-down', node: i });
-    if (h.step !== null) h.step({ type: 'failed', code: ErrorCode.NODE_FAILED, message: `node ${i} ${why}` });
+    if (h.step !== null) h.step({ type: 'failed', error: serializeError(errors.nodeFailed(i, why)), fatal: true });
     for (const [id, p] of this.reads) {
       if (p.node !== i) continue;
       this.reads.delete(id);
@@ -235,14 +351,20 @@ export class Cluster {
       volumeControl: this.control.sab, logRing: link.logRing, stats: link.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
     registerThread(worker.threadId, 'group-commit');
-    port1.unref();
     this.trackPort(port1);
+    // The thread reports its own death (typed) on its port; 'error' is the fallback for anything
+    // that kills it before it can (both end up as a coded AuroralError; the first one counts).
+    port1.on('message', (m: GcReply) => this.onGcFailed(link, deserializeError(m.error)));
+    port1.unref();
     const exited = new Promise<void>((r) => worker.once('exit', () => r()));
-    worker.on('error', (e) => {
-      link.fatal = e;
-      link.onFatal(e);
-    });
+    worker.on('error', (e) => this.onGcFailed(link, deserializeError(serializeError(e))));
     link.gc = { worker, port: port1, exited };
+  }
+
+  private onGcFailed(link: WriterLink, e: AuroralError): void {
+    if (link.fatal !== null) return;
+    link.fatal = e;
+    link.onFatal(e);
   }
 
   /** Stops a writer's group-commit thread: gracefully (it cuts what is pending) or killed at once. */
@@ -258,11 +380,16 @@ export class Cluster {
       await gc.exited;
     }
     this.closePort(gc.port);
+    this.retire(link);
   }
 
   /** Tracks a new port's 'close' (it fires when either end closes, so subscribe at creation). */
   private trackPort(port: MessagePort): void {
-    this.portsClosed.push(new Promise((r) => port.once('close', () => r())));
+    const closed: Promise<void> = new Promise((r) => port.once('close', () => {
+      this.portsClosed.delete(closed);
+      r();
+    }));
+    this.portsClosed.add(closed);
   }
 
   private closePort(port: MessagePort): void {
@@ -270,10 +397,10 @@ export class Cluster {
   }
 
   private postGc(msg: GcMessage): void {
-    const gc = this.writer.gc;
-    if (gc === null) return;
-    gc.port.postMessage(msg);
-    this.writer.control.ring(ctl.gcDoorbell);
+    const link = this.current;
+    if (link === null || link.gc === null) return;
+    link.gc.port.postMessage(msg);
+    link.control.ring(ctl.gcDoorbell);
   }
 
   isUp(i: number): boolean {
@@ -285,6 +412,8 @@ export class Cluster {
   }
 
   read(node: number, key: Uint8Array, readPoint: number, timeoutMs: number): Promise<ReadResult> {
+    if (this.nodes[node] === null) return Promise.reject(errors.nodeFailed(node, 'not running'));
+    if (this.reads.size >= READS_PENDING_MAX) return Promise.reject(errors.readUnavailable(`${READS_PENDING_MAX} reads are already waiting for nodes`));
     return new Promise((resolve, reject) => {
       const id = ++this.readId;
       const timer = setTimeout(() => {
@@ -340,7 +469,7 @@ export class Cluster {
 
   /** Nodes that failed themselves with a full disk. */
   diskFullNodes(): number {
-    return this.failures.filter((f) => f !== null && f.startsWith('DISK_FULL')).length;
+    return this.failures.filter((f) => f?.code === ErrorCode.DISK_FULL).length;
   }
 
   /**
@@ -439,33 +568,47 @@ export class Cluster {
   }
 
   /**
-   * Restarts node i from its hot log; the group-commit thread resends what it missed, else gossip.
-   * It is rebuilt from a peer's copy instead if it failed on an I/O error (EIO, ENOSPC: its files
-   * are not trusted), failed with REBUILD_NEEDED, or its chain ends below every running peer's
-   * hot log (they collected the frames it misses while it was away: src/node/log-gc.ts).
+   * Restarts node i from its hot log, at the volume's newest epoch and truncation history and on the
+   * current writer's ring (`epoch`: the caller's, never newer). It scans with that history, so frames
+   * a recovery cut off while it was down are cut before it publishes an SCL or answers a read; the
+   * group-commit thread resends what it missed, else gossip. It is rebuilt from a peer's copy instead
+   * if it failed on an I/O error (EIO, ENOSPC: its files are not trusted), failed with REBUILD_NEEDED,
+   * or its chain ends below every running peer's hot log (they collected the frames it misses while
+   * it was away: src/node/log-gc.ts). Never during an attach (exclusive section).
    */
-  async restart(i: number, epoch: number): Promise<void> {
-    if (this.nodes[i] !== null) await this.crash(i);
-    const failure = this.failures[i] ?? null;
-    let rebuild = failure !== null && (failure.startsWith('IO_ERROR') || failure.startsWith('DISK_FULL') || failure.startsWith('REBUILD_NEEDED'));
-    for (;;) {
-      if (rebuild) await this.rebuildFromPeer(i);
-      const ring = createRingBuffer(this.config.nodeRingBytes);
-      this.writer.rings[i] = ring;
-      this.postGc({ type: 'node-up', node: i, ring });
-      const scanned = await this.startNode(i, false);
-      if (!rebuild && !(await this.canCatchUp(i, scanned.scl))) {
-        await this.crash(i);
-        rebuild = true;
-        continue;
+  restart(i: number, epoch: number): Promise<void> {
+    return this.exclusive(async () => {
+      assert(epoch <= this.epoch, `restart at epoch ${epoch}, above the volume's ${this.epoch}`);
+      if (this.nodes[i] !== null) await this.crash(i);
+      const failure = this.failures[i] ?? null;
+      let rebuild = failure !== null &&
+        (failure.code === ErrorCode.IO_ERROR || failure.code === ErrorCode.DISK_FULL || failure.code === ErrorCode.REBUILD_NEEDED);
+      for (;;) {
+        if (rebuild) await this.rebuildFromPeer(i);
+        const ring = createRingBuffer(this.config.nodeRingBytes);
+        if (this.current !== null) {
+          this.current.rings[i] = ring;
+          this.postGc({ type: 'node-up', node: i, ring });
+        }
+        const scanned = await this.startNode(i, false, ring);
+        if (!rebuild && !(await this.canCatchUp(i, scanned.scl))) {
+          await this.crash(i);
+          rebuild = true;
+          continue;
+        }
+        await this.recoverNode(i, -1, this.epoch, null);
+        return;
       }
-      await this.recoverNode(i, -1, epoch, null);
-      return;
-    }
+    });
+  }
+
+  /** Settles once no attach or restart is running or queued. */
+  idle(): Promise<void> {
+    return this.exclusive(() => Promise.resolve());
   }
 
   async close(): Promise<void> {
-    for (const link of this.links) await this.stopGc(link, false);
+    for (const link of [...this.links]) await this.stopGc(link, false);
     const exits: Promise<void>[] = [];
     for (let i = 0; i < this.nodes.length; i++) {
       const h = this.nodes[i];

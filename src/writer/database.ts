@@ -111,7 +111,7 @@ export class Database {
     this.ringView = new DataView(this.ring.bytes.buffer, this.ring.bytes.byteOffset, this.ring.bytes.byteLength);
     this.commits = new CommitPipeline(vdl, lsnNext, config.lsnAllocationLimit, config.commitTimeoutMs);
     this.cache = cache;
-    this.reader = new Reader(config, cluster, link.control, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => !this.life.accepting);
+    this.reader = new Reader(config, cluster, link, this.commits, this.cache, (lsn) => this.waitDurable(lsn), () => !this.life.accepting);
     this.reader.publishReadPointMin();
     this.metrics = new StageMetrics(cluster.trace, config.metrics.stages, config.metrics.sampleLsns, link.logRing, link.rings);
     if (config.metrics.stages) this.commits.onSampledAck = (lsn, at) => this.metrics.onAcknowledged(lsn, at, monoMicros());
@@ -119,7 +119,7 @@ export class Database {
       if (this.life.state === WriterState.OPEN) this.life.to(WriterState.FAILED); // closing: the close goes on
       this.commits.rejectAll(errors.nodeFailed(-1, `group-commit thread died: ${e.message}`));
     };
-    this.faults = {
+    this.faults = cluster.guardFaults(link, {
       pauseNode: (i) => cluster.pause(this.nodeIndex(i)),
       resumeNode: (i) => cluster.resume(this.nodeIndex(i)),
       muteNode: (i, muted = true) => cluster.mute(this.nodeIndex(i), muted),
@@ -137,7 +137,7 @@ export class Database {
       failFsync: (i, k = 1) => cluster.setDiskFault(this.nodeIndex(i), 'failSyncIn', checkInt('k', k, 1, 1_000_000)),
       diskFull: (i, full = true) => cluster.setDiskFault(this.nodeIndex(i), 'diskFull', full ? 1 : 0),
       tearNextWrite: (i) => cluster.setDiskFault(this.nodeIndex(i), 'tearNext', 1),
-    };
+    });
   }
 
   private nodeIndex(i: unknown): number {

@@ -6,15 +6,17 @@
 // version they can see is durable by construction (R <= VDL), so they never wait.
 // Read points in use are registered: their minimum (PGMRPL) is published to the group-commit
 // thread, which piggybacks it on frames; nodes keep every version a registered read needs.
-// Node choice: among live, unpaused nodes whose SCL >= R, the lowest latency (EWMA of observed
-// reads), with every 32nd read sent round-robin so a node's estimate recovers after a slow spell;
-// an error or timeout penalises the node and the read moves on to the next one (counted).
+// Node choice: among live, unpaused nodes whose SCL >= R and whose published epoch is this writer's,
+// the lowest latency (EWMA of observed reads), with every 32nd read sent round-robin so a node's
+// estimate recovers after a slow spell; an error or timeout penalises the node and the read moves on
+// to the next one (counted). The epoch matters: a node at an older one missed a fence and may hold a
+// fenced writer's frames at LSNs this writer reuses; one at a newer one follows a newer writer.
 import { performance } from 'node:perf_hooks';
 import { errors } from '../errors.js';
 import type { Config } from '../config.js';
 import { pageIdOf } from '../log/record.js';
-import { ctl, type Control } from '../shared/control.js';
-import type { Cluster } from './cluster.js';
+import { ctl } from '../shared/control.js';
+import type { Cluster, WriterLink } from './cluster.js';
 import type { CommitPipeline } from './commits.js';
 import { copyBytes, keyId } from './keys.js';
 import type { CacheLease } from './page-cache.js';
@@ -40,7 +42,7 @@ export class Reader {
   private readonly latencyMicros: Float64Array;
   private readCount = 0;
 
-  constructor(config: Config, cluster: Cluster, private readonly writerControl: Control, commits: CommitPipeline, cache: CacheLease,
+  constructor(config: Config, cluster: Cluster, private readonly link: WriterLink, commits: CommitPipeline, cache: CacheLease,
     waitDurable: (lsn: number) => Promise<void>, isClosed: () => boolean) {
     this.config = config;
     this.cluster = cluster;
@@ -128,7 +130,7 @@ export class Reader {
     let best = -1;
     for (let t = 0; t < n; t++) {
       const i = (start + t) % n;
-      if (tried[i] || !this.cluster.isUp(i) || this.cluster.paused[i] || this.cluster.scl(i) < readPoint) continue;
+      if (tried[i] || !this.cluster.isUp(i) || this.cluster.paused[i] || this.cluster.scl(i) < readPoint || this.cluster.nodeEpoch(i) !== this.link.epoch) continue;
       if (explore) return i;
       if (best < 0 || this.latencyMicros[i]! < this.latencyMicros[best]!) best = i;
     }
@@ -156,6 +158,6 @@ export class Reader {
   publishReadPointMin(): void {
     let min = this.commits.vdl;
     for (const rp of this.readPoints.keys()) if (rp < min) min = rp;
-    this.writerControl.store64(ctl.readPointMin, min);
+    this.link.control.store64(ctl.readPointMin, min);
   }
 }

@@ -1,5 +1,6 @@
 // db.stats(): one snapshot of the writer's, the group-commit thread's and every node's counters.
 import type { Config } from '../config.js';
+import type { ErrorCode } from '../errors.js';
 import { ctl, NodeState, type NodeStatKey } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import type { CacheLease, CacheStats } from './page-cache.js';
@@ -15,6 +16,10 @@ export type NodeStatsSnapshot = Record<NodeStatKey, number> & {
   paused: boolean;
   /** Segment complete LSN: this node's ack. */
   scl: number;
+  /** The epoch the node publishes (it refuses writer frames below it). */
+  epoch: number;
+  /** Why the node failed itself, until it is restarted: its code, and the full message. */
+  failureCode: ErrorCode | null;
   failure: string | null;
   syncMicrosMean: number;
 };
@@ -70,7 +75,7 @@ export function collectStats(config: Config, cluster: Cluster, link: WriterLink,
     const state = Atomics.load(cluster.control.i32, ctl.nodeState(i)) as NodeState;
     nodes.push({
       ...s, node: i, az: Math.floor(i / 2), state: stateNames[state], paused: cluster.paused[i]!, scl: cluster.scl(i),
-      failure: cluster.failures[i] ?? null, syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
+      epoch: cluster.nodeEpoch(i), failureCode: cluster.failures[i]?.code ?? null, failure: cluster.failures[i]?.message ?? null, syncMicrosMean: s.syncs === 0 ? 0 : s.syncMicrosTotal / s.syncs,
     });
   }
   return {

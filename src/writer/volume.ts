@@ -12,10 +12,16 @@
 //   4. record (epoch, VDL) durably in volume.json and on the nodes (the truncation history);
 //   5. bring nodes to VDL: truncate above it, copy what they miss from the source node (at open)
 //      or gossip (live), and open for writes once a write quorum holds VDL.
+// A live attach fails closed: a running node that cannot be fenced, or that refuses to adopt (its
+// chain is longer than the kept VDL), is stopped (excluded) rather than left running at the old
+// epoch; too few adopting nodes fail the attach with RECOVERY_FAILED. Attaches and node restarts
+// run one at a time (Cluster.exclusive), and each attach claims its epoch before its first await.
+// The volume is locked (volume-lock.ts) from before recovery until close, or until a failed open.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { resolveConfig, type Config, type OpenOptions } from '../config.js';
+import { assert } from '../assert.js';
 import { errors, isAuroralError } from '../errors.js';
 import { planRecovery, type NodeScan, type RecoveryPlan } from '../recovery/plan.js';
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
@@ -24,25 +30,29 @@ import { ctl } from '../shared/control.js';
 import { Cluster, type WriterLink } from './cluster.js';
 import { Database } from './database.js';
 import { CacheLease, PageCache } from './page-cache.js';
+import { VolumeLock } from './volume-lock.js';
 
 export class Volume {
   readonly config: Config;
   /** The writers' page cache, in a SharedArrayBuffer: it outlives a writer, so a re-attached writer starts warm. */
   readonly cache: PageCache;
   private readonly cluster: Cluster;
-  private epoch: number;
+  private readonly lock: VolumeLock;
   /** The recovery done at open, for the first writer (its nodes are already at its epoch). */
   private pendingOpen: { plan: RecoveryPlan; epoch: number } | null;
   private readonly writers = new Set<Database>();
   private closing: Promise<void> | null = null;
-  /** Timing of the last attach (for the recovery benchmark), milliseconds. */
-  lastAttach = { fenceMs: 0, catchUpMs: 0, totalMs: 0, vdl: 0, nodesFenced: 0 };
+  /**
+   * The last attach: timing (for the recovery benchmark, milliseconds), the VDL it kept, the nodes
+   * fenced, and the running nodes it stopped because they could not be fenced or refused to adopt.
+   */
+  lastAttach = { fenceMs: 0, catchUpMs: 0, totalMs: 0, vdl: 0, nodesFenced: 0, nodesExcluded: 0 };
 
   /** @internal use openVolume() */
-  constructor(config: Config, cluster: Cluster, epoch: number, plan: RecoveryPlan) {
+  constructor(config: Config, cluster: Cluster, lock: VolumeLock, epoch: number, plan: RecoveryPlan) {
     this.config = config;
     this.cluster = cluster;
-    this.epoch = epoch;
+    this.lock = lock;
     this.pendingOpen = { plan, epoch };
     this.cache = new PageCache(config.cacheBytesMax, config.pageCount);
   }
@@ -52,14 +62,30 @@ export class Volume {
     return this.config.nodes;
   }
 
+  /** @internal writer links held (each is 128 MiB of rings with the default sizes). */
+  get writerLinkCount(): number {
+    return this.cluster.linkCount;
+  }
+
+  /** @internal reads waiting for a node's answer. */
+  get readsPending(): number {
+    return this.cluster.readsPending;
+  }
+
   /**
    * Attaches a writer. The first attach after openVolume() uses the recovery done at open; any
    * later one fences the running nodes at a new epoch (a previous writer, dead or alive, can never
    * be acknowledged again: it gets FENCED), keeps VDL = the longest fenced chain, and opens once a
    * write quorum holds it. Pages cached above that VDL (a killed writer's unacknowledged writes)
-   * are dropped; the rest of the cache is kept.
+   * are dropped; the rest of the cache is kept. Concurrent attaches run one after the other, each
+   * at its own epoch (the earlier one is fenced by the later one).
    */
-  async attachWriter(): Promise<Database> {
+  attachWriter(): Promise<Database> {
+    if (this.closing !== null) return Promise.reject(errors.closed());
+    return this.cluster.exclusive(() => this.attach());
+  }
+
+  private async attach(): Promise<Database> {
     if (this.closing !== null) throw errors.closed();
     const t0 = performance.now();
     let link: WriterLink;
@@ -68,7 +94,9 @@ export class Volume {
     if (this.pendingOpen !== null) {
       ({ plan, epoch } = this.pendingOpen);
       this.pendingOpen = null;
-      link = this.cluster.writer;
+      assert(this.cluster.current !== null && this.cluster.current.epoch === epoch, 'the link of the open is current');
+      link = this.cluster.current;
+      this.lastAttach.nodesExcluded = 0;
     } else {
       ({ link, epoch, plan } = await this.fenceAndPlan(t0));
     }
@@ -84,37 +112,70 @@ export class Volume {
 
   private async fenceAndPlan(t0: number): Promise<{ link: WriterLink; epoch: number; plan: RecoveryPlan }> {
     const c = this.config;
-    const epoch = Math.max(this.epoch, ...Array.from({ length: c.nodes }, (_, i) => Atomics.load(this.cluster.control.i32, ctl.nodeEpoch(i)))) + 1;
-    const link = this.cluster.newWriterLink();
-    const fenced = await Promise.allSettled(Array.from({ length: c.nodes }, (_, i) => this.cluster.fence(i, epoch, link)));
-    const scans: NodeScan[] = [];
-    fenced.forEach((f, i) => {
-      if (f.status === 'fulfilled') scans.push({ node: i, scl: f.value.scl, lsnSeenMax: f.value.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.value.batchSeqLast });
-    });
-    const fenceQuorum = c.nodes - c.writeQuorum + 1;
-    if (scans.length < fenceQuorum) {
-      throw errors.recoveryFailed(`only ${scans.length} node(s) could be fenced at epoch ${epoch}; ${fenceQuorum} are needed before anything is decided`);
+    const cluster = this.cluster;
+    const epoch = cluster.claimEpoch(); // before any await: no other attach can take it
+    const link = cluster.newWriterLink(epoch);
+    cluster.current = link; // from its fence on, a node takes this writer's frames
+    try {
+      const fenced = await Promise.allSettled(Array.from({ length: c.nodes }, (_, i) => cluster.fence(i, epoch, link)));
+      const scans: NodeScan[] = [];
+      const excluded: string[] = [];
+      for (let i = 0; i < c.nodes; i++) {
+        const f = fenced[i]!;
+        if (f.status === 'fulfilled') {
+          scans.push({ node: i, scl: f.value.scl, lsnSeenMax: f.value.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.value.batchSeqLast });
+        } else if (cluster.isUp(i)) {
+          // Running but not fenced: it would go on taking the old writer's frames and serving them.
+          await cluster.exclude(i);
+          excluded.push(`node ${i} not fenced: ${(f.reason as Error).message}`);
+        }
+      }
+      this.lastAttach.nodesExcluded = excluded.length;
+      const fenceQuorum = c.nodes - c.writeQuorum + 1;
+      if (scans.length < fenceQuorum) {
+        throw errors.recoveryFailed(`only ${scans.length} node(s) could be fenced at epoch ${epoch}; ${fenceQuorum} are needed before anything is decided` +
+          (excluded.length > 0 ? ` (${excluded.join('; ')})` : ''));
+      }
+      this.lastAttach.fenceMs = performance.now() - t0;
+      this.lastAttach.nodesFenced = scans.length;
+      const plan = planRecovery(scans, c.writeQuorum, c.readQuorum);
+      cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
+      writeVolume(c.dir, volumeFile(c, epoch, cluster.history));
+      // A node refuses to adopt (before recording anything) if its chain went beyond the kept VDL
+      // since its fence: it is stopped, and a restart cuts those frames by the history.
+      const adopted = await Promise.allSettled(scans.map((s) => cluster.adopt(s.node, epoch)));
+      const members = new Set<number>();
+      for (let j = 0; j < scans.length; j++) {
+        const a = adopted[j]!;
+        const i = scans[j]!.node;
+        if (a.status === 'fulfilled') {
+          members.add(i);
+        } else {
+          if (cluster.isUp(i)) await cluster.exclude(i);
+          excluded.push(`node ${i} did not adopt: ${(a.reason as Error).message}`);
+        }
+      }
+      this.lastAttach.nodesExcluded = excluded.length;
+      if (members.size < c.writeQuorum) {
+        throw errors.recoveryFailed(`only ${members.size} node(s) adopted the recovery at epoch ${epoch}; ${c.writeQuorum} are needed (${excluded.join('; ')})`);
+      }
+      // Open once a write quorum of those nodes holds VDL (the nodes behind fetch from the source by
+      // gossip): VDL must never rest on fewer nodes than an acknowledgement would.
+      const t1 = performance.now();
+      const deadline = t1 + c.commitTimeoutMs;
+      for (;;) {
+        let holders = 0;
+        for (const i of members) if (cluster.isUp(i) && cluster.nodeEpoch(i) === epoch && cluster.scl(i) >= plan.vdl) holders++;
+        if (holders >= c.writeQuorum) break;
+        if (performance.now() > deadline) throw errors.recoveryFailed(`only ${holders} node(s) reached VDL ${plan.vdl} within commitTimeoutMs=${c.commitTimeoutMs}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      this.lastAttach.catchUpMs = performance.now() - t1;
+      return { link, epoch, plan };
+    } catch (e) {
+      cluster.retire(link); // no writer: a node restarted now waits for the next attach's fence
+      throw e;
     }
-    this.lastAttach.fenceMs = performance.now() - t0;
-    this.lastAttach.nodesFenced = scans.length;
-    const plan = planRecovery(scans, c.writeQuorum, c.readQuorum);
-    this.epoch = epoch;
-    this.cluster.history = mergeHistory(this.cluster.history, [{ epoch, vdl: plan.vdl }]);
-    writeVolume(c.dir, volumeFile(c, epoch, this.cluster.history));
-    await Promise.allSettled(scans.map((s) => this.cluster.adopt(s.node, epoch)));
-    // Open once a write quorum holds VDL (the nodes behind fetch from the source by gossip): VDL
-    // must never rest on fewer nodes than an acknowledgement would.
-    const t1 = performance.now();
-    const deadline = t1 + c.commitTimeoutMs;
-    for (;;) {
-      let holders = 0;
-      for (let i = 0; i < c.nodes; i++) if (this.cluster.isUp(i) && this.cluster.scl(i) >= plan.vdl) holders++;
-      if (holders >= c.writeQuorum) break;
-      if (performance.now() > deadline) throw errors.recoveryFailed(`only ${holders} node(s) reached VDL ${plan.vdl} within commitTimeoutMs=${c.commitTimeoutMs}`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    this.lastAttach.catchUpMs = performance.now() - t1;
-    return { link, epoch, plan };
   }
 
   private async detach(db: Database): Promise<void> {
@@ -122,12 +183,20 @@ export class Volume {
     await this.cluster.stopGc(db.writerLink, false);
   }
 
-  /** Closes every attached writer (waiting for their commits) and stops the storage nodes. */
+  /**
+   * Closes every attached writer (waiting for their commits), stops the storage nodes and releases
+   * the volume lock. An attach under way finishes first (and its writer is closed with the rest).
+   */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.closing = (async () => {
-      await Promise.allSettled([...this.writers].map((w) => w.close()));
-      await this.cluster.close();
+      try {
+        await this.cluster.idle();
+        await Promise.allSettled([...this.writers].map((w) => w.close()));
+        await this.cluster.close();
+      } finally {
+        this.lock.release();
+      }
     })();
     return this.closing;
   }
@@ -137,70 +206,86 @@ function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): V
   return { format: VOLUME_FORMAT, nodes: c.nodes, pageCount: c.pageCount, segmentBytes: c.segmentBytes, epoch, history };
 }
 
-/** Starts the storage nodes of the volume at options.dir and recovers it (scan, fence, plan, truncate). */
+/**
+ * Locks the volume at options.dir (VOLUME_LOCKED if it is open elsewhere), starts its storage nodes
+ * and recovers it (scan, fence, plan, truncate). Any failure stops the nodes and releases the lock.
+ */
 export async function openVolume(options: OpenOptions): Promise<Volume> {
   const config = resolveConfig(options);
   fs.mkdirSync(config.dir, { recursive: true });
-  const existing = readVolume(config.dir);
-  if (existing !== null) checkVolume(existing, config);
-  const cluster = new Cluster(config);
-  cluster.history = existing?.history ?? [];
+  const lock = await VolumeLock.acquire(config.dir);
+  let cluster: Cluster | null = null;
   try {
-    // 1. Every node scans its hot log (in parallel, each on its own thread).
-    const scans = await Promise.allSettled(Array.from({ length: config.nodes }, (_, i) => cluster.startNode(i)));
-    const ok: NodeScan[] = [];
-    let epochSeen = existing?.epoch ?? 0;
-    scans.forEach((s, i) => {
-      if (s.status === 'fulfilled') {
-        ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, lsnDurableSeen: s.value.lsnDurableSeen, batchSeqLast: s.value.batchSeqLast });
-        epochSeen = Math.max(epochSeen, s.value.epoch);
-      }
-    });
-    // 2. Decide the recovered VDL; 3. record the epoch and the cut durably before anything is truncated.
-    const scanFailures = scans.flatMap((s, i) => (s.status === 'rejected' ? [`node ${i}: ${(s.reason as Error).message}`] : []));
-    let plan;
-    try {
-      plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
-    } catch (e) {
-      if (isAuroralError(e, 'VOLUME_CORRUPT')) throw e;
-      throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
-    }
-    const epoch = epochSeen + 1;
-    // Fence before anything is truncated: at least V - Vw + 1 nodes refuse older epochs durably,
-    // so a writer of an older epoch that is somehow still alive can never complete a quorum.
-    const fenced = await Promise.allSettled(ok.map((s) => cluster.fence(s.node, epoch, cluster.writer, true)));
-    const fencedCount = fenced.filter((f) => f.status === 'fulfilled').length;
-    if (fencedCount < config.nodes - config.writeQuorum + 1) {
-      throw errors.recoveryFailed(`only ${fencedCount} node(s) could be fenced at epoch ${epoch}; ${config.nodes - config.writeQuorum + 1} are needed before truncating`);
-    }
-    cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
-    writeVolume(config.dir, volumeFile(config, epoch, cluster.history));
-    // 4. Nodes fence (their epoch file), truncate above VDL or copy what they miss from the source, rebuild pages.
-    const recovered = await Promise.allSettled(ok.map((s) =>
-      cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
-    const ready = recovered.filter((r) => r.status === 'fulfilled').length;
-    if (ready < config.writeQuorum) {
-      const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${ok[j]!.node}: ${(r.reason as Error).message}`] : []));
-      throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
-    }
-    return new Volume(config, cluster, epoch, plan);
+    const existing = readVolume(config.dir);
+    if (existing !== null) checkVolume(existing, config);
+    cluster = new Cluster(config);
+    return await recover(config, cluster, existing, lock);
   } catch (e) {
-    await cluster.close();
+    try {
+      await cluster?.close();
+    } finally {
+      lock.release();
+    }
     if (isAuroralError(e)) throw e;
     throw errors.recoveryFailed(`open of ${path.resolve(config.dir)} failed: ${(e as Error).message}`);
   }
 }
 
+async function recover(config: Config, cluster: Cluster, existing: VolumeFile | null, lock: VolumeLock): Promise<Volume> {
+  cluster.history = existing?.history ?? [];
+  // 1. Every node scans its hot log (in parallel, each on its own thread).
+  const scans = await Promise.allSettled(Array.from({ length: config.nodes }, (_, i) => cluster.startNode(i)));
+  const ok: NodeScan[] = [];
+  let epochSeen = existing?.epoch ?? 0;
+  scans.forEach((s, i) => {
+    if (s.status === 'fulfilled') {
+      ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, lsnDurableSeen: s.value.lsnDurableSeen, batchSeqLast: s.value.batchSeqLast });
+      epochSeen = Math.max(epochSeen, s.value.epoch);
+    }
+  });
+  // 2. Decide the recovered VDL; 3. record the epoch and the cut durably before anything is truncated.
+  const scanFailures = scans.flatMap((s, i) => (s.status === 'rejected' ? [`node ${i}: ${(s.reason as Error).message}`] : []));
+  let plan;
+  try {
+    plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
+  } catch (e) {
+    if (isAuroralError(e, 'VOLUME_CORRUPT')) throw e;
+    throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
+  }
+  const epoch = epochSeen + 1;
+  const link = cluster.current;
+  assert(link !== null, 'the link of the open');
+  link.epoch = epoch;
+  cluster.epoch = epoch;
+  // Fence before anything is truncated: at least V - Vw + 1 nodes refuse older epochs durably,
+  // so a writer of an older epoch that is somehow still alive can never complete a quorum.
+  const fenced = await Promise.allSettled(ok.map((s) => cluster.fence(s.node, epoch, link, true)));
+  const fencedCount = fenced.filter((f) => f.status === 'fulfilled').length;
+  if (fencedCount < config.nodes - config.writeQuorum + 1) {
+    throw errors.recoveryFailed(`only ${fencedCount} node(s) could be fenced at epoch ${epoch}; ${config.nodes - config.writeQuorum + 1} are needed before truncating`);
+  }
+  cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
+  writeVolume(config.dir, volumeFile(config, epoch, cluster.history));
+  // 4. Nodes fence (their epoch file), truncate above VDL or copy what they miss from the source, rebuild pages.
+  const recovered = await Promise.allSettled(ok.map((s) =>
+    cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
+  const ready = recovered.filter((r) => r.status === 'fulfilled').length;
+  if (ready < config.writeQuorum) {
+    const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${ok[j]!.node}: ${(r.reason as Error).message}`] : []));
+    throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
+  }
+  return new Volume(config, cluster, lock, epoch, plan);
+}
+
 /** Opens the volume and attaches its writer; closing the writer closes the volume. */
 export async function open(options: OpenOptions): Promise<Database> {
   const volume = await openVolume(options);
-  let db: Database;
   try {
-    db = await volume.attachWriter();
+    const db = await volume.attachWriter();
+    db.ownVolume(volume);
+    return db;
   } catch (e) {
-    await volume.close(); // never leave the threads openVolume started behind a failed open
+    await volume.close();
     throw e;
   }
-  db.ownVolume(volume);
-  return db;
 }
