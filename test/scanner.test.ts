@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { MemHotLog } from '../src/node/hotlog.js';
 import { scanHotLog, ScanOutcome } from '../src/log/scanner.js';
 import { buildFrame } from './frame-builder.js';
+import { volumeFrameBytesMax, type VolumeFile } from '../src/recovery/volume.js';
+import { FRAME_HEADER_BYTES, frameBytesMax } from '../src/config.js';
 
 function logWith(frames: Uint8Array[], segmentBytes = 4096): { log: MemHotLog; positions: number[] } {
   const log = new MemHotLog(segmentBytes);
@@ -77,5 +79,23 @@ describe('scanner', () => {
     const r = scanHotLog(log, 1 << 20);
     expect(r.outcome).toBe(ScanOutcome.CLEAN);
     expect(r.lsnLast).toBe(6);
+  });
+
+  it('takes a frame larger than this open\'s limit but within the volume\'s for valid, not torn', () => {
+    // A volume written with large frames, reopened with small batchBytesMax + mtrBytesMax: the
+    // frame limit is the volume's (volume.json), or the segment for volumes older than the field.
+    const frames = [0, 1, 2].map((i) => buildFrame([{ key: `k${i}`, value: 'x'.repeat(3000) }], i + 1, i, 1, i + 1));
+    const { log } = logWith(frames, 16384);
+    const open = { groupCommit: { batchBytesMax: 256 } as never, mtrBytesMax: 1024 };
+    expect(frames[0]!.length).toBeGreaterThan(frameBytesMax(open)); // larger than this open allows
+    const v: VolumeFile = { format: 1, nodes: 6, pageCount: 16, segmentBytes: 16384, epoch: 1, frameBytesMax: 4096 };
+    for (const volume of [v, { ...v, frameBytesMax: undefined }]) {
+      const r = scanHotLog(log, volumeFrameBytesMax(volume, open) - FRAME_HEADER_BYTES);
+      expect(r.outcome).toBe(ScanOutcome.CLEAN);
+      expect(r.lsnLast).toBe(3);
+      expect(r.fault).toBeNull();
+    }
+    // The hazard: checked against this open's options alone, the first frame reads as a torn tail.
+    expect(scanHotLog(log, frameBytesMax(open) - FRAME_HEADER_BYTES).outcome).toBe(ScanOutcome.TORN_TAIL);
   });
 });

@@ -25,7 +25,10 @@ import { cutFor, MemEpochStore, mergeHistory, type EpochRecord, type EpochStore 
 export interface NodeCoreConfig {
   nodeId: number;
   pageCount: number;
-  /** Largest frame payload accepted (config frameBytesMax - header). */
+  /**
+   * Largest frame payload of the volume (recovery/volume.ts volumeFrameBytesMax - header): the
+   * limit its files were written with, never this open's options alone.
+   */
   payloadBytesMax: number;
   /** The lowest SCL of all nodes of the volume (hot-log GC never outruns it). Default: own SCL. */
   sclMinAllNodes?: () => number;

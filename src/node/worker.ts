@@ -18,7 +18,8 @@ import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
 import type { Config } from '../config.js';
-import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
+import { FRAME_HEADER_BYTES } from '../config.js';
+import { readVolume, volumeFrameBytesMax } from '../recovery/volume.js';
 
 export interface NodeWorkerData {
   nodeId: number;
@@ -101,8 +102,11 @@ function main(d: NodeWorkerData): void {
     for (let i = 0; i < c.nodes; i++) min = Math.min(min, control.load64(ctl.nodeScl(i)));
     return min;
   };
+  // Frames are checked against the largest any open of the volume allowed, never this open's
+  // options alone (a smaller limit would call intact, acknowledged frames torn).
+  const payloadBytesMax = volumeFrameBytesMax(readVolume(c.dir), c) - FRAME_HEADER_BYTES;
   const core = new NodeCore(
-    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, sclMinAllNodes,
+    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax, sclMinAllNodes,
       scrubIntervalMicros: c.scrubIntervalMs * 1000 },
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: monoMicros },
     new FsEpochStore(nodeDir(c.dir, d.nodeId)),

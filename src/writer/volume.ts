@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { resolveConfig, type Config, type OpenOptions } from '../config.js';
+import { frameBytesMax, resolveConfig, type Config, type OpenOptions } from '../config.js';
 import { errors, isAuroralError } from '../errors.js';
 import { planRecovery, type NodeScan, type RecoveryPlan } from '../recovery/plan.js';
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
@@ -134,7 +134,8 @@ export class Volume {
 }
 
 function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): VolumeFile {
-  return { format: VOLUME_FORMAT, nodes: c.nodes, pageCount: c.pageCount, segmentBytes: c.segmentBytes, epoch, history };
+  // frameBytesMax: writeVolume keeps the largest any open allowed (the limit belongs to the files).
+  return { format: VOLUME_FORMAT, nodes: c.nodes, pageCount: c.pageCount, segmentBytes: c.segmentBytes, epoch, history, frameBytesMax: frameBytesMax(c) };
 }
 
 /** Starts the storage nodes of the volume at options.dir and recovers it (scan, fence, plan, truncate). */
