@@ -10,6 +10,7 @@ import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/con
 import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
 import type { FrameLocation } from './frame-directory.js';
+import { publishChainEnd } from './publish.js';
 import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
@@ -167,8 +168,7 @@ function main(d: NodeWorkerData): void {
       port.close();
       return;
     }
-    control.store64(ctl.nodeScl(d.nodeId), core.scl);
-    Atomics.store(control.i32, ctl.nodeEpoch(d.nodeId), core.epoch);
+    publishChainEnd(control, d.nodeId, core.epoch, core.scl); // epoch first, then the SCL
     stats.set(core.statsSnapshot());
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.RUNNING);
     link.writer.ring(ctl.gcDoorbell);

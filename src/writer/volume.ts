@@ -12,7 +12,6 @@
 //   4. record (epoch, VDL) durably in volume.json and on the nodes (the truncation history);
 //   5. bring nodes to VDL: truncate above it, copy what they miss from the source node (at open)
 //      or gossip (live), and open for writes once a write quorum holds VDL.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { frameBytesMax, resolveConfig, type Config, type OpenOptions } from '../config.js';
@@ -20,6 +19,7 @@ import { errors, isAuroralError } from '../errors.js';
 import { planRecovery, type NodeScan, type RecoveryPlan } from '../recovery/plan.js';
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
 import { mergeHistory } from '../node/epoch-store.js';
+import { mkdirDurable } from '../shared/fsync-dir.js';
 import { ctl } from '../shared/control.js';
 import { Cluster, type WriterLink } from './cluster.js';
 import { Database } from './database.js';
@@ -141,7 +141,7 @@ function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): V
 /** Starts the storage nodes of the volume at options.dir and recovers it (scan, fence, plan, truncate). */
 export async function openVolume(options: OpenOptions): Promise<Volume> {
   const config = resolveConfig(options);
-  fs.mkdirSync(config.dir, { recursive: true });
+  mkdirDurable(config.dir); // the volume directory (and any parent it needed), synced in its parent
   const existing = readVolume(config.dir);
   if (existing !== null) checkVolume(existing, config);
   const cluster = new Cluster(config);
