@@ -98,4 +98,45 @@ describe('scanner', () => {
     // The hazard: checked against this open's options alone, the first frame reads as a torn tail.
     expect(scanHotLog(log, frameBytesMax(open) - FRAME_HEADER_BYTES).outcome).toBe(ScanOutcome.TORN_TAIL);
   });
+
+  it('reads zeros over a frame header mid-segment, with valid frames after, as corruption in the middle, never the end', () => {
+    // A lost 512-byte sector: frames 2 and 3 and the head of frame 4 read as zeros; frames 5..9
+    // after it are intact and may be acknowledged. Segments are zero-filled before use, so zeros
+    // followed by a valid frame of a higher LSN cannot be the end of the log.
+    const { log, positions } = logWith(chain(10));
+    expect(positions[9]! + 240).toBeLessThan(4096); // one segment
+    log.write(0, positions[2]!, [new Uint8Array(512)]);
+    log.sync(0);
+    const r = scanHotLog(log, 1 << 20);
+    expect(r.outcome).toBe(ScanOutcome.CORRUPT_MIDDLE);
+    expect(r.lsnLast).toBe(4);
+    expect(r.endPosition).toBe(positions[2]);
+    expect(r.fault?.position).toBe(positions[2]);
+    expect(r.lsnSeenMax).toBe(20); // the frames after the hole are seen (LSNs never reused)
+  });
+
+  it('reads a zeroed last frame of a segment, with the chain going on in the next segment, as corruption in the middle', () => {
+    // The next segment is started only after this one was synced, so a frame missing at the end
+    // of a segment whose successor chains to it is lost bytes, not a torn tail or stale data.
+    const frames = chain(40);
+    const { log, positions } = logWith(frames);
+    const lastInFirst = positions.findIndex((p, i) => i > 0 && p === 0) - 1; // last frame of segment 0
+    log.write(0, positions[lastInFirst]!, [new Uint8Array(64)]); // its header
+    log.sync(0);
+    const r = scanHotLog(log, 1 << 20);
+    expect(r.outcome).toBe(ScanOutcome.CORRUPT_MIDDLE);
+    expect(r.lsnLast).toBe(2 * lastInFirst);
+    expect(r.endSeq).toBe(0);
+    expect(r.endPosition).toBe(positions[lastInFirst]);
+    expect(r.lsnSeenMax).toBe(80);
+  });
+
+  it('still ends a segment at zeros that nothing valid follows, and a log at zeros with an empty next segment', () => {
+    const frames = chain(40);
+    const { log } = logWith(frames);
+    log.createSegment(log.segments().length); // created at a rotation, crash before any frame reached it
+    const r = scanHotLog(log, 1 << 20);
+    expect(r.outcome).toBe(ScanOutcome.CLEAN);
+    expect(r.lsnLast).toBe(80);
+  });
 });

@@ -25,7 +25,9 @@
 // Zeros are normal only after the real end of a segment's frames (segments are zero-filled before
 // use, and a segment is synced before the next one is started), so zeros with a valid frame of a
 // higher LSN after them are lost bytes in the middle, never the end of the log.
-import { frameBytes, checkFrame, FrameFault, lsnDurableOf, type FrameHeader } from './frame.js';
+import { frameBytes, checkFrame, FRAME_MAGIC, FrameFault, lsnDurableOf, type FrameHeader } from './frame.js';
+import { readU64 } from './u64.js';
+import { FRAME_HEADER_BYTES } from '../config.js';
 import type { HotLog } from '../node/hotlog.js';
 
 export interface ScannedFrame {
@@ -112,9 +114,10 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
         const laterHere = findLaterValidFrame(log, seqs, s, bytes, pos + 8, lsnLast, payloadBytesMax, s + 1);
         const gapNext = laterHere.lsnLast > lsnLast ? null : gapAtNextSegment(log, seqs, s, lsnLast, epochLast, payloadBytesMax);
         if (laterHere.lsnLast <= lsnLast && gapNext === null) break;
-        const found = gapNext ?? laterHere;
-        if (found.lsnLast > lsnSeenMax) lsnSeenMax = found.lsnLast;
-        if (found.lsnDurable > lsnDurableSeen) lsnDurableSeen = found.lsnDurable;
+        // Lost bytes: everything valid after them is seen (LSNs are never reused) and may prove acks.
+        const later = findLaterValidFrame(log, seqs, s, bytes, pos + 8, lsnLast, payloadBytesMax);
+        if (later.lsnLast > lsnSeenMax) lsnSeenMax = later.lsnLast;
+        if (later.lsnDurable > lsnDurableSeen) lsnDurableSeen = later.lsnDurable;
         endSeq = seq;
         endPosition = pos;
         const why = gapNext === null ? 'zeroed header mid-segment with a valid frame of a higher LSN after it'
@@ -173,11 +176,23 @@ function findLaterValidFrame(log: HotLog, seqs: number[], s: number, bytes: Uint
  * next segment is started only after this one was synced, so this is not a torn tail).
  */
 function gapAtNextSegment(log: HotLog, seqs: number[], s: number, lsnLast: number, epochLast: number,
-  payloadBytesMax: number): { lsnPrev: number; lsnLast: number; lsnDurable: number } | null {
+  payloadBytesMax: number): { lsnPrev: number } | null {
   const next = seqs[s + 1];
   if (next === undefined || next !== seqs[s]! + 1 || lsnLast === 0) return null;
-  const bytes = log.readSegment(next);
+  // The header alone settles the usual case (the chain goes on: lsnPrev == lsnLast) without
+  // reading the segment twice; only a header that claims a gap is read whole and checked.
+  let head: Uint8Array;
+  try {
+    head = log.read(next, 0, FRAME_HEADER_BYTES);
+  } catch {
+    return null; // a short file: the walk reads it next (as zeros past its end) and decides there
+  }
+  const hv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (hv.getUint32(0, true) !== FRAME_MAGIC || readU64(hv, 32) <= lsnLast || hv.getUint32(16, true) < epochLast) return null;
+  const payloadBytes = hv.getUint32(8, true);
+  if (payloadBytes > payloadBytesMax || FRAME_HEADER_BYTES + payloadBytes > log.segmentBytes) return null;
+  const bytes = log.read(next, 0, FRAME_HEADER_BYTES + payloadBytes);
   const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, payloadBytesMax);
   if (!c.ok || c.header.lsnPrev <= lsnLast || c.header.epoch < epochLast) return null;
-  return { lsnPrev: c.header.lsnPrev, lsnLast: c.header.lsnLast, lsnDurable: lsnDurableOf(c.header) };
+  return { lsnPrev: c.header.lsnPrev };
 }
