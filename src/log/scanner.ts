@@ -12,7 +12,7 @@
 //                   | higher-LSN frame later in N, and N+1 does not |
 //                   | start with a frame beyond a gap               |
 //   STALE           | a valid frame that does not chain (older      | end of log (nothing after it
-//                   | epoch, or lsnPrev < chain end)                | can belong to this chain)
+//                   | epoch, or lsnPrev != chain end)               | can belong to this chain)
 //   TORN_TAIL       | bad frame, and no valid frame with a higher   | end of log; the caller zeroes
 //                   | LSN anywhere after it                         | from here (never acknowledged:
 //                   |                                               | a later sync never completed)
