@@ -1,12 +1,70 @@
-// Goal: a node acks only what it has synced, drops duplicates, never appends across a gap, and
-// fails for good on a write or sync error (no retry: fsyncgate).
-// Method: NodeCore over the fault-injecting in-memory HotLog.
+// Goal: a node acks only what it has synced, drops duplicates, never appends across a gap, fails
+// for good on a write or sync error (no retry: fsyncgate) and then writes and syncs nothing at all;
+// recovery never zeroes frames that may be acknowledged, and never guesses past its history.
+// Method: NodeCore over the fault-injecting in-memory HotLog (counting or watching every write).
 import { describe, expect, it } from 'vitest';
 import { MemHotLog } from '../src/node/hotlog.js';
 import { MemBlockStorage } from '../src/node/blocks.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
 import { decodeFrame } from '../src/log/frame.js';
+import { HISTORY_MAX, MemEpochStore, type EpochRecord, type EpochState } from '../src/node/epoch-store.js';
+import { ScanOutcome } from '../src/log/scanner.js';
 import { buildFrame } from './frame-builder.js';
+
+/** Counts every call that could write or sync the hot log's files. */
+class CountingLog extends MemHotLog {
+  calls = { write: 0, sync: 0, createSegment: 0, removeSegment: 0, idleWork: 0 };
+  override write(seq: number, position: number, views: readonly Uint8Array[]): void {
+    this.calls.write++;
+    super.write(seq, position, views);
+  }
+  override sync(seq: number): void {
+    this.calls.sync++;
+    super.sync(seq);
+  }
+  override createSegment(seq: number): void {
+    this.calls.createSegment++;
+    super.createSegment(seq);
+  }
+  override removeSegment(seq: number): void {
+    this.calls.removeSegment++;
+    super.removeSegment(seq);
+  }
+  override idleWork(currentUsedBytes: number): boolean {
+    this.calls.idleWork++; // preallocation (zero-fill) of the next segment on a real log
+    return super.idleWork(currentUsedBytes);
+  }
+}
+
+/** Counts saves of the epoch file. */
+class CountingEpochs extends MemEpochStore {
+  saves = 0;
+  override save(s: EpochState): void {
+    this.saves++;
+    super.save(s);
+  }
+}
+
+/**
+ * A log that checks, after every write, that watched byte ranges (intact frames after damage)
+ * still hold their bytes: recovery may overwrite them only with the same bytes.
+ */
+class WatchedLog extends MemHotLog {
+  watched: { seq: number; position: number; bytes: Uint8Array }[] = [];
+  violations: string[] = [];
+  override write(seq: number, position: number, views: readonly Uint8Array[]): void {
+    super.write(seq, position, views);
+    for (const w of this.watched) {
+      if (w.seq !== seq) continue;
+      const now = this.read(w.seq, w.position, w.bytes.length);
+      if (!Buffer.from(now).equals(Buffer.from(w.bytes))) this.violations.push(`frame at ${w.seq}:${w.position} overwritten by a write at ${seq}:${position}`);
+    }
+  }
+  override removeSegment(seq: number): void {
+    for (const w of this.watched) if (w.seq === seq) this.violations.push(`frame at ${w.seq}:${w.position} deleted with its segment`);
+    super.removeSegment(seq);
+  }
+}
 
 const clock = { nowMicros: () => 0 };
 const ref = (bytes: Uint8Array): FrameRef => ({ bytes, header: decodeFrame(bytes) });
@@ -38,17 +96,30 @@ describe('node core', () => {
     expect(n.stats.framesGap).toBe(1);
   });
 
-  it('fails for good on an EIO from fdatasync and never syncs that file again', () => {
-    const log = new MemHotLog(64 * 1024);
-    const n = fresh(log);
+  it('fails for good on an EIO from fdatasync and never writes or syncs again: not by append, scrub repair, preallocation or fencing', () => {
+    // Counted at the HotLog (and epoch file) level, so a write or sync from any path is seen, not
+    // only those of receive().
+    const log = new CountingLog(64 * 1024);
+    const epochs = new CountingEpochs();
+    const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 }, log, new MemBlockStorage(), clock, epochs);
+    n.recoverScan();
+    n.recoverTo(0, 1, null);
     n.receive([frame(1)]);
+    const loc = n.frameDir.at(n.frameDir.first)!; // where frame 1 lies: what a scrub repair would overwrite
     log.failNext = { op: 'sync', code: 'EIO' };
     expect(n.receive([frame(2)])).toBe(0);
     expect(n.failure?.code).toBe('IO_ERROR');
     expect(n.scl).toBe(1); // the frame whose sync failed is never acknowledged
-    const syncs = n.stats.syncs;
+    const calls = { ...log.calls };
+    const saves = epochs.saves;
     expect(n.receive([frame(2), frame(3)])).toBe(0);
-    expect(n.stats.syncs).toBe(syncs);
+    expect(n.repairFrame(loc, frame(1).bytes)).toBe(false); // a good copy from a peer arrives late
+    for (let i = 0; i < 4; i++) n.idleWork(i % 2 === 0);
+    expect(() => n.fence(2)).toThrow(/IO_ERROR/); // a failed node is counted in no fence quorum
+    expect(() => n.adopt(2, [{ epoch: 2, vdl: 1 }])).toThrow(/IO_ERROR/);
+    expect(log.calls).toEqual(calls);
+    expect(epochs.saves).toBe(saves);
+    expect(n.framesAfter(0, 1 << 20)).toEqual([]); // and serves nothing to peers
   });
 
   it('reports ENOSPC from a write as DISK_FULL', () => {
@@ -92,5 +163,93 @@ describe('node core', () => {
     expect(rb.scl).toBe(3);
     const again = new NodeCore(na.config, a, na.blocks, clock);
     expect(again.recoverScan().lsnLast).toBe(3); // the truncated frame is gone from disk
+  });
+
+  it('recovery never zeroes the frames after a corrupt-middle frame: the peer\'s copies overwrite them in place', () => {
+    // Frame 3 of node A is damaged in the middle of its log; frames 4..8 after it are intact and
+    // acknowledged. Recovery (VDL 8, node B as the source) must bring A to 8 without ever
+    // replacing those intact frames by anything but the same bytes (zeroing them first would leave
+    // them lost if B's copy never arrived).
+    const a = new WatchedLog(512); // four frames per segment: the damage and the frames after it span segments
+    const b = new MemHotLog(512);
+    const na = fresh(a);
+    const nb = fresh(b);
+    na.receive([1, 2, 3, 4, 5, 6, 7, 8].map(frame));
+    nb.receive([1, 2, 3, 4, 5, 6, 7, 8].map(frame));
+    expect(a.segments().length).toBeGreaterThan(1);
+    const locs = [4, 5, 6, 7, 8].map((i) => na.frameDir.at(na.frameDir.indexAfter(i - 1))!);
+    const damaged = na.frameDir.at(na.frameDir.indexAfter(2))!;
+    a.flipBit(damaged.seq, damaged.position + 70);
+    a.watched = locs.map((l) => ({ seq: l.seq, position: l.position, bytes: a.read(l.seq, l.position, l.bytes) }));
+    const ra = new NodeCore(na.config, a, na.blocks, clock);
+    expect(ra.recoverScan().outcome).toBe(ScanOutcome.CORRUPT_MIDDLE);
+    expect(ra.scl).toBe(2);
+    ra.recoverTo(8, 2, b);
+    expect(a.violations).toEqual([]);
+    expect(ra.scl).toBe(8);
+    const again = new NodeCore(na.config, a, na.blocks, clock);
+    const r = again.recoverScan();
+    expect(r.outcome).toBe(ScanOutcome.CLEAN);
+    expect(r.lsnLast).toBe(8);
+  });
+
+  it('keeps the bytes after a corrupt-middle frame when no peer can supply the rest (REBUILD_NEEDED, nothing zeroed)', () => {
+    const a = new MemHotLog(512);
+    const b = new MemHotLog(512);
+    const na = fresh(a);
+    const nb = fresh(b);
+    na.receive([1, 2, 3, 4, 5, 6].map(frame));
+    nb.receive([1, 2, 3].map(frame)); // the only peer holds up to 3
+    const damaged = na.frameDir.at(na.frameDir.indexAfter(2))!;
+    a.flipBit(damaged.seq, damaged.position + 70);
+    const ra = new NodeCore(na.config, a, na.blocks, clock);
+    ra.recoverScan();
+    expect(() => ra.recoverTo(6, 2, b)).toThrow(/REBUILD_NEEDED/);
+    // Frame 3 was repaired from the peer's copy; frames 4..6 are still on disk, intact.
+    const again = new NodeCore(na.config, a, na.blocks, clock);
+    expect(again.recoverScan().lsnLast).toBe(6);
+  });
+
+  it('a node rejoining a live volume keeps the frames after a corrupt-middle frame, and gossip overwrites them in place', () => {
+    // A live rejoin keeps the node's own chain end (no VDL is decided): the frames after the damage
+    // may be acknowledged, so they are kept, and frames fetched from a peer are written over them,
+    // reusing the segments that follow.
+    const a = new WatchedLog(512);
+    const na = fresh(a);
+    na.receive([1, 2, 3, 4, 5, 6, 7, 8].map(frame));
+    const damaged = na.frameDir.at(na.frameDir.indexAfter(2))!;
+    const locs = [4, 5, 6, 7, 8].map((i) => na.frameDir.at(na.frameDir.indexAfter(i - 1))!);
+    a.flipBit(damaged.seq, damaged.position + 70);
+    a.watched = locs.map((l) => ({ seq: l.seq, position: l.position, bytes: a.read(l.seq, l.position, l.bytes) }));
+    const segments = a.segments();
+    const ra = new NodeCore(na.config, a, na.blocks, clock);
+    ra.recoverScan();
+    ra.recoverTo(ra.scl, 2, null); // as Cluster.restart / the simulator rejoin: keep its own chain end
+    expect(ra.scl).toBe(2);
+    expect(a.segments()).toEqual(segments);
+    expect(ra.receive([3, 4, 5, 6, 7, 8, 9].map(frame), true)).toBe(7); // from a peer, by gossip
+    expect(a.violations).toEqual([]);
+    expect(ra.scl).toBe(9);
+    const again = new NodeCore(na.config, a, na.blocks, clock);
+    const r = again.recoverScan();
+    expect(r.outcome).toBe(ScanOutcome.CLEAN);
+    expect(r.lsnLast).toBe(9);
+  });
+
+  it('refuses to guess past a capped truncation history: a frame older than it is REBUILD_NEEDED, unless the node applied a recovery since', () => {
+    // The first recovery after epoch 1 (epoch 2, VDL 2) cut frame 3 off, but the volume has had
+    // more than HISTORY_MAX recoveries since and that record was dropped: the kept records (VDL 100)
+    // would wrongly keep frame 3. The node must be rebuilt from a peer instead.
+    const history: EpochRecord[] = Array.from({ length: HISTORY_MAX }, (_, i) => ({ epoch: 10 + i, vdl: 100 }));
+    const log = new MemHotLog(64 * 1024);
+    fresh(log).receive([1, 2, 3].map(frame)); // epoch 1
+    const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 }, log, new MemBlockStorage(), clock);
+    expect(() => n.recoverScan(history)).toThrow(/REBUILD_NEEDED/);
+    // A node whose own log was brought in line by a recovery after epoch 1 needs no older record.
+    const epochs = new MemEpochStore();
+    epochs.save({ epoch: 5, history: [], recovered: 5 });
+    const m = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 }, log, new MemBlockStorage(), clock, epochs);
+    m.recoverScan(history);
+    expect(m.scl).toBe(3);
   });
 });

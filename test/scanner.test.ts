@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { MemHotLog } from '../src/node/hotlog.js';
 import { scanHotLog, ScanOutcome } from '../src/log/scanner.js';
 import { buildFrame } from './frame-builder.js';
+import { volumeFrameBytesMax, type VolumeFile } from '../src/recovery/volume.js';
+import { FRAME_HEADER_BYTES, frameBytesMax } from '../src/config.js';
 
 function logWith(frames: Uint8Array[], segmentBytes = 4096): { log: MemHotLog; positions: number[] } {
   const log = new MemHotLog(segmentBytes);
@@ -77,5 +79,64 @@ describe('scanner', () => {
     const r = scanHotLog(log, 1 << 20);
     expect(r.outcome).toBe(ScanOutcome.CLEAN);
     expect(r.lsnLast).toBe(6);
+  });
+
+  it('takes a frame larger than this open\'s limit but within the volume\'s for valid, not torn', () => {
+    // A volume written with large frames, reopened with small batchBytesMax + mtrBytesMax: the
+    // frame limit is the volume's (volume.json), or the segment for volumes older than the field.
+    const frames = [0, 1, 2].map((i) => buildFrame([{ key: `k${i}`, value: 'x'.repeat(3000) }], i + 1, i, 1, i + 1));
+    const { log } = logWith(frames, 16384);
+    const open = { groupCommit: { batchBytesMax: 256 } as never, mtrBytesMax: 1024 };
+    expect(frames[0]!.length).toBeGreaterThan(frameBytesMax(open)); // larger than this open allows
+    const v: VolumeFile = { format: 1, nodes: 6, pageCount: 16, segmentBytes: 16384, epoch: 1, frameBytesMax: 4096 };
+    for (const volume of [v, { ...v, frameBytesMax: undefined }]) {
+      const r = scanHotLog(log, volumeFrameBytesMax(volume, open) - FRAME_HEADER_BYTES);
+      expect(r.outcome).toBe(ScanOutcome.CLEAN);
+      expect(r.lsnLast).toBe(3);
+      expect(r.fault).toBeNull();
+    }
+    // The hazard: checked against this open's options alone, the first frame reads as a torn tail.
+    expect(scanHotLog(log, frameBytesMax(open) - FRAME_HEADER_BYTES).outcome).toBe(ScanOutcome.TORN_TAIL);
+  });
+
+  it('reads zeros over a frame header mid-segment, with valid frames after, as corruption in the middle, never the end', () => {
+    // A lost 512-byte sector: frames 2 and 3 and the head of frame 4 read as zeros; frames 5..9
+    // after it are intact and may be acknowledged. Segments are zero-filled before use, so zeros
+    // followed by a valid frame of a higher LSN cannot be the end of the log.
+    const { log, positions } = logWith(chain(10));
+    expect(positions[9]! + 240).toBeLessThan(4096); // one segment
+    log.write(0, positions[2]!, [new Uint8Array(512)]);
+    log.sync(0);
+    const r = scanHotLog(log, 1 << 20);
+    expect(r.outcome).toBe(ScanOutcome.CORRUPT_MIDDLE);
+    expect(r.lsnLast).toBe(4);
+    expect(r.endPosition).toBe(positions[2]);
+    expect(r.fault?.position).toBe(positions[2]);
+    expect(r.lsnSeenMax).toBe(20); // the frames after the hole are seen (LSNs never reused)
+  });
+
+  it('reads a zeroed last frame of a segment, with the chain going on in the next segment, as corruption in the middle', () => {
+    // The next segment is started only after this one was synced, so a frame missing at the end
+    // of a segment whose successor chains to it is lost bytes, not a torn tail or stale data.
+    const frames = chain(40);
+    const { log, positions } = logWith(frames);
+    const lastInFirst = positions.findIndex((p, i) => i > 0 && p === 0) - 1; // last frame of segment 0
+    log.write(0, positions[lastInFirst]!, [new Uint8Array(64)]); // its header
+    log.sync(0);
+    const r = scanHotLog(log, 1 << 20);
+    expect(r.outcome).toBe(ScanOutcome.CORRUPT_MIDDLE);
+    expect(r.lsnLast).toBe(2 * lastInFirst);
+    expect(r.endSeq).toBe(0);
+    expect(r.endPosition).toBe(positions[lastInFirst]);
+    expect(r.lsnSeenMax).toBe(80);
+  });
+
+  it('still ends a segment at zeros that nothing valid follows, and a log at zeros with an empty next segment', () => {
+    const frames = chain(40);
+    const { log } = logWith(frames);
+    log.createSegment(log.segments().length); // created at a rotation, crash before any frame reached it
+    const r = scanHotLog(log, 1 << 20);
+    expect(r.outcome).toBe(ScanOutcome.CLEAN);
+    expect(r.lsnLast).toBe(80);
   });
 });

@@ -8,16 +8,26 @@
 //   ----------------+-----------------------------------------------+-------------------------------
 //   VALID           | frame checks, epoch >= chain's, lsnPrev ==    | accept, advance past it
 //                   | chain end (or first frame of the log)         |
-//   SEGMENT_END     | zeros (never written) in segment N            | continue at segment N+1, pos 0
+//   SEGMENT_END     | zeros (never written) in segment N, no valid  | continue at segment N+1, pos 0
+//                   | higher-LSN frame later in N, and N+1 does not |
+//                   | start with a frame beyond a gap               |
 //   STALE           | a valid frame that does not chain (older      | end of log (nothing after it
 //                   | epoch, or lsnPrev != chain end)               | can belong to this chain)
 //   TORN_TAIL       | bad frame, and no valid frame with a higher   | end of log; the caller zeroes
 //                   | LSN anywhere after it                         | from here (never acknowledged:
 //                   |                                               | a later sync never completed)
 //   CORRUPT_MIDDLE  | bad frame, but a valid frame with a higher    | end of chain; NOT truncated:
-//                   | LSN exists after it                           | the bytes after may be committed
-//                   |                                               | (repair from a peer, never guess)
-import { frameBytes, checkFrame, FrameFault, lsnDurableOf, type FrameHeader } from './frame.js';
+//                   | LSN exists after it; or zeros (a lost sector) | the bytes after may be committed
+//                   | followed later in the segment by a valid      | (repair from a peer, never guess)
+//                   | higher-LSN frame; or a segment whose first    |
+//                   | frame chains to a frame missing here (gap)    |
+//
+// Zeros are normal only after the real end of a segment's frames (segments are zero-filled before
+// use, and a segment is synced before the next one is started), so zeros with a valid frame of a
+// higher LSN after them are lost bytes in the middle, never the end of the log.
+import { frameBytes, checkFrame, FRAME_MAGIC, FrameFault, lsnDurableOf, type FrameHeader } from './frame.js';
+import { readU64 } from './u64.js';
+import { FRAME_HEADER_BYTES } from '../config.js';
 import type { HotLog } from '../node/hotlog.js';
 
 export interface ScannedFrame {
@@ -98,7 +108,22 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
         endPosition = pos;
         continue;
       }
-      if (c.fault === FrameFault.ZERO) break; // SEGMENT_END
+      if (c.fault === FrameFault.ZERO) {
+        // SEGMENT_END, unless a valid frame of a higher LSN follows later in this segment (lost
+        // sectors in the middle) or the next segment continues from a frame missing here.
+        const laterHere = findLaterValidFrame(log, seqs, s, bytes, pos + 8, lsnLast, payloadBytesMax, s + 1);
+        const gapNext = laterHere.lsnLast > lsnLast ? null : gapAtNextSegment(log, seqs, s, lsnLast, epochLast, payloadBytesMax);
+        if (laterHere.lsnLast <= lsnLast && gapNext === null) break;
+        // Lost bytes: everything valid after them is seen (LSNs are never reused) and may prove acks.
+        const later = findLaterValidFrame(log, seqs, s, bytes, pos + 8, lsnLast, payloadBytesMax);
+        if (later.lsnLast > lsnSeenMax) lsnSeenMax = later.lsnLast;
+        if (later.lsnDurable > lsnDurableSeen) lsnDurableSeen = later.lsnDurable;
+        endSeq = seq;
+        endPosition = pos;
+        const why = gapNext === null ? 'zeroed header mid-segment with a valid frame of a higher LSN after it'
+          : `segment ${seqs[s + 1]} starts after LSN ${gapNext.lsnPrev}, but this chain ends at ${lsnLast} (lost frames)`;
+        return result(ScanOutcome.CORRUPT_MIDDLE, { seq, position: pos, why: `${c.fault}: ${why}` });
+      }
       // A bad frame: torn tail or corruption in the middle? Look for later valid frames.
       const later = findLaterValidFrame(log, seqs, s, bytes, pos + 8, lsnLast, payloadBytesMax);
       if (later.lsnLast > lsnSeenMax) lsnSeenMax = later.lsnLast;
@@ -123,14 +148,15 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
 }
 
 /**
- * Highest lsnLast of a valid frame above `lsnAbove` at any 8-aligned position after a bad one,
- * and the highest LSN those frames prove durable.
+ * Highest lsnLast of a valid frame above `lsnAbove` at any 8-aligned position after a bad one
+ * (in segments seqs[s] up to, not including, seqs[sEnd]), and the highest LSN those frames prove
+ * durable.
  */
 function findLaterValidFrame(log: HotLog, seqs: number[], s: number, bytes: Uint8Array, from: number, lsnAbove: number,
-  payloadBytesMax: number): { lsnLast: number; lsnDurable: number } {
+  payloadBytesMax: number, sEnd = seqs.length): { lsnLast: number; lsnDurable: number } {
   let best = 0;
   let durable = 0;
-  for (let i = s; i < seqs.length; i++) {
+  for (let i = s; i < sEnd; i++) {
     const seg = i === s ? bytes : log.readSegment(seqs[i]!);
     const view = new DataView(seg.buffer, seg.byteOffset, seg.byteLength);
     for (let pos = i === s ? from : 0; pos + 64 <= seg.length; pos += 8) {
@@ -142,4 +168,31 @@ function findLaterValidFrame(log: HotLog, seqs: number[], s: number, bytes: Uint
     }
   }
   return { lsnLast: best, lsnDurable: durable };
+}
+
+/**
+ * When the chain's segment ends in zeros: does the next segment start with a frame of the chain's
+ * epoch or later whose backlink is above the chain's end? Then frames in between were lost (the
+ * next segment is started only after this one was synced, so this is not a torn tail).
+ */
+function gapAtNextSegment(log: HotLog, seqs: number[], s: number, lsnLast: number, epochLast: number,
+  payloadBytesMax: number): { lsnPrev: number } | null {
+  const next = seqs[s + 1];
+  if (next === undefined || next !== seqs[s]! + 1 || lsnLast === 0) return null;
+  // The header alone settles the usual case (the chain goes on: lsnPrev == lsnLast) without
+  // reading the segment twice; only a header that claims a gap is read whole and checked.
+  let head: Uint8Array;
+  try {
+    head = log.read(next, 0, FRAME_HEADER_BYTES);
+  } catch {
+    return null; // a short file: the walk reads it next (as zeros past its end) and decides there
+  }
+  const hv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (hv.getUint32(0, true) !== FRAME_MAGIC || readU64(hv, 32) <= lsnLast || hv.getUint32(16, true) < epochLast) return null;
+  const payloadBytes = hv.getUint32(8, true);
+  if (payloadBytes > payloadBytesMax || FRAME_HEADER_BYTES + payloadBytes > log.segmentBytes) return null;
+  const bytes = log.read(next, 0, FRAME_HEADER_BYTES + payloadBytes);
+  const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, payloadBytesMax);
+  if (!c.ok || c.header.lsnPrev <= lsnLast || c.header.epoch < epochLast) return null;
+  return { lsnPrev: c.header.lsnPrev };
 }

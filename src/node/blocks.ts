@@ -19,7 +19,7 @@ import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import { readU64, writeU64 } from '../log/u64.js';
-import { fsyncDir, writeFileAtomic } from '../shared/fsync-dir.js';
+import { fsyncDir, mkdirDurable, writeFileAtomic } from '../shared/fsync-dir.js';
 
 export const IMAGE_MAGIC = 0x50525541; // 'AURP'
 export const IMAGE_HEADER_BYTES = 40;
@@ -214,7 +214,7 @@ export class FsBlockStorage implements BlockStorage {
   constructor(nodeDir: string) {
     this.dir = path.join(nodeDir, 'blocks');
     this.metaPath = path.join(nodeDir, 'meta');
-    fs.mkdirSync(this.dir, { recursive: true });
+    mkdirDurable(this.dir); // synced in its parent: block files named in it must not lose their directory
   }
 
   private file(seq: number): string {

@@ -5,7 +5,8 @@
 // every accepted frame in one write per segment, syncs, and only then raises the SCL that the
 // shell publishes as this node's ack.
 // Background (after the ack): apply() turns the accepted frames' records into page versions.
-// Fail-stop: an error from write or sync fails the node for good; nothing is retried on that file.
+// Fail-stop: an error from write or sync fails the node for good; nothing is retried on that file,
+// and a failed node writes and syncs nothing at all again (no repair, no preallocation, no epoch).
 import { assert } from '../assert.js';
 import { AuroralError, errors, isAuroralError } from '../errors.js';
 import { checkFrame, frameBytes, type FrameHeader } from '../log/frame.js';
@@ -26,7 +27,10 @@ import { cutFor, MemEpochStore, mergeHistory, type EpochRecord, type EpochStore 
 export interface NodeCoreConfig {
   nodeId: number;
   pageCount: number;
-  /** Largest frame payload accepted (config frameBytesMax - header). */
+  /**
+   * Largest frame payload of the volume (recovery/volume.ts volumeFrameBytesMax - header): the
+   * limit its files were written with, never this open's options alone.
+   */
   payloadBytesMax: number;
   /**
    * What this node sees of every node of the volume (itself included, by index): hot-log GC never
@@ -82,6 +86,19 @@ export class NodeCore {
   epoch = 0;
   /** The volume's truncation history as this node knows it (see epoch-store.ts). */
   history: EpochRecord[] = [];
+  /** The epoch of the last recovery applied to this node's log (EpochState.recovered). */
+  recoveredEpoch = 0;
+  /**
+   * Segments after the chain's last one that recovery left in place (they follow a frame corrupt in
+   * the middle and may hold acknowledged frames): appends reuse them, overwriting in place, instead
+   * of creating them.
+   */
+  private readonly segmentsAhead = new Set<number>();
+  /**
+   * True while bytes kept after a corrupt-middle frame may still be in the log: they were never
+   * checked against the truncation history, so no recovery counts as applied to the whole log.
+   */
+  private tailUnchecked = false;
   /** Highest LSN of any frame seen in the log at scan time or appended since. */
   lsnSeenMax = 0;
   batchSeqLast = 0;
@@ -186,8 +203,9 @@ export class NodeCore {
     this.stats.blockRepairs++;
   }
 
-  /** Overwrites a damaged frame in place with a good copy (from a peer), and syncs. */
+  /** Overwrites a damaged frame in place with a good copy (from a peer), and syncs. Never on a failed node. */
   repairFrame(loc: FrameLocation, bytes: Uint8Array): boolean {
+    if (this.failure !== null) return false; // fail-stop: its files are never written or synced again
     const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, this.config.payloadBytesMax);
     if (!c.ok || c.header.lsnLast !== loc.lsnLast || c.header.lsnPrev !== loc.lsnPrev || bytes.length !== loc.bytes) return false;
     try {
@@ -285,6 +303,7 @@ export class NodeCore {
     const stored = this.epochs.load();
     this.epoch = Math.max(r.epochLast, stored.epoch);
     this.history = mergeHistory(stored.history, history);
+    this.recoveredEpoch = stored.recovered ?? 0;
     this.scl = this.rejoinPoint();
     this.lsnSeenMax = r.lsnSeenMax;
     this.batchSeqLast = r.batchSeqLast;
@@ -298,9 +317,10 @@ export class NodeCore {
    * before it returns. A writer whose epoch is below this node's is itself stale: FENCED.
    */
   fence(epoch: number): { scl: number; lsnSeenMax: number; batchSeqLast: number } {
+    if (this.failure !== null) throw this.failure; // fail-stop: writes nothing, counts for no fence quorum
     if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
     if (epoch > this.epoch) {
-      this.epochs.save({ epoch, history: this.history });
+      this.epochs.save({ epoch, history: this.history, recovered: this.recoveredEpoch });
       this.epoch = epoch;
     }
     return { scl: this.scl, lsnSeenMax: Math.max(this.lsnSeenMax, this.scl), batchSeqLast: this.batchSeqLast };
@@ -312,12 +332,16 @@ export class NodeCore {
    * chain of the fenced nodes), so nothing is truncated; if behind, it catches up by gossip.
    */
   adopt(epoch: number, history: readonly EpochRecord[]): void {
+    if (this.failure !== null) throw this.failure; // fail-stop: writes nothing
     if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
     this.history = mergeHistory(this.history, history);
-    this.epochs.save({ epoch, history: this.history });
-    this.epoch = epoch;
     const kept = this.history[this.history.length - 1];
     assert(kept === undefined || kept.epoch !== epoch || this.scl <= kept.vdl, `node ${this.config.nodeId} is at ${this.scl}, above the VDL ${kept?.vdl} recovery kept`);
+    // Its chain is within what that recovery kept: the recovery is applied to this log.
+    const applied = kept !== undefined && kept.epoch === epoch;
+    if (applied && !this.tailUnchecked) this.recoveredEpoch = epoch;
+    this.epochs.save({ epoch, history: this.history, recovered: this.recoveredEpoch });
+    this.epoch = epoch;
   }
 
   /**
@@ -329,15 +353,32 @@ export class NodeCore {
     const scan = this.scan;
     assert(scan !== null, 'rejoinPoint before recoverScan');
     for (const f of scan.frames) {
-      if (f.header.lsnLast > cutFor(this.history, f.header.epoch)) return f.header.lsnPrev;
+      const cut = cutFor(this.history, f.header.epoch, this.recoveredEpoch);
+      if (cut === null) {
+        // The recovery that decides whether this frame is the volume's is older than the history
+        // kept (HISTORY_MAX): never guess; this node is rebuilt from a peer.
+        throw errors.rebuildNeeded(this.config.nodeId, `its log holds a frame of epoch ${f.header.epoch} (ending at ${f.header.lsnLast}), ` +
+          `older than the truncation history kept (from epoch ${this.history[0]?.epoch}), and it applied no recovery since`);
+      }
+      if (f.header.lsnLast > cut) return f.header.lsnPrev;
     }
     return scan.lsnLast;
   }
 
   /**
-   * Phase 2: make the chain end exactly at `lsnKeep` (the recovered VDL), then rebuild pages.
-   * Above it: truncate (zero the tail, durable, and drop later segments). Below it: `peer` (a
-   * read-only view of a node whose chain reaches lsnKeep) supplies the missing frames.
+   * Phase 2: make the chain end exactly at `lsnKeep` (the recovered VDL, or the node's own chain
+   * end when it rejoins a live volume), then rebuild pages. Above it: truncate (zero the tail,
+   * durable, and drop later segments). Below it: `peer` (a read-only view of a node whose chain
+   * reaches lsnKeep) supplies the missing frames.
+   *
+   * What follows the chain end on disk, and what happens to it:
+   *   frames above lsnKeep or cut off by an earlier recovery | never acknowledged: zeroed
+   *   a torn tail, stale bytes                               | never acknowledged: zeroed
+   *   bytes after a frame corrupt in the middle              | may hold acknowledged frames: kept;
+   *     (the chain itself is not cut)                        | the peer's copies (catch-up here, or
+   *                                                          | gossip when live) overwrite them in
+   *                                                          | place, then what is left above
+   *                                                          | lsnKeep after a catch-up is zeroed
    */
   recoverTo(lsnKeep: number, epoch: number, peer: HotLog | null, history: readonly EpochRecord[] = []): void {
     const scan = this.scan;
@@ -345,7 +386,7 @@ export class NodeCore {
     if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
     // Durable before anything is truncated: the epoch (fencing) and what this recovery keeps.
     this.history = mergeHistory(this.history, history);
-    this.epochs.save({ epoch, history: this.history });
+    this.epochs.save({ epoch, history: this.history, recovered: this.recoveredEpoch });
     this.epoch = epoch;
     const meta = this.blocks.readMeta();
     if (lsnKeep >= 0 && lsnKeep < meta.coalesceLsn) {
@@ -370,9 +411,13 @@ export class NodeCore {
       this.scl = last === undefined ? target : last.header.lsnLast;
       this.batchSeqLast = last === undefined ? 0 : last.header.batchSeq;
     }
-    // Make the log end where the chain ends: zero a torn tail or truncated frames, drop later segments.
-    const dirty = this.scl !== scan.lsnLast || scan.outcome !== ScanOutcome.CLEAN || this.log.segments().some((s) => s > this.seq);
-    if (dirty) this.zeroFrom(this.seq, this.position);
+    // Make the log end where the chain ends (see the table above).
+    const cut = this.scl !== scan.lsnLast;
+    const keepTail = !cut && scan.outcome === ScanOutcome.CORRUPT_MIDDLE;
+    const dirty = cut || scan.outcome !== ScanOutcome.CLEAN || this.log.segments().some((s) => s > this.seq);
+    if (dirty && !keepTail) this.zeroFrom(this.seq, this.position);
+    this.segmentsAhead.clear();
+    for (const s of this.log.segments()) if (s > this.seq) this.segmentsAhead.add(s);
     for (const f of scan.frames) if (f.header.lsnLast > this.scl) this.segmentLastLsn.delete(f.seq);
     for (const f of frames) this.segmentLastLsn.set(f.seq, f.header.lsnLast);
     this.frameDir.clear();
@@ -381,16 +426,30 @@ export class NodeCore {
       this.log.createSegment(this.seq);
       this.stats.segmentsCreated++;
     }
-    if (this.scl < lsnKeep) {
+    const behind = this.scl < lsnKeep;
+    if (behind) {
       if (peer === null) throw errors.recoveryFailed(`node ${this.config.nodeId} is behind (${this.scl} < ${lsnKeep}) and has no peer to catch up from`);
       this.catchUpFrom(peer, lsnKeep); // historical frames keep their (older) epochs
+      // With a peer, lsnKeep is the recovered VDL: what is left of this node's own bytes after it
+      // (a kept tail beyond the copied frames) was never acknowledged.
+      if (keepTail) {
+        this.zeroFrom(this.seq, this.position);
+        this.segmentsAhead.clear();
+      }
     }
+    this.tailUnchecked = keepTail && !behind; // after a catch-up the kept tail was zeroed above lsnKeep
     assert(this.scl === lsnKeep, `node ${this.config.nodeId} recovered to ${this.scl}, expected ${lsnKeep} ` +
       `(scan: ${scan.outcome}, chain ${scan.frames[0]?.header.lsnPrev ?? '-'}..${scan.lsnLast} in ${scan.frames.length} frames, ` +
       `fault ${scan.fault?.why ?? 'none'}, coalesceLsn ${meta.coalesceLsn}, segments ${this.log.segments().join(',')}, ` +
       `peer ${peer === null ? 'none' : `segments ${peer.segments().join(',')}`})`);
     this.rebuildIndex();
     this.scan = null;
+    // The log now satisfies this recovery's cut (unless bytes after a corrupt frame were kept):
+    // durable before any frame of this epoch is acknowledged.
+    if (!this.tailUnchecked) {
+      this.recoveredEpoch = epoch;
+      this.epochs.save({ epoch, history: this.history, recovered: epoch });
+    }
   }
 
   private zeroFrom(seq: number, position: number): void {
@@ -505,7 +564,8 @@ export class NodeCore {
           this.stats.framesDuplicate++;
           continue;
         }
-        if (fromPeer ? h.lsnLast > cutFor(this.history, h.epoch) : h.epoch < this.epoch) {
+        // From a peer: refused if a recovery cut it off, or if that cannot be known (history cap).
+        if (fromPeer ? h.lsnLast > (cutFor(this.history, h.epoch, this.recoveredEpoch) ?? -1) : h.epoch < this.epoch) {
           this.stats.framesFenced++;
           break;
         }
@@ -523,8 +583,10 @@ export class NodeCore {
           viewsBytes = 0;
           this.seq++;
           this.position = 0;
-          this.log.createSegment(this.seq);
-          this.stats.segmentsCreated++;
+          if (!this.segmentsAhead.delete(this.seq)) {
+            this.log.createSegment(this.seq);
+            this.stats.segmentsCreated++;
+          }
         }
         this.accepted.push({ frame: f, seq: this.seq, position: this.position });
         this.frameDir.add({ lsnPrev: h.lsnPrev, lsnLast: h.lsnLast, seq: this.seq, position: this.position, bytes: f.bytes.length });

@@ -9,9 +9,15 @@
 // was cut off. A node that was down during that recovery finds such frames in its log when it
 // rejoins and truncates them (rejoinPoint); otherwise it would count a cut-off frame as part of the
 // chain and take newer frames reusing those LSNs for duplicates.
+//
+// Cap: the history keeps the newest HISTORY_MAX records. The record that decides a frame of epoch
+// e is the first one after e; if the history was capped and that record may have been dropped,
+// the answer is unknown and is never guessed (cutFor returns null): the node is rebuilt from a
+// peer (REBUILD_NEEDED). A node that itself applied a recovery after e (`recovered`) needs no
+// record: its log was cut to that recovery's VDL then, so its frames of epoch e are the volume's.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../shared/fsync-dir.js';
+import { mkdirDurable, writeFileAtomic } from '../shared/fsync-dir.js';
 
 export interface EpochRecord {
   /** The epoch a recovery opened. */
@@ -23,6 +29,12 @@ export interface EpochRecord {
 export interface EpochState {
   epoch: number;
   history: EpochRecord[];
+  /**
+   * The epoch of the last recovery this node applied to its own log (recoverTo finished, or adopt):
+   * every frame of an older epoch still in its log is part of the volume. 0 if none (or unknown:
+   * epoch.json files written before this field).
+   */
+  recovered?: number;
 }
 
 export interface EpochStore {
@@ -44,8 +56,15 @@ export function mergeHistory(a: readonly EpochRecord[], b: readonly EpochRecord[
 /**
  * The highest LSN a frame of epoch `epoch` may end at and still be part of the volume: the VDL
  * kept by the first recovery after that epoch (VDLs never decrease, so it is the tightest).
+ * `recovered`: the epoch of the last recovery applied to the log holding the frame (see
+ * EpochState). null: unknown, because the deciding record may be one the cap dropped.
  */
-export function cutFor(history: readonly EpochRecord[], epoch: number): number {
+export function cutFor(history: readonly EpochRecord[], epoch: number, recovered = 0): number | null {
+  const oldest = history[0];
+  if (oldest !== undefined && history.length >= HISTORY_MAX && epoch + 1 < oldest.epoch) {
+    // Records with epochs in (epoch, oldest.epoch) may have been dropped by the cap.
+    return epoch < recovered ? Number.MAX_SAFE_INTEGER : null;
+  }
   for (const r of history) if (r.epoch > epoch) return r.vdl;
   return Number.MAX_SAFE_INTEGER;
 }
@@ -53,10 +72,10 @@ export function cutFor(history: readonly EpochRecord[], epoch: number): number {
 export class MemEpochStore implements EpochStore {
   private state: EpochState = { epoch: 0, history: [] };
   load(): EpochState {
-    return { epoch: this.state.epoch, history: [...this.state.history] };
+    return { epoch: this.state.epoch, history: [...this.state.history], recovered: this.state.recovered ?? 0 };
   }
   save(s: EpochState): void {
-    this.state = { epoch: s.epoch, history: [...s.history] };
+    this.state = { epoch: s.epoch, history: [...s.history], recovered: s.recovered ?? 0 };
   }
 }
 
@@ -68,14 +87,14 @@ export class FsEpochStore implements EpochStore {
   load(): EpochState {
     try {
       const s = JSON.parse(fs.readFileSync(this.file, 'utf8')) as EpochState;
-      return { epoch: s.epoch, history: s.history ?? [] };
+      return { epoch: s.epoch, history: s.history ?? [], recovered: s.recovered ?? 0 };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { epoch: 0, history: [] };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { epoch: 0, history: [], recovered: 0 };
       throw e;
     }
   }
   save(s: EpochState): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    mkdirDurable(path.dirname(this.file));
     writeFileAtomic(this.file, JSON.stringify(s));
   }
 }

@@ -2,13 +2,15 @@
 // file implementation and an in-memory one for unit tests and (later) the simulator.
 //
 // Fault model of FsHotLog: an error from write or sync leaves the file's durable state unknown,
-// so the node stops using it (the core fails the node; nothing here retries a sync).
+// so the node stops using it (the core fails the node; nothing here retries a sync). As a second
+// line of defence the log latches the first such error: from then on every write, sync, segment
+// creation or removal throws it again and no preallocation runs, whatever the caller does.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import type { FsyncMode } from '../config.js';
-import { fsyncDir } from '../shared/fsync-dir.js';
+import { fsyncDir, mkdirDurable } from '../shared/fsync-dir.js';
 
 export interface HotLog {
   /** Segment sequence numbers present, ascending. */
@@ -81,6 +83,17 @@ export class FsHotLog implements HotLog {
   private spareReady = false;
 
   private readonly faults: DiskFaults | null;
+  /** The first write/sync/create error: the log never touches its files again (fail-stop). */
+  private broken: AuroralError | null = null;
+
+  private latch(e: AuroralError): AuroralError {
+    this.broken ??= e;
+    return e;
+  }
+
+  private checkUsable(): void {
+    if (this.broken !== null) throw this.broken;
+  }
 
   constructor(dir: string, segmentBytes: number, fsyncMode: FsyncMode, readOnly = false, faults: DiskFaults | null = null) {
     this.dir = dir;
@@ -88,7 +101,7 @@ export class FsHotLog implements HotLog {
     this.segmentBytes = segmentBytes;
     this.fsyncMode = fsyncMode;
     if (!readOnly) {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirDurable(dir); // the node and log directories, each synced in its parent
       fs.rmSync(path.join(dir, SPARE_NAME), { force: true }); // an unfinished spare is never trusted
     }
   }
@@ -147,6 +160,7 @@ export class FsHotLog implements HotLog {
   }
 
   createSegment(seq: number): void {
+    this.checkUsable();
     const target = this.file(seq);
     try {
       if (this.faults?.diskFull()) throw injected('ENOSPC');
@@ -158,7 +172,7 @@ export class FsHotLog implements HotLog {
       fs.renameSync(path.join(this.dir, SPARE_NAME), target);
       fsyncDir(this.dir);
     } catch (e) {
-      throw ioError('create segment', target, e);
+      throw this.latch(ioError('create segment', target, e));
     }
   }
 
@@ -183,7 +197,7 @@ export class FsHotLog implements HotLog {
   }
 
   idleWork(currentUsedBytes: number): boolean {
-    if (this.spareReady || currentUsedBytes * 2 < this.segmentBytes) return false;
+    if (this.broken !== null || this.spareReady || currentUsedBytes * 2 < this.segmentBytes) return false;
     try {
       this.spareStep();
     } catch (e) {
@@ -199,6 +213,7 @@ export class FsHotLog implements HotLog {
 
   write(seq: number, position: number, views: readonly Uint8Array[]): void {
     assert(position >= 0, 'negative write position');
+    this.checkUsable();
     try {
       const fd = this.fd(seq);
       let total = 0;
@@ -225,11 +240,12 @@ export class FsHotLog implements HotLog {
         }
       }
     } catch (e) {
-      throw ioError('write', this.file(seq), e);
+      throw this.latch(ioError('write', this.file(seq), e));
     }
   }
 
   sync(seq: number): void {
+    this.checkUsable();
     if (this.fsyncMode === 'none') return;
     try {
       const fd = this.fd(seq);
@@ -239,11 +255,12 @@ export class FsHotLog implements HotLog {
       if (this.fsyncMode === 'fsync') fs.fsyncSync(fd);
       else fs.fdatasyncSync(fd);
     } catch (e) {
-      throw ioError(this.fsyncMode, this.file(seq), e);
+      throw this.latch(ioError(this.fsyncMode, this.file(seq), e));
     }
   }
 
   removeSegment(seq: number): void {
+    this.checkUsable();
     const fd = this.fds.get(seq);
     if (fd !== undefined) {
       fs.closeSync(fd);

@@ -10,6 +10,7 @@ import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/con
 import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
 import type { FrameLocation } from './frame-directory.js';
+import { publishChainEnd } from './publish.js';
 import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
 import { FsBlockStorage } from './blocks.js';
@@ -18,7 +19,8 @@ import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
 import type { Config } from '../config.js';
-import { FRAME_HEADER_BYTES, frameBytesMax } from '../config.js';
+import { FRAME_HEADER_BYTES } from '../config.js';
+import { readVolume, volumeFrameBytesMax } from '../recovery/volume.js';
 import type { LogGcNode } from './log-gc.js';
 import { logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
 import { errors, serializeError, type SerializedError } from '../errors.js';
@@ -118,8 +120,11 @@ function main(d: NodeWorkerData): void {
     const state = Atomics.load(i32, ctl.nodeState(i));
     return { live: state === NodeState.RUNNING || state === NodeState.STARTING, scl: control.load64(ctl.nodeScl(i)) };
   });
+  // Frames are checked against the largest any open of the volume allowed, never this open's
+  // options alone (a smaller limit would call intact, acknowledged frames torn).
+  const payloadBytesMax = volumeFrameBytesMax(readVolume(c.dir), c) - FRAME_HEADER_BYTES;
   const core = new NodeCore(
-    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax: frameBytesMax(c) - FRAME_HEADER_BYTES, logGcNodes,
+    { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax, logGcNodes,
       scrubIntervalMicros: c.scrubIntervalMs * 1000 },
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: monoMicros },
     new FsEpochStore(nodeDir(c.dir, d.nodeId)),
@@ -178,8 +183,7 @@ function main(d: NodeWorkerData): void {
       port.close();
       return;
     }
-    control.store64(ctl.nodeScl(d.nodeId), core.scl);
-    Atomics.store(control.i32, ctl.nodeEpoch(d.nodeId), core.epoch);
+    publishChainEnd(control, d.nodeId, core.epoch, core.scl); // epoch first, then the SCL
     stats.set(core.statsSnapshot());
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.RUNNING);
     link.writer.ring(ctl.gcDoorbell);

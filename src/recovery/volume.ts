@@ -1,9 +1,17 @@
-// volume.json: the volume's identity and epoch. Written atomically (temp file, fsync, rename,
-// fsync the directory) so a crash leaves either the old or the new file, never a torn one.
+// volume.json: the volume's identity, epoch, truncation history and the limits its files were
+// written with. Written atomically (temp file, fsync, rename, fsync the directory) so a crash leaves
+// either the old or the new file, never a torn one.
+//
+// The limits a file was written with belong to the file, not to the options of the process that
+// reads it: `frameBytesMax` is the largest frame any open of this volume allowed (a maximum over
+// opens, never lowered), and every check of the volume's frames (scan, scrub, catch-up, gossip)
+// uses it. Checking them against this open's (possibly smaller) options would call an intact,
+// acknowledged frame torn and truncate it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { assert } from '../assert.js';
 import { errors } from '../errors.js';
-import type { Config } from '../config.js';
+import { frameBytesMax, type Config } from '../config.js';
 import { writeFileAtomic } from '../shared/fsync-dir.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 
@@ -18,6 +26,11 @@ export interface VolumeFile {
   epoch: number;
   /** What each recovery kept (see node/epoch-store.ts); absent in volumes written before it existed. */
   history?: EpochRecord[];
+  /**
+   * Largest frame (header + payload) any open of this volume allowed: the maximum over opens.
+   * Absent in volumes written before it existed: then `segmentBytes` (a frame never spans segments).
+   */
+  frameBytesMax?: number;
 }
 
 export function readVolume(dir: string): VolumeFile | null {
@@ -33,8 +46,29 @@ export function readVolume(dir: string): VolumeFile | null {
   return v;
 }
 
+/** The largest frame the volume's files may hold as recorded (before this open): the format's hard bound for older files. */
+function recordedFrameBytesMax(v: VolumeFile): number {
+  return v.frameBytesMax ?? v.segmentBytes;
+}
+
+/**
+ * The frame limit every check of this volume's frames uses under config `c`: the largest frame any
+ * open allowed, this one included. A volume not yet created has only this open's frames.
+ */
+export function volumeFrameBytesMax(v: VolumeFile | null, c: Pick<Config, 'groupCommit' | 'mtrBytesMax'>): number {
+  const own = frameBytesMax(c);
+  return v === null ? own : Math.max(recordedFrameBytesMax(v), own);
+}
+
+/**
+ * Replaces volume.json. `frameBytesMax` never goes down: the value written is the maximum of `v`'s
+ * and the one on disk (older frames may still be in any node's log).
+ */
 export function writeVolume(dir: string, v: VolumeFile): void {
-  writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify(v, null, 2) + '\n');
+  assert(v.frameBytesMax !== undefined && v.frameBytesMax <= v.segmentBytes, 'volume.json needs a frameBytesMax within a segment');
+  const old = readVolume(dir);
+  const frame = old === null ? v.frameBytesMax : Math.max(v.frameBytesMax, recordedFrameBytesMax(old));
+  writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify({ ...v, frameBytesMax: frame }, null, 2) + '\n');
 }
 
 /** Checks that reopening options agree with the volume on disk (its shape is fixed at creation). */

@@ -28,3 +28,19 @@ export function writeFileAtomic(file: string, text: string): void {
   fs.renameSync(tmp, file);
   fsyncDir(path.dirname(file));
 }
+
+/**
+ * Creates `dir` and any missing ancestors, durably: each directory created is fsynced in its
+ * parent (a new directory's name is an entry of its parent, lost in a crash until the parent is
+ * synced). Nothing is synced if `dir` already exists. `syncDir` is injectable for tests.
+ */
+export function mkdirDurable(dir: string, syncDir: (d: string) => void = fsyncDir): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  const created: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    created.push(d);
+    if (d === path.resolve(first) || d === path.dirname(d)) break;
+  }
+  for (const d of created) syncDir(path.dirname(d));
+}

@@ -17,15 +17,15 @@
 // epoch; too few adopting nodes fail the attach with RECOVERY_FAILED. Attaches and node restarts
 // run one at a time (Cluster.exclusive), and each attach claims its epoch before its first await.
 // The volume is locked (volume-lock.ts) from before recovery until close, or until a failed open.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { resolveConfig, type Config, type OpenOptions } from '../config.js';
+import { frameBytesMax, resolveConfig, type Config, type OpenOptions } from '../config.js';
 import { assert } from '../assert.js';
 import { errors, isAuroralError } from '../errors.js';
 import { planRecovery, type NodeScan, type RecoveryPlan } from '../recovery/plan.js';
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
 import { mergeHistory } from '../node/epoch-store.js';
+import { mkdirDurable } from '../shared/fsync-dir.js';
 import { ctl } from '../shared/control.js';
 import { Cluster, type WriterLink } from './cluster.js';
 import { Database } from './database.js';
@@ -203,7 +203,8 @@ export class Volume {
 }
 
 function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): VolumeFile {
-  return { format: VOLUME_FORMAT, nodes: c.nodes, pageCount: c.pageCount, segmentBytes: c.segmentBytes, epoch, history };
+  // frameBytesMax: writeVolume keeps the largest any open allowed (the limit belongs to the files).
+  return { format: VOLUME_FORMAT, nodes: c.nodes, pageCount: c.pageCount, segmentBytes: c.segmentBytes, epoch, history, frameBytesMax: frameBytesMax(c) };
 }
 
 /**
@@ -212,7 +213,7 @@ function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): V
  */
 export async function openVolume(options: OpenOptions): Promise<Volume> {
   const config = resolveConfig(options);
-  fs.mkdirSync(config.dir, { recursive: true });
+  mkdirDurable(config.dir); // the volume directory (and any parent it needed), synced in its parent
   const lock = await VolumeLock.acquire(config.dir);
   let cluster: Cluster | null = null;
   try {

@@ -1,0 +1,62 @@
+// Goal: every directory Auroral creates is durable: its name is synced in its parent (the volume
+// directory, each node's directory, its log and blocks directories). Without that a power cut can
+// lose a whole directory whose files were all synced.
+// Method: (1) the helper with an injected directory sync: it syncs the parent of each directory it
+// created and nothing when the directory exists; (2) the callers, with the helper's module mocked
+// to record every directory synced while the real code runs on a temp directory. The node threads
+// run from dist/ (not mocked), so (2) builds the node-side stores directly and opens a volume only
+// to see the main thread create the volume directory.
+import * as path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { tempDir, smallOptions } from './helpers.js';
+
+const synced: string[] = [];
+vi.mock('../src/shared/fsync-dir.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/shared/fsync-dir.js')>();
+  return {
+    ...real,
+    mkdirDurable: (dir: string) => real.mkdirDurable(dir, (d) => {
+      synced.push(d);
+      real.fsyncDir(d);
+    }),
+  };
+});
+
+const { mkdirDurable, fsyncDir } = await vi.importActual<typeof import('../src/shared/fsync-dir.js')>('../src/shared/fsync-dir.js');
+const { FsHotLog } = await import('../src/node/hotlog.js');
+const { FsBlockStorage } = await import('../src/node/blocks.js');
+const { FsEpochStore } = await import('../src/node/epoch-store.js');
+const { open } = await import('../src/index.js');
+
+describe('durable directories', () => {
+  it('syncs the parent of every directory it creates, and nothing when the directory exists', () => {
+    const root = tempDir();
+    const calls: string[] = [];
+    const sync = (d: string) => {
+      calls.push(d);
+      fsyncDir(d);
+    };
+    mkdirDurable(path.join(root, 'a', 'b', 'c'), sync);
+    expect(calls.sort()).toEqual([root, path.join(root, 'a'), path.join(root, 'a', 'b')].sort());
+    calls.length = 0;
+    mkdirDurable(path.join(root, 'a', 'b', 'c'), sync);
+    expect(calls).toEqual([]);
+    mkdirDurable(path.join(root, 'a', 'd'), sync);
+    expect(calls).toEqual([path.join(root, 'a')]);
+  });
+
+  it('creates the node, log and blocks directories durably, and the volume directory at open', async () => {
+    const root = tempDir();
+    const nodeDir = path.join(root, 'vol', 'node-0');
+    synced.length = 0;
+    new FsHotLog(path.join(nodeDir, 'log'), 64 * 1024, 'fdatasync').close();
+    new FsBlockStorage(path.join(root, 'vol', 'node-1')).close();
+    new FsEpochStore(path.join(root, 'vol', 'node-2')).save({ epoch: 1, history: [] });
+    // The parent of each new directory: the volume dir holds node-i, node-0 holds log, node-1 holds blocks.
+    expect(synced).toEqual(expect.arrayContaining([root, path.join(root, 'vol'), nodeDir, path.join(root, 'vol', 'node-1')]));
+    synced.length = 0;
+    const db = await open(smallOptions(path.join(root, 'fresh')));
+    await db.close();
+    expect(synced).toContain(root); // the new volume directory's name, in its parent
+  });
+});
