@@ -19,6 +19,20 @@ async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = 
 /** Worker threads and message ports this process holds (each open volume holds 7+ of each). */
 const threadHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
 
+/**
+ * A put under a short commitTimeoutMs, retried while its outcome is unknown (QUORUM_UNAVAILABLE:
+ * a loaded machine can take longer than the timeout for a healthy commit; a put is idempotent).
+ */
+async function putEventually(db: Database, key: string, value: string, attempts = 20): Promise<number> {
+  for (let i = 1; ; i++) {
+    try {
+      return await db.put(key, value);
+    } catch (e) {
+      if (i >= attempts || !isAuroralError(e, 'QUORUM_UNAVAILABLE')) throw e;
+    }
+  }
+}
+
 async function settle(db: Database, ms = 2000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -114,7 +128,7 @@ describe('database', () => {
   }));
 
   it('never acks with three nodes paused, rejects with QUORUM_UNAVAILABLE, and recovers after resume', () => withDb(async (db) => {
-    await db.put('before', '1');
+    await putEventually(db, 'before', '1');
     const vdlBefore = db.vdl;
     for (const i of [1, 2, 5]) db.faults.pauseNode(i);
     let acked = false;
@@ -125,7 +139,7 @@ describe('database', () => {
     // Reads of durable data keep working on the remaining nodes.
     expect(text(await db.get('before'))).toBe('1');
     for (const i of [1, 2, 5]) db.faults.resumeNode(i);
-    await db.put('after', '3');
+    await putEventually(db, 'after', '3');
     // The timed-out write had an unknown outcome; after resume it became durable with the rest.
     expect(text(await db.get('during'))).toBe('2');
     await settle(db);
