@@ -4,7 +4,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { open, isAuroralError, Volume, type Database } from '../src/index.js';
 import { errors } from '../src/errors.js';
-import { smallOptions, tempDir, text } from './helpers.js';
+import { putEventually, smallOptions, tempDir, text } from './helpers.js';
 
 async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = {}): Promise<T> {
   const dir = tempDir();
@@ -23,15 +23,6 @@ const threadHandles = (): number => process.getActiveResourcesInfo().filter((r) 
  * A put under a short commitTimeoutMs, retried while its outcome is unknown (QUORUM_UNAVAILABLE:
  * a loaded machine can take longer than the timeout for a healthy commit; a put is idempotent).
  */
-async function putEventually(db: Database, key: string, value: string, attempts = 20): Promise<number> {
-  for (let i = 1; ; i++) {
-    try {
-      return await db.put(key, value);
-    } catch (e) {
-      if (i >= attempts || !isAuroralError(e, 'QUORUM_UNAVAILABLE')) throw e;
-    }
-  }
-}
 
 async function settle(db: Database, ms = 2000): Promise<void> {
   const end = Date.now() + ms;

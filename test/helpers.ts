@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach } from 'vitest';
-import type { OpenOptions } from '../src/index.js';
+import { isAuroralError, type Database, type OpenOptions } from '../src/index.js';
 
 const dirs: string[] = [];
 
@@ -41,4 +41,19 @@ export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> 
     await new Promise((r) => setTimeout(r, 10));
   }
   return cond();
+}
+
+/**
+ * A put retried while its outcome is unknown (QUORUM_UNAVAILABLE). For tests with a short
+ * commitTimeoutMs whose point is not the timeout: on a loaded 2-core machine the first commits
+ * after open can take longer than it (six threads starting).
+ */
+export async function putEventually(db: Database, key: string, value: string, attempts = 20): Promise<number> {
+  for (let i = 1; ; i++) {
+    try {
+      return await db.put(key, value);
+    } catch (e) {
+      if (i >= attempts || !isAuroralError(e, 'QUORUM_UNAVAILABLE')) throw e;
+    }
+  }
 }

@@ -17,7 +17,16 @@ setInterval(() => {
   if (acks.length > 0) send({ acks });
   acks = [];
 }, 2);
-send({ ready: true });
+// The parent's kill clock starts at the first acknowledgement, not at open: on a loaded machine
+// the first commit after open can take longer than the whole kill window.
+let ready = false;
+const acked = (kind: string, i: number): void => {
+  acks.push([kind, i]);
+  if (!ready) {
+    ready = true;
+    send({ ready: true });
+  }
+};
 const INFLIGHT = 32;
 let n = 0;
 async function lane(): Promise<never> {
@@ -28,18 +37,18 @@ async function lane(): Promise<never> {
       const put = db.put(`c${cycle}-r${i}`, v);
       const got = await db.get(`c${cycle}-r${i}`);
       await put;
-      if (got !== undefined && Buffer.from(got).toString() === v) acks.push(['r', i]);
-      acks.push(['k', i]);
+      if (got !== undefined && Buffer.from(got).toString() === v) acked('r', i);
+      acked('k', i);
     } else if (i % 4 === 3) {
       const v = `t${cycle}-${i}`;
       await db.transaction((tx) => {
         tx.put(`c${cycle}-t${i}-a`, v);
         tx.put(`c${cycle}-t${i}-b`, v);
       });
-      acks.push(['t', i]);
+      acked('t', i);
     } else {
       await db.put(`c${cycle}-k${i}`, `v${cycle}-${i}`);
-      acks.push(['k', i]);
+      acked('k', i);
     }
   }
 }

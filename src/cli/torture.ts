@@ -1,5 +1,5 @@
 // kill -9 torture: a child process writes (torture-child.ts) and is killed with SIGKILL at a
-// random moment; the volume is reopened here and checked: every acknowledged put and transaction
+// random moment after its first acknowledged write; the volume is reopened here and checked: every acknowledged put and transaction
 // is there with its value, every value a read returned is there, no transaction is partly visible.
 // Seeded: the seed decides the kill times (the child's progress still varies with the machine).
 import { fork } from 'node:child_process';
@@ -32,6 +32,8 @@ export interface TortureOptions {
   onCycle?: (r: TortureCycle) => void;
 }
 
+const READY_TIMEOUT_MS = 30_000;
+
 interface Run { k: number[]; t: number[]; r: number[]; issuedMax: number }
 
 function xorshift(seed: number): () => number {
@@ -49,14 +51,21 @@ function runChild(dir: string, cycle: number, killAfterMs: number, options: obje
     const run: Run = { k: [], t: [], r: [], issuedMax: 0 };
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += String(d); });
+    // The kill clock starts at the child's first acknowledgement; a child that never gets one
+    // (a bug, or a machine far too slow) is killed anyway, and the cycle checks what it has.
+    const fallback = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
     child.on('message', (m: { ready?: boolean; acks?: [string, number][] }) => {
-      if (m.ready) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      if (m.ready) {
+        clearTimeout(fallback);
+        setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      }
       for (const [kind, i] of m.acks ?? []) {
         (kind === 'k' ? run.k : kind === 'r' ? run.r : run.t).push(i);
         run.issuedMax = Math.max(run.issuedMax, i);
       }
     });
     child.on('exit', (code, signal) => {
+      clearTimeout(fallback);
       if (signal === 'SIGKILL') resolve(run);
       else reject(new Error(`torture child exited with ${code}: ${stderr}`));
     });
