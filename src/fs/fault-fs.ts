@@ -237,16 +237,19 @@ export class FaultFs implements FsPort {
     f.node.resize(length);
   }
 
-  mkdirSync(p: string, options?: { recursive?: boolean }): void {
+  mkdirSync(p: string, options?: { recursive?: boolean }): string | undefined {
     const parts = this.parts(p);
     let dir: DirNode = this.root;
+    let first: string | undefined;
     for (let i = 0; i < parts.length; i++) {
       const name = parts[i]!;
       const next = dir.entries.get(name);
       const last = i === parts.length - 1;
       if (next === undefined) {
         if (!last && options?.recursive !== true) throw fsError('ENOENT', 'mkdir', p);
-        this.onOp?.('create', '/' + parts.slice(0, i + 1).join('/'));
+        const madePath = '/' + parts.slice(0, i + 1).join('/');
+        this.onOp?.('create', madePath);
+        first ??= madePath;
         const made = new DirNode();
         dir.entries.set(name, made);
         dir = made;
@@ -257,6 +260,7 @@ export class FaultFs implements FsPort {
         throw fsError(last ? 'EEXIST' : 'ENOTDIR', 'mkdir', p);
       }
     }
+    return options?.recursive === true ? first : undefined;
   }
 
   readdirSync(p: string): string[] {

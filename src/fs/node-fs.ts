@@ -13,9 +13,7 @@ export const nodeFs: FsPort = {
   fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
   fsyncSync: (fd) => fs.fsyncSync(fd),
   ftruncateSync: (fd, length) => fs.ftruncateSync(fd, length),
-  mkdirSync: (p, options) => {
-    fs.mkdirSync(p, options);
-  },
+  mkdirSync: (p, options) => fs.mkdirSync(p, options),
   readdirSync: (p) => fs.readdirSync(p),
   renameSync: (from, to) => fs.renameSync(from, to),
   rmSync: (p, options) => fs.rmSync(p, options),

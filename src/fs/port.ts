@@ -27,7 +27,8 @@ export interface FsPort {
   /** Makes data and metadata durable; on a directory fd, its entries (creations, renames, removals). */
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;
-  mkdirSync(path: string, options?: { recursive?: boolean }): void;
+  /** With `recursive`, returns the first directory it created (undefined if `path` existed), as node:fs. */
+  mkdirSync(path: string, options?: { recursive?: boolean }): string | undefined;
   readdirSync(path: string): string[];
   renameSync(from: string, to: string): void;
   rmSync(path: string, options?: { recursive?: boolean; force?: boolean }): void;

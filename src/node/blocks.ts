@@ -13,13 +13,14 @@
 //
 // meta (<node>/meta, JSON, replaced atomically): { format, coalesceLsn, blockSeq } where
 // blockSeq = -1 means no images yet.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import { readU64, writeU64 } from '../log/u64.js';
-import { fsyncDir, mkdirDurable, writeFileAtomic } from '../shared/fsync-dir.js';
+import { fsyncDir, mkdirDurable, readText, writeFileAtomic } from '../shared/fsync-dir.js';
+import { nodeFs } from '../fs/node-fs.js';
+import type { FsPort } from '../fs/port.js';
 
 export const IMAGE_MAGIC = 0x50525541; // 'AURP'
 export const IMAGE_HEADER_BYTES = 40;
@@ -211,10 +212,13 @@ export class FsBlockStorage implements BlockStorage {
   private readonly metaPath: string;
   private readonly fds = new Map<number, number>();
 
-  constructor(nodeDir: string) {
+  private readonly io: FsPort;
+
+  constructor(nodeDir: string, io: FsPort = nodeFs) {
+    this.io = io;
     this.dir = path.join(nodeDir, 'blocks');
     this.metaPath = path.join(nodeDir, 'meta');
-    mkdirDurable(this.dir); // synced in its parent: block files named in it must not lose their directory
+    mkdirDurable(this.dir, io); // synced in its parent: block files named in it must not lose their directory
   }
 
   private file(seq: number): string {
@@ -223,7 +227,7 @@ export class FsBlockStorage implements BlockStorage {
 
   readMeta(): NodeMeta {
     try {
-      const m = JSON.parse(fs.readFileSync(this.metaPath, 'utf8')) as NodeMeta;
+      const m = JSON.parse(readText(this.metaPath, this.io)) as NodeMeta;
       assert(m.format === 1, `unknown node meta format ${m.format}`);
       return m;
     } catch (e) {
@@ -233,15 +237,15 @@ export class FsBlockStorage implements BlockStorage {
   }
 
   writeMeta(m: NodeMeta): void {
-    writeFileAtomic(this.metaPath, JSON.stringify(m));
+    writeFileAtomic(this.metaPath, JSON.stringify(m), this.io);
   }
 
   blockSeqs(): number[] {
-    return fs.readdirSync(this.dir).filter((n) => /^\d{16}\.blk$/.test(n)).map((n) => Number(n.slice(0, 16))).sort((a, b) => a - b);
+    return this.io.readdirSync(this.dir).filter((n) => /^\d{16}\.blk$/.test(n)).map((n) => Number(n.slice(0, 16))).sort((a, b) => a - b);
   }
 
   create(seq: number): void {
-    const fd = fs.openSync(this.file(seq), 'w+');
+    const fd = this.io.openSync(this.file(seq), 'w+');
     this.fds.set(seq, fd);
   }
 
@@ -249,26 +253,26 @@ export class FsBlockStorage implements BlockStorage {
     const fd = this.fds.get(seq);
     assert(fd !== undefined, `block file ${seq} is not open`);
     let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off, position + off);
+    while (off < bytes.length) off += this.io.writeSync(fd, bytes, off, bytes.length - off, position + off);
   }
 
   sync(seq: number): void {
     const fd = this.fds.get(seq);
     assert(fd !== undefined, `block file ${seq} is not open`);
-    fs.fsyncSync(fd);
-    fsyncDir(this.dir);
+    this.io.fsyncSync(fd);
+    fsyncDir(this.dir, this.io);
   }
 
   read(seq: number, position: number, length: number): Uint8Array {
     let fd = this.fds.get(seq);
     if (fd === undefined) {
-      fd = fs.openSync(this.file(seq), 'r');
+      fd = this.io.openSync(this.file(seq), 'r');
       this.fds.set(seq, fd);
     }
     const out = Buffer.allocUnsafe(length);
     let at = 0;
     while (at < length) {
-      const n = fs.readSync(fd, out, at, length - at, position + at);
+      const n = this.io.readSync(fd, out, at, length - at, position + at);
       if (n === 0) throw new AuroralError(ErrorCode.IO_ERROR, `short read of block file ${seq}`);
       at += n;
     }
@@ -276,28 +280,28 @@ export class FsBlockStorage implements BlockStorage {
   }
 
   readAll(seq: number): Uint8Array {
-    return new Uint8Array(fs.readFileSync(this.file(seq)));
+    return new Uint8Array(this.io.readFileSync(this.file(seq)));
   }
 
   fileBytes(seq: number): number {
-    return fs.statSync(this.file(seq)).size;
+    return this.io.statSync(this.file(seq)).size;
   }
 
   remove(seq: number): void {
     const fd = this.fds.get(seq);
-    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined) this.io.closeSync(fd);
     this.fds.delete(seq);
-    fs.rmSync(this.file(seq), { force: true });
+    this.io.rmSync(this.file(seq), { force: true });
   }
 
   bytes(): number {
     let n = 0;
-    for (const s of this.blockSeqs()) n += fs.statSync(this.file(s)).size;
+    for (const s of this.blockSeqs()) n += this.io.statSync(this.file(s)).size;
     return n;
   }
 
   close(): void {
-    for (const fd of this.fds.values()) fs.closeSync(fd);
+    for (const fd of this.fds.values()) this.io.closeSync(fd);
     this.fds.clear();
   }
 }

@@ -15,9 +15,10 @@
 // the answer is unknown and is never guessed (cutFor returns null): the node is rebuilt from a
 // peer (REBUILD_NEEDED). A node that itself applied a recovery after e (`recovered`) needs no
 // record: its log was cut to that recovery's VDL then, so its frames of epoch e are the volume's.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mkdirDurable, writeFileAtomic } from '../shared/fsync-dir.js';
+import { mkdirDurable, readText, writeFileAtomic } from '../shared/fsync-dir.js';
+import { nodeFs } from '../fs/node-fs.js';
+import type { FsPort } from '../fs/port.js';
 
 export interface EpochRecord {
   /** The epoch a recovery opened. */
@@ -81,12 +82,14 @@ export class MemEpochStore implements EpochStore {
 
 export class FsEpochStore implements EpochStore {
   private readonly file: string;
-  constructor(nodeDir: string) {
+  private readonly io: FsPort;
+  constructor(nodeDir: string, io: FsPort = nodeFs) {
     this.file = path.join(nodeDir, 'epoch.json');
+    this.io = io;
   }
   load(): EpochState {
     try {
-      const s = JSON.parse(fs.readFileSync(this.file, 'utf8')) as EpochState;
+      const s = JSON.parse(readText(this.file, this.io)) as EpochState;
       return { epoch: s.epoch, history: s.history ?? [], recovered: s.recovered ?? 0 };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { epoch: 0, history: [], recovered: 0 };
@@ -94,7 +97,7 @@ export class FsEpochStore implements EpochStore {
     }
   }
   save(s: EpochState): void {
-    mkdirDurable(path.dirname(this.file));
-    writeFileAtomic(this.file, JSON.stringify(s));
+    mkdirDurable(path.dirname(this.file), this.io);
+    writeFileAtomic(this.file, JSON.stringify(s), this.io);
   }
 }

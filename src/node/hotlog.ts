@@ -5,12 +5,13 @@
 // so the node stops using it (the core fails the node; nothing here retries a sync). As a second
 // line of defence the log latches the first such error: from then on every write, sync, segment
 // creation or removal throws it again and no preallocation runs, whatever the caller does.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { AuroralError, ErrorCode } from '../errors.js';
 import type { FsyncMode } from '../config.js';
 import { fsyncDir, mkdirDurable } from '../shared/fsync-dir.js';
+import { nodeFs } from '../fs/node-fs.js';
+import type { FsPort } from '../fs/port.js';
 
 export interface HotLog {
   /** Segment sequence numbers present, ascending. */
@@ -95,21 +96,24 @@ export class FsHotLog implements HotLog {
     if (this.broken !== null) throw this.broken;
   }
 
-  constructor(dir: string, segmentBytes: number, fsyncMode: FsyncMode, readOnly = false, faults: DiskFaults | null = null) {
+  private readonly io: FsPort;
+
+  constructor(dir: string, segmentBytes: number, fsyncMode: FsyncMode, readOnly = false, faults: DiskFaults | null = null, io: FsPort = nodeFs) {
     this.dir = dir;
+    this.io = io;
     this.faults = faults;
     this.segmentBytes = segmentBytes;
     this.fsyncMode = fsyncMode;
     if (!readOnly) {
-      mkdirDurable(dir); // the node and log directories, each synced in its parent
-      fs.rmSync(path.join(dir, SPARE_NAME), { force: true }); // an unfinished spare is never trusted
+      mkdirDurable(dir, io); // the node and log directories, each synced in its parent
+      this.io.rmSync(path.join(dir, SPARE_NAME), { force: true }); // an unfinished spare is never trusted
     }
   }
 
   segments(): number[] {
     let names: string[];
     try {
-      names = fs.readdirSync(this.dir);
+      names = this.io.readdirSync(this.dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -125,7 +129,7 @@ export class FsHotLog implements HotLog {
   private fd(seq: number): number {
     let fd = this.fds.get(seq);
     if (fd === undefined) {
-      fd = fs.openSync(this.file(seq), 'r+');
+      fd = this.io.openSync(this.file(seq), 'r+');
       this.fds.set(seq, fd);
     }
     return fd;
@@ -133,16 +137,16 @@ export class FsHotLog implements HotLog {
 
   readSegment(seq: number): Uint8Array {
     const buf = new Uint8Array(this.segmentBytes);
-    const fd = fs.openSync(this.file(seq), 'r');
+    const fd = this.io.openSync(this.file(seq), 'r');
     try {
       let at = 0;
       while (at < buf.length) {
-        const n = fs.readSync(fd, buf, at, buf.length - at, at);
+        const n = this.io.readSync(fd, buf, at, buf.length - at, at);
         if (n === 0) break; // a short file reads as zeros past its end
         at += n;
       }
     } finally {
-      fs.closeSync(fd);
+      this.io.closeSync(fd);
     }
     return buf;
   }
@@ -152,7 +156,7 @@ export class FsHotLog implements HotLog {
     const fd = this.fd(seq);
     let at = 0;
     while (at < length) {
-      const n = fs.readSync(fd, out, at, length - at, position + at);
+      const n = this.io.readSync(fd, out, at, length - at, position + at);
       if (n === 0) throw ioError('read', this.file(seq), new Error('short read'));
       at += n;
     }
@@ -165,12 +169,12 @@ export class FsHotLog implements HotLog {
     try {
       if (this.faults?.diskFull()) throw injected('ENOSPC');
       if (!this.spareReady) this.finishSpare();
-      fs.closeSync(this.spareFd);
+      this.io.closeSync(this.spareFd);
       this.spareFd = -1;
       this.spareReady = false;
       this.spareBytes = 0;
-      fs.renameSync(path.join(this.dir, SPARE_NAME), target);
-      fsyncDir(this.dir);
+      this.io.renameSync(path.join(this.dir, SPARE_NAME), target);
+      fsyncDir(this.dir, this.io);
     } catch (e) {
       throw this.latch(ioError('create segment', target, e));
     }
@@ -183,16 +187,16 @@ export class FsHotLog implements HotLog {
 
   private spareStep(): void {
     if (this.spareFd < 0) {
-      this.spareFd = fs.openSync(path.join(this.dir, SPARE_NAME), 'w+');
+      this.spareFd = this.io.openSync(path.join(this.dir, SPARE_NAME), 'w+');
       this.spareBytes = 0;
     }
     if (this.spareBytes < this.segmentBytes) {
       const n = Math.min(ZERO_CHUNK.length, this.segmentBytes - this.spareBytes);
-      fs.writeSync(this.spareFd, ZERO_CHUNK, 0, n, this.spareBytes);
+      this.io.writeSync(this.spareFd, ZERO_CHUNK, 0, n, this.spareBytes);
       this.spareBytes += n;
       return;
     }
-    fs.fsyncSync(this.spareFd); // metadata too: the file's size must be durable
+    this.io.fsyncSync(this.spareFd); // metadata too: the file's size must be durable
     this.spareReady = true;
   }
 
@@ -202,10 +206,10 @@ export class FsHotLog implements HotLog {
       this.spareStep();
     } catch (e) {
       // Preallocation failing (ENOSPC) is reported when a segment is actually needed.
-      if (this.spareFd >= 0) fs.closeSync(this.spareFd);
+      if (this.spareFd >= 0) this.io.closeSync(this.spareFd);
       this.spareFd = -1;
       this.spareBytes = 0;
-      fs.rmSync(path.join(this.dir, SPARE_NAME), { force: true });
+      this.io.rmSync(path.join(this.dir, SPARE_NAME), { force: true });
       return false;
     }
     return !this.spareReady;
@@ -223,10 +227,10 @@ export class FsHotLog implements HotLog {
       if (this.faults?.tearThisWrite()) {
         // A power cut mid-write: the first half (rounded down to 512-byte sectors) reaches the file.
         const joined = Buffer.concat(views as Uint8Array[]);
-        fs.writeSync(fd, joined, 0, Math.max(8, Math.floor(total / 2 / 512) * 512), position);
+        this.io.writeSync(fd, joined, 0, Math.max(8, Math.floor(total / 2 / 512) * 512), position);
         throw Object.assign(new Error('torn write (injected fault): the node dies before syncing'), { code: 'ETORN' });
       }
-      let written = fs.writevSync(fd, views as Uint8Array[], position);
+      let written = this.io.writevSync(fd, views as Uint8Array[], position);
       // writev may be partial; finish the rest (rare).
       if (written < total) {
         let skip = written;
@@ -235,7 +239,7 @@ export class FsHotLog implements HotLog {
           const rest = v.subarray(skip);
           skip = 0;
           let off = 0;
-          while (off < rest.length) off += fs.writeSync(fd, rest, off, rest.length - off, position + written + off);
+          while (off < rest.length) off += this.io.writeSync(fd, rest, off, rest.length - off, position + written + off);
           written += rest.length;
         }
       }
@@ -252,8 +256,8 @@ export class FsHotLog implements HotLog {
       const slow = this.faults?.slowSyncMicros() ?? 0;
       if (slow > 0) Atomics.wait(SLEEP_CELL, 0, 0, slow / 1000); // a slow device: sleep, never spin
       if (this.faults?.failThisSync()) throw injected('EIO');
-      if (this.fsyncMode === 'fsync') fs.fsyncSync(fd);
-      else fs.fdatasyncSync(fd);
+      if (this.fsyncMode === 'fsync') this.io.fsyncSync(fd);
+      else this.io.fdatasyncSync(fd);
     } catch (e) {
       throw this.latch(ioError(this.fsyncMode, this.file(seq), e));
     }
@@ -263,17 +267,17 @@ export class FsHotLog implements HotLog {
     this.checkUsable();
     const fd = this.fds.get(seq);
     if (fd !== undefined) {
-      fs.closeSync(fd);
+      this.io.closeSync(fd);
       this.fds.delete(seq);
     }
-    fs.rmSync(this.file(seq), { force: true });
-    fsyncDir(this.dir);
+    this.io.rmSync(this.file(seq), { force: true });
+    fsyncDir(this.dir, this.io);
   }
 
   close(): void {
-    for (const fd of this.fds.values()) fs.closeSync(fd);
+    for (const fd of this.fds.values()) this.io.closeSync(fd);
     this.fds.clear();
-    if (this.spareFd >= 0) fs.closeSync(this.spareFd);
+    if (this.spareFd >= 0) this.io.closeSync(this.spareFd);
     this.spareFd = -1;
   }
 }

@@ -30,7 +30,8 @@
 //   <node>.failed and <node>    | crash after the swap                    | remove <node>.failed
 //   <node>.failed, no <node>    | cannot happen (.failed exists only      | rename it back
 //                               | while .rebuild does)                    |
-import * as fs from 'node:fs';
+import { nodeFs } from '../fs/node-fs.js';
+import type { FsPort } from '../fs/port.js';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import type { NodeCore } from './core.js';
@@ -123,9 +124,8 @@ export class SnapshotHolds {
 
 // ---- the copy (runs on the writer's thread while the source holds) -----------------------------
 
-/** The file operations a rebuild uses (node:fs; tests pass a recording one). */
-export type RebuildFs = Pick<typeof fs, 'openSync' | 'closeSync' | 'readSync' | 'writeSync' | 'fsyncSync' | 'mkdirSync' |
-  'renameSync' | 'rmSync' | 'readdirSync' | 'existsSync' | 'readFileSync' | 'statSync'>;
+/** The file operations a rebuild uses: the file-system port (node:fs; tests pass FaultFs or a recording one). */
+export type RebuildFs = FsPort;
 
 const COPY_CHUNK_BYTES = 1 << 20;
 const SEGMENT_NAME = /^\d{16}\.log$/;
@@ -201,7 +201,7 @@ function writeFileSynced(io: RebuildFs, to: string, bytes: Uint8Array): void {
  * point (zeros after it). Anything else (unfinished block files, temp files, the spare segment,
  * segments after the durable point) is left out. Returns the files written, relative to the copy.
  */
-export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint, segmentBytes: number, io: RebuildFs = fs): string[] {
+export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint, segmentBytes: number, io: RebuildFs = nodeFs): string[] {
   const written: string[] = [];
   const to = copyingDir(nodeDir);
   io.rmSync(to, { recursive: true, force: true });
@@ -213,7 +213,7 @@ export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint
   // whole, in one go, so the copy is one version of it.
   for (const rel of ['epoch.json', 'meta']) {
     if (!io.existsSync(path.join(from, rel))) continue;
-    const bytes = io.readFileSync(path.join(from, rel)) as Buffer;
+    const bytes = Buffer.from(io.readFileSync(path.join(from, rel)));
     writeFileSynced(io, path.join(to, rel), bytes);
     written.push(rel);
     if (rel !== 'meta') continue;
@@ -225,7 +225,7 @@ export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint
     copyFile(io, path.join(from, block), path.join(to, block), n, n);
     written.push(block);
   }
-  const segs = (io.readdirSync(path.join(from, 'log')) as string[]).filter((n) => SEGMENT_NAME.test(n))
+  const segs = io.readdirSync(path.join(from, 'log')).filter((n) => SEGMENT_NAME.test(n))
     .map((n) => Number(n.slice(0, 16))).filter((s) => s <= point.seq).sort((a, b) => a - b);
   for (const seq of segs) {
     const rel = path.join('log', segmentFileName(seq));
@@ -241,7 +241,7 @@ export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint
 }
 
 /** Swaps the complete, synced copy at rebuildDir(nodeDir) into place (see the table at the top). */
-export function installRebuild(nodeDir: string, io: RebuildFs = fs): void {
+export function installRebuild(nodeDir: string, io: RebuildFs = nodeFs): void {
   const parent = path.dirname(nodeDir);
   const tmp = rebuildDir(nodeDir);
   const old = failedDir(nodeDir);
@@ -261,7 +261,7 @@ export const SettleOutcome = { NOTHING: 'nothing', DROPPED_COPY: 'dropped-copy',
 export type SettleOutcome = (typeof SettleOutcome)[keyof typeof SettleOutcome];
 
 /** Settles what a rebuild interrupted by a crash left (the table at the top). */
-export function settleRebuild(nodeDir: string, io: RebuildFs = fs): SettleOutcome {
+export function settleRebuild(nodeDir: string, io: RebuildFs = nodeFs): SettleOutcome {
   const parent = path.dirname(nodeDir);
   const old = failedDir(nodeDir);
   let outcome: SettleOutcome = SettleOutcome.NOTHING;

@@ -7,12 +7,13 @@
 // opens, never lowered), and every check of the volume's frames (scan, scrub, catch-up, gossip)
 // uses it. Checking them against this open's (possibly smaller) options would call an intact,
 // acknowledged frame torn and truncate it.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import { errors } from '../errors.js';
 import { frameBytesMax, type Config } from '../config.js';
-import { writeFileAtomic } from '../shared/fsync-dir.js';
+import { readText, writeFileAtomic } from '../shared/fsync-dir.js';
+import { nodeFs } from '../fs/node-fs.js';
+import type { FsPort } from '../fs/port.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 
 export const VOLUME_FORMAT = 1;
@@ -33,10 +34,10 @@ export interface VolumeFile {
   frameBytesMax?: number;
 }
 
-export function readVolume(dir: string): VolumeFile | null {
+export function readVolume(dir: string, io: FsPort = nodeFs): VolumeFile | null {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(dir, 'volume.json'), 'utf8');
+    text = readText(path.join(dir, 'volume.json'), io);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -64,11 +65,11 @@ export function volumeFrameBytesMax(v: VolumeFile | null, c: Pick<Config, 'group
  * Replaces volume.json. `frameBytesMax` never goes down: the value written is the maximum of `v`'s
  * and the one on disk (older frames may still be in any node's log).
  */
-export function writeVolume(dir: string, v: VolumeFile): void {
+export function writeVolume(dir: string, v: VolumeFile, io: FsPort = nodeFs): void {
   assert(v.frameBytesMax !== undefined && v.frameBytesMax <= v.segmentBytes, 'volume.json needs a frameBytesMax within a segment');
-  const old = readVolume(dir);
+  const old = readVolume(dir, io);
   const frame = old === null ? v.frameBytesMax : Math.max(v.frameBytesMax, recordedFrameBytesMax(old));
-  writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify({ ...v, frameBytesMax: frame }, null, 2) + '\n');
+  writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify({ ...v, frameBytesMax: frame }, null, 2) + '\n', io);
 }
 
 /** Checks that reopening options agree with the volume on disk (its shape is fixed at creation). */
