@@ -83,6 +83,17 @@ export function serializeError(e: unknown, fallback: ErrorCode = ErrorCode.NODE_
   return { code: fallback, message };
 }
 
+/**
+ * The operating error `e` is, or null if it is a bug: an AuroralError as it is, an fs error (an
+ * errno code) as DISK_FULL / IO_ERROR, as serializeError classifies it at a thread boundary. The
+ * simulator uses it where a shell would catch and serialize, so both draw the line in one place.
+ */
+export function asOperatingError(e: unknown): AuroralError | null {
+  if (isAuroralError(e)) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? deserializeError(serializeError(e)) : null;
+}
+
 /** Rebuilds the AuroralError a thread sent with serializeError. */
 export function deserializeError(s: SerializedError): AuroralError {
   // Both sides run the same build (the layout fingerprint checks it): an unknown code is a bug.

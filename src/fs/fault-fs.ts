@@ -19,6 +19,11 @@ import type { FsPort, FsStat } from './port.js';
 
 export const FAULT_SECTOR_BYTES = 512;
 
+/** True if absolute path `p` is `prefix` or inside it. */
+function under(p: string, prefix: string): boolean {
+  return prefix === '/' || p === prefix || p.startsWith(prefix + '/');
+}
+
 function fsError(code: string, op: string, p: string): Error {
   return Object.assign(new Error(`${code}: ${op} '${p}' (fault-fs)`), { code, syscall: op, path: p });
 }
@@ -55,8 +60,11 @@ class FileNode {
    * page cache still shows bytes the disk never got, and a later sync does not write them.
    */
   makeDurable(): void {
-    const out = new Uint8Array(this.size);
-    out.set(this.durable.subarray(0, Math.min(this.size, this.durableSize)));
+    let out = this.durable;
+    if (out.length !== this.size) {
+      out = new Uint8Array(this.size);
+      out.set(this.durable.subarray(0, Math.min(this.size, this.durableSize)));
+    }
     for (const s of this.dirty) {
       const from = s * FAULT_SECTOR_BYTES;
       if (from < this.size) out.set(this.data.subarray(from, Math.min(this.size, from + FAULT_SECTOR_BYTES)), from);
@@ -96,6 +104,9 @@ export class FaultFs implements FsPort {
   private fdNext = 3;
   /** Bytes of file data the disk holds at most (ENOSPC past it); Infinity: no limit. */
   capacityBytes = Infinity;
+  /** Per subtree (a simulated disk per node): syncs to let through before one fails with EIO, and full disks. */
+  private readonly failSyncAfter = new Map<string, number>();
+  private readonly fullUnder = new Set<string>();
   readonly stats: FaultFsStats = { fileSyncs: 0, dirSyncs: 0, writes: 0 };
   /** Called before every mutating call or sync with its name and path: a test hook to fail or count. */
   onOp: ((op: 'write' | 'sync' | 'create' | 'rename' | 'remove', p: string) => void) | null = null;
@@ -192,7 +203,10 @@ export class FaultFs implements FsPort {
     let total = 0;
     for (const b of buffers) total += b.length;
     const end = position + total;
-    if (end > f.node.size && this.usedBytes() + (end - f.node.size) > this.capacityBytes) throw fsError('ENOSPC', 'write', f.path);
+    if (end > f.node.size) {
+      for (const prefix of this.fullUnder) if (under(f.path, prefix)) throw fsError('ENOSPC', 'write', f.path);
+      if (this.capacityBytes !== Infinity && this.usedBytes() + (end - f.node.size) > this.capacityBytes) throw fsError('ENOSPC', 'write', f.path);
+    }
     this.stats.writes++;
     const node = f.node;
     if (end > node.size) node.resize(end);
@@ -222,6 +236,15 @@ export class FaultFs implements FsPort {
     const node = f.node;
     this.stats.fileSyncs++;
     node.syncs++;
+    for (const [prefix, left] of this.failSyncAfter) {
+      if (!under(f.path, prefix)) continue;
+      if (left > 0) {
+        this.failSyncAfter.set(prefix, left - 1);
+      } else {
+        this.failSyncAfter.delete(prefix);
+        node.failSyncs = Math.max(node.failSyncs, 1);
+      }
+    }
     if (node.failSyncs > 0) {
       node.failSyncs--;
       // Linux: the pages are marked clean although they never reached the disk.
@@ -319,8 +342,10 @@ export class FaultFs implements FsPort {
    * each file keeps its durable bytes plus, per dirty sector, the new bytes or not (drawn from rng),
    * and its unsynced size change or not.
    */
-  powerCut(rng: Random): void {
-    this.fds.clear();
+  powerCut(rng: Random, subtree = '/'): void {
+    const top = this.lookup(subtree);
+    assert(top !== undefined && top.kind === 'dir', `no directory ${subtree}`);
+    this.dropFds(subtree);
     const files = new Set<FileNode>();
     const walk = (d: DirNode): void => {
       d.entries = new Map(d.durableEntries);
@@ -329,7 +354,7 @@ export class FaultFs implements FsPort {
         else files.add(n);
       }
     };
-    walk(this.root);
+    walk(top);
     for (const f of files) {
       const size = f.size !== f.durableSize && rng.chance(0.5) ? f.size : f.durableSize;
       const out = new Uint8Array(size);
@@ -352,8 +377,38 @@ export class FaultFs implements FsPort {
   }
 
   /** A process crash (kill -9): descriptors close, but the kernel keeps every write. */
-  processCrash(): void {
-    this.fds.clear();
+  processCrash(subtree = '/'): void {
+    this.dropFds(subtree);
+  }
+
+  private dropFds(subtree: string): void {
+    const prefix = path.resolve('/', subtree);
+    for (const [fd, f] of this.fds) if (under(f.path, prefix)) this.fds.delete(fd);
+  }
+
+  /** Under `subtree`, `okSyncs` more file syncs succeed, then one fails with EIO (as failSync). */
+  failSyncAfterOk(subtree: string, okSyncs: number): void {
+    this.failSyncAfter.set(path.resolve('/', subtree), okSyncs);
+  }
+
+  /** While set, a write that grows a file under `subtree` fails with ENOSPC. */
+  setFull(subtree: string, full: boolean): void {
+    if (full) this.fullUnder.add(path.resolve('/', subtree));
+    else this.fullUnder.delete(path.resolve('/', subtree));
+  }
+
+  /** Ends every injected fault under `subtree` (a replaced disk, space freed). */
+  clearFaults(subtree: string): void {
+    const prefix = path.resolve('/', subtree);
+    for (const p of [...this.failSyncAfter.keys()]) if (under(p, prefix)) this.failSyncAfter.delete(p);
+    for (const p of [...this.fullUnder]) if (under(p, prefix)) this.fullUnder.delete(p);
+    const top = this.lookup(prefix);
+    const walk = (n: Node | undefined): void => {
+      if (n === undefined) return;
+      if (n.kind === 'file') n.failSyncs = 0;
+      else for (const c of n.entries.values()) walk(c);
+    };
+    walk(top);
   }
 
   /** The next `count` syncs of the file at `p` fail with EIO (and drop its dirty sectors, as Linux does). */

@@ -12,15 +12,16 @@ import { Heap } from 'mnemonist';
 import { GroupCommitCore, type NodeLinks } from '../commit/core.js';
 import { CommitPipeline } from '../writer/commits.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
-import { errors, isAuroralError } from '../errors.js';
+import { asOperatingError, errors } from '../errors.js';
 import { checkFrame } from '../log/frame.js';
 import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
-import { MemBlockStorage } from '../node/blocks.js';
+import { FsBlockStorage } from '../node/blocks.js';
+import { FsHotLog, segmentFileName } from '../node/hotlog.js';
+import { FaultFs } from '../fs/fault-fs.js';
 import { NodeCore, type FrameRef } from '../node/core.js';
-import { MemEpochStore, type EpochRecord } from '../node/epoch-store.js';
+import { FsEpochStore, type EpochRecord } from '../node/epoch-store.js';
 import { planRecovery, type NodeScan } from '../recovery/plan.js';
-import { canCatchUpByLog, chooseRebuildSource, logFromOf } from '../node/rebuild.js';
-import { SimDisk } from './disk.js';
+import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, logFromOf, settleRebuild, SnapshotHolds } from '../node/rebuild.js';
 import { Oracle, type SimWrite } from './oracle.js';
 import { Random } from '../shared/random.js';
 
@@ -29,7 +30,18 @@ export interface SimOptions {
   /** Simulated milliseconds with faults, then a quiet phase to converge. */
   faultMillis: number;
   keys: number;
+  /**
+   * Power-cut torture (npm run torture -- --power-cut): the only fault is a power cut of the whole
+   * volume, this many times, each followed by the open() recovery and the oracle's checks; then
+   * the quiet phase. faultMillis is ignored.
+   */
+  powerCuts?: number;
 }
+
+/** Power-cut mode: a cut every ~50 ms of simulated writing (several frames, segments and coalescing cycles). */
+const POWER_CUT_CHANCE_PER_TICK = 0.002;
+/** After the faults stop, every node must converge within this long (simulated). */
+const QUIET_MICROS_MAX = 2_000_000;
 
 export interface SimResult {
   seed: number;
@@ -45,6 +57,12 @@ const BATCH_BYTES_MAX = 2048;
 const FRAME_BYTES_MAX = 8192;
 const PAGE_COUNT = 64;
 const TICK_MICROS = 100;
+
+/** A view of exactly these bytes (reads from the real hot log are Buffers from a shared pool). */
+function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+const VOLUME_DIR = '/vol';
 const LSN_ALLOCATION_LIMIT = 4096;
 /** Simulated; a commit that times out is "outcome unknown" (the oracle keeps it as maybe-durable). */
 const COMMIT_TIMEOUT_MS = 30;
@@ -73,9 +91,8 @@ interface Writer {
 
 interface SimNode {
   core: NodeCore | null;
-  disk: SimDisk;
-  blocks: MemBlockStorage;
-  epochs: MemEpochStore;
+  /** The node's directory on the volume's FaultFs (its own simulated disk: cut on its own). */
+  dir: string;
   inbox: FrameRef[];
   runScheduled: boolean;
   /** Bumped at each crash: messages to an earlier incarnation are lost with it. */
@@ -90,7 +107,7 @@ export class World {
   readonly oracle = new Oracle();
   readonly stats: Record<string, number> = {
     puts: 0, txns: 0, acked: 0, reads: 0, readsCorrupt: 0, nodeCrashes: 0, volumeCrashes: 0, failovers: 0,
-    timedOut: 0, eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
+    timedOut: 0, nodesCutWithImages: 0, eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
   };
   private now = 0;
   private eventSeq = 0;
@@ -103,31 +120,37 @@ export class World {
   /** The one node whose durable log may be hit by bit flips (corruption on one copy is in the model). */
   private readonly flipNode: number;
   private faults = true;
+  private faultsStoppedAt = 0;
   private readonly keys: string[];
   private txnId = 0;
   private ackStamp = 0;
   private readonly encoder = new TextEncoder();
+  /**
+   * Every node's files, written by the real storage code (FsHotLog, FsBlockStorage, FsEpochStore,
+   * the rebuild copy) over a file system with power-cut semantics: unsynced sectors kept, lost or
+   * torn, names lost unless their directory was synced, EIO that drops dirty pages.
+   */
+  private readonly io = new FaultFs();
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Random(o.seed);
     this.keys = Array.from({ length: o.keys }, (_, i) => `key-${i}`);
     this.flipNode = this.rng.int(NODES);
     for (let i = 0; i < NODES; i++) {
-      this.nodes.push({ core: null, disk: new SimDisk(SEGMENT_BYTES), blocks: new MemBlockStorage(), epochs: new MemEpochStore(),
-        inbox: [], runScheduled: false, incarnation: 0, ioFailed: false, fetching: false });
+      this.nodes.push({ core: null, dir: `${VOLUME_DIR}/node-${i}`, inbox: [], runScheduled: false, incarnation: 0, ioFailed: false, fetching: false });
     }
   }
 
   run(): SimResult {
     this.recoverVolume();
-    const faultEnd = this.o.faultMillis * 1000;
+    const faultEnd = this.o.powerCuts === undefined ? this.o.faultMillis * 1000 : Number.POSITIVE_INFINITY;
     this.at(0, () => this.tick());
     while (this.events.size > 0 && this.oracle.violations.length === 0) {
       const e = this.events.pop()!;
       this.now = e.at;
-      if (this.faults && this.now >= faultEnd) this.stopFaults();
+      if (this.faults && (this.now >= faultEnd || (this.o.powerCuts !== undefined && this.stats.volumeCrashes! >= this.o.powerCuts))) this.stopFaults();
       e.run();
-      if (!this.faults && this.now > faultEnd + 2_000_000) break;
+      if (!this.faults && this.now > this.faultsStoppedAt + QUIET_MICROS_MAX) break;
     }
     if (this.oracle.violations.length === 0) this.checkConverged();
     return { seed: this.o.seed, violations: this.oracle.violations, stats: { ...this.stats, vdl: this.writer?.gc.vdl ?? 0, epoch: this.volumeEpoch } };
@@ -216,11 +239,11 @@ export class World {
           this.stats.framesDropped!++;
           return true; // lost on the way: the node sees a gap and gossips
         }
-        const copy = frame.slice();
+        const copy = new Uint8Array(frame); // a private copy (frame may be a Buffer view)
         const inc = n.incarnation;
         this.at(this.delay(), () => {
           if (n.incarnation !== inc || n.core === null) return;
-          const h = n.core.checkIncoming(copy, new DataView(copy.buffer), 0, copy.length);
+          const h = n.core.checkIncoming(copy, viewOf(copy), 0, copy.length);
           if (h === null) return;
           if (w.zombie && h.epoch < n.core.epoch) this.stats.zombieFramesFenced!++;
           n.inbox.push({ bytes: copy, header: h });
@@ -348,13 +371,13 @@ export class World {
     this.stats.gossipFetches!++;
     const from = core.scl;
     const inc = n.incarnation;
-    const frames = peer.framesAfter(from, 16 * 1024).map((b) => b.slice());
+    const frames = peer.framesAfter(from, 16 * 1024).map((b) => new Uint8Array(b));
     this.at(this.delay(), () => {
       n.fetching = false;
       if (n.incarnation !== inc || n.core === null || n.core.scl !== from) return;
       const refs: FrameRef[] = [];
       for (const f of frames) {
-        const h = n.core.checkIncoming(f, new DataView(f.buffer), 0, f.length);
+        const h = n.core.checkIncoming(f, viewOf(f), 0, f.length);
         if (h === null) break;
         refs.push({ bytes: f, header: h });
       }
@@ -382,6 +405,10 @@ export class World {
   }
 
   private maybeFault(): void {
+    if (this.o.powerCuts !== undefined) {
+      if (this.rng.chance(POWER_CUT_CHANCE_PER_TICK)) this.crashVolume();
+      return;
+    }
     const r = this.rng.next();
     if (r < 0.004 && this.down() < 2) this.crashNode(this.rng.int(NODES));
     else if (r < 0.0045) this.crashVolume();
@@ -395,7 +422,7 @@ export class World {
     if (n.core === null) return;
     this.stats.nodeCrashes!++;
     this.takeDown(i);
-    n.disk.crash(this.rng);
+    this.io.powerCut(this.rng, n.dir);
     this.at(500 + this.rng.int(20_000), () => this.restartNode(i));
   }
 
@@ -415,7 +442,7 @@ export class World {
     if (n.core === null) return;
     n.ioFailed = true;
     this.takeDown(i);
-    n.disk.crash(this.rng);
+    this.io.powerCut(this.rng, n.dir);
     this.at(1000 + this.rng.int(20_000), () => this.restartNode(i));
   }
 
@@ -424,10 +451,10 @@ export class World {
     const n = this.nodes[i]!;
     if (n.core === null) return;
     if (this.rng.chance(0.5)) {
-      n.disk.failSyncIn = this.rng.int(5);
+      this.io.failSyncAfterOk(n.dir, this.rng.int(5));
       this.stats.eio!++;
     } else {
-      n.disk.full = true;
+      this.io.setFull(n.dir, true);
       this.stats.enospc!++;
     }
   }
@@ -438,7 +465,7 @@ export class World {
     if (core === null || core.frameDir.size === 0) return;
     const f = core.frameDir.at(core.frameDir.first + this.rng.int(core.frameDir.size));
     if (f === undefined || f.lsnLast > core.scl) return;
-    n.disk.flipBit(f.seq, f.position + this.rng.int(f.bytes), this.rng.int(8));
+    this.io.flipBit(`${n.dir}/log/${segmentFileName(f.seq)}`, f.position + this.rng.int(f.bytes), this.rng.int(8));
     core.scrubSoon = true;
     this.stats.bitFlips!++;
   }
@@ -453,10 +480,19 @@ export class World {
         this.at(5000, () => this.restartNode(i));
         return;
       }
+      // The real rebuild: hold the source still at its durable point, copy it durably, swap it in
+      // (the node gets a new disk: its injected faults end).
       const p = this.nodes[src]!;
-      n.disk.copyFrom(p.disk);
-      n.blocks.copyFrom(p.blocks);
-      n.epochs.save(p.epochs.load());
+      const holds = new SnapshotHolds();
+      const point = holds.hold(1, p.core!);
+      try {
+        this.io.clearFaults(n.dir);
+        copyNodeFiles(p.dir, n.dir, point, SEGMENT_BYTES, this.io);
+      } finally {
+        holds.release(1);
+        p.core!.coalescer.paused = false;
+      }
+      installRebuild(n.dir, this.io);
       n.ioFailed = false;
       this.stats.rebuilds!++;
     }
@@ -467,7 +503,7 @@ export class World {
     } catch (e) {
       // A coded failure (I/O, or a log it cannot catch up) is the node's: rebuild it from a peer.
       // Anything else (an assertion) is a bug.
-      if (!isAuroralError(e)) return this.oracle.violation(`node ${i} failed to rejoin: ${(e as Error).stack}`);
+      if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to rejoin: ${(e as Error).stack}`);
       n.ioFailed = true;
       this.stats.rebuildsNeeded!++;
       this.at(5000, () => this.restartNode(i));
@@ -486,12 +522,19 @@ export class World {
     this.ack(i);
   }
 
+  private hotLog(nodeDir: string, readOnly: boolean): FsHotLog {
+    return new FsHotLog(`${nodeDir}/log`, SEGMENT_BYTES, 'fdatasync', readOnly, null, this.io);
+  }
+
+  /** A node's core over its files, as its thread starts it: a rebuild a crash interrupted is settled first. */
   private newCore(i: number): NodeCore {
     const n = this.nodes[i]!;
+    this.io.processCrash(n.dir); // the previous incarnation's descriptors
+    settleRebuild(n.dir, this.io);
     return new NodeCore({
       nodeId: i, pageCount: PAGE_COUNT, payloadBytesMax: FRAME_BYTES_MAX - FRAME_HEADER_BYTES,
       logGcNodes: () => this.nodes.map((m) => ({ live: m.core !== null, scl: m.core?.scl ?? 0 })), scrubIntervalMicros: 0,
-    }, n.disk, n.blocks, { nowMicros: () => this.now }, n.epochs);
+    }, this.hotLog(n.dir, false), new FsBlockStorage(n.dir, this.io), { nowMicros: () => this.now }, new FsEpochStore(n.dir, this.io));
   }
 
   /** Power cut of the whole volume (writer and every node), then the open() recovery sequence. */
@@ -499,12 +542,15 @@ export class World {
     this.stats.volumeCrashes!++;
     for (let i = 0; i < NODES; i++) {
       const n = this.nodes[i]!;
-      if (n.core !== null) this.takeDown(i);
-      n.disk.crash(this.rng);
-      // The machine comes back with its disks working (an operator freed space, replaced a disk).
-      n.disk.failSyncIn = -1;
-      n.disk.full = false;
+      if (n.core !== null) {
+        // Cuts that hit page images (a node recovering from block files plus the log above them).
+        if (n.core.coalescer.coalesceLsn > 0) this.stats.nodesCutWithImages!++;
+        this.takeDown(i);
+      }
     }
+    this.io.powerCut(this.rng, VOLUME_DIR);
+    // The machine comes back with its disks working (an operator freed space, replaced a disk).
+    this.io.clearFaults(VOLUME_DIR);
     this.writer = null;
     this.zombie = null;
     this.events.clear();
@@ -527,7 +573,18 @@ export class World {
         continue;
       }
       const core = this.newCore(i);
-      const s = core.recoverScan(this.history);
+      let s;
+      try {
+        s = core.recoverScan(this.history);
+      } catch (e) {
+        // Its own disk failed it (as a thread that fails its scan is left out at open): rebuilt later.
+        if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to scan: ${(e as Error).stack}`);
+        cores.push(null);
+        this.nodes[i]!.ioFailed = true;
+        this.stats.rebuildsNeeded!++;
+        this.at(5000, () => this.restartNode(i));
+        continue;
+      }
       cores.push(core);
       scans.push({ node: i, scl: core.scl, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast });
       this.volumeEpoch = Math.max(this.volumeEpoch, core.epoch);
@@ -536,7 +593,7 @@ export class World {
     for (const c of cores) c?.fence(epoch);
     this.open(epoch, scans, (i, vdl, source) => {
       const core = cores[i]!;
-      core.recoverTo(vdl, epoch, core.scl < vdl ? this.nodes[source]!.disk : null, this.history);
+      core.recoverTo(vdl, epoch, core.scl < vdl ? this.hotLog(this.nodes[source]!.dir, true) : null, this.history);
       const n = this.nodes[i]!;
       n.core = core;
       n.ioFailed = false;
@@ -554,20 +611,35 @@ export class World {
     if (live.length < Math.max(WRITE_QUORUM, READ_QUORUM)) return;
     this.stats.failovers!++;
     const epoch = Math.max(this.volumeEpoch, ...live.map(({ n }) => n.core!.epoch)) + 1;
-    const scans: NodeScan[] = live.map(({ n, i }) => {
-      const f = n.core!.fence(epoch);
-      return { node: i, scl: f.scl, lsnSeenMax: f.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.batchSeqLast };
-    });
+    const scans: NodeScan[] = [];
+    for (const { n, i } of live) {
+      try {
+        const f = n.core!.fence(epoch);
+        scans.push({ node: i, scl: f.scl, lsnSeenMax: f.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.batchSeqLast });
+      } catch (e) {
+        // Fail closed, as a live attach does: a node that cannot be fenced is stopped, never left
+        // running at the old epoch (its disk failed it: rebuilt at restart).
+        if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to fence: ${(e as Error).stack}`);
+        this.nodeFailed(i);
+      }
+    }
     // The old writer's unacknowledged commits are settled by the recovery below (kept or cut off).
     old.zombie = true;
     this.zombie = this.rng.chance(0.5) ? old : null;
+    if (scans.length < Math.max(WRITE_QUORUM, READ_QUORUM)) {
+      // Too few nodes to decide (the attach fails with RECOVERY_FAILED): the volume is recovered again.
+      this.stats.opensRetried!++;
+      this.writer = null;
+      this.at(5000, () => this.crashVolume());
+      return;
+    }
     this.open(epoch, scans, (i, vdl, source) => {
       const core = this.nodes[i]!.core!;
       core.adopt(epoch, this.history);
       // The kept VDL may be on the source alone: bring every node to it before the writer opens.
       const src = this.nodes[source]!.core!;
       while (core.scl < vdl) {
-        const refs = src.framesAfter(core.scl, 64 * 1024).map((b) => ({ bytes: b, header: core.checkIncoming(b, new DataView(b.buffer), 0, b.length)! }));
+        const refs = src.framesAfter(core.scl, 64 * 1024).map((b) => ({ bytes: b, header: core.checkIncoming(b, viewOf(b), 0, b.length)! }));
         const scl = core.scl;
         if (refs.length === 0 || refs.some((r) => r.header === null) || core.receive(refs, true) === 0 || core.scl === scl) {
           if (core.failure !== null) throw core.failure;
@@ -595,7 +667,7 @@ export class World {
         recover(s.node, plan.vdl, plan.sourceNode);
         ready++;
       } catch (e) {
-        if (!isAuroralError(e)) return this.oracle.violation(`node ${s.node} failed to recover to ${plan.vdl}: ${(e as Error).stack}`);
+        if (asOperatingError(e) === null) return this.oracle.violation(`node ${s.node} failed to recover to ${plan.vdl}: ${(e as Error).stack}`);
         // Its own failure (see restartNode): it stays down and is rebuilt from a peer.
         const n = this.nodes[s.node]!;
         if (n.core !== null) this.takeDown(s.node);
@@ -639,10 +711,10 @@ export class World {
 
   private stopFaults(): void {
     this.faults = false;
+    this.faultsStoppedAt = this.now;
     for (let i = 0; i < NODES; i++) {
       const n = this.nodes[i]!;
-      n.disk.failSyncIn = -1;
-      n.disk.full = false;
+      this.io.clearFaults(n.dir);
       if (n.core === null) this.at(100, () => this.restartNode(i));
     }
     this.zombie = null;
@@ -653,7 +725,7 @@ export class World {
     if (w === null) return this.oracle.violation('no writer at the end');
     if (!this.quiet()) {
       const state = this.nodes.map((n, i) => `node ${i}: ${n.core === null ? 'down' : `scl ${n.core.scl}${n.core.failure ? ' failed' : ''}`}`).join(', ');
-      return this.oracle.violation(`did not converge within 2 s of the faults stopping (VDL ${w.gc.vdl}, pending ${w.commits.pending}; ${state})`);
+      return this.oracle.violation(`did not converge within ${QUIET_MICROS_MAX / 1e6} s of the faults stopping (VDL ${w.gc.vdl}, pending ${w.commits.pending}; ${state})`);
     }
     const vdl = w.gc.vdl;
     // Identical logs up to VDL: every frame two nodes both still hold is byte-for-byte the same.
@@ -663,7 +735,7 @@ export class World {
       for (let k = core.frameDir.first; k < core.frameDir.first + core.frameDir.size; k++) {
         const f = core.frameDir.at(k)!;
         const bytes = core.log.read(f.seq, f.position, f.bytes);
-        const c = checkFrame(bytes, new DataView(bytes.buffer), 0, bytes.length, FRAME_BYTES_MAX);
+        const c = checkFrame(bytes, viewOf(bytes), 0, bytes.length, FRAME_BYTES_MAX);
         if (!c.ok) {
           if (i !== this.flipNode) this.oracle.violation(`node ${i}: frame ending at ${f.lsnLast} is corrupt at the end (${c.why})`);
           continue;
