@@ -9,6 +9,9 @@ import { ctl, type Control } from '../shared/control.js';
  * the new SCL and count an SCL reached under a newer epoch for its own frames.
  */
 export function publishChainEnd(control: Control, node: number, epoch: number, scl: number): void {
+  // SCL 0 first: otherwise a thread of the new epoch could read the new epoch around the line's
+  // old SCL (left by the node's previous run, or another chain) and count it.
+  control.store64(ctl.nodeScl(node), 0);
   Atomics.store(control.i32, ctl.nodeEpoch(node), epoch);
   control.store64(ctl.nodeScl(node), scl);
 }

@@ -331,6 +331,11 @@ export class Cluster {
   private onNodeGone(i: number, h: NodeHandle, why: string): void {
     if (this.nodes[i] !== h) return;
     this.nodes[i] = null;
+    // Its line must not keep claiming an SCL: what its directory holds may change before it runs
+    // again (a rebuild from a shorter copy, a cut of frames an attach refused), and a group-commit
+    // thread of the node's epoch would go on counting the old value towards VDL. VDL never moves
+    // back, so this withdraws nothing already acknowledged.
+    this.control.store64(ctl.nodeScl(i), 0);
     if (Atomics.load(this.control.i32, ctl.nodeState(i)) !== NodeState.FAILED) {
       Atomics.store(this.control.i32, ctl.nodeState(i), NodeState.STOPPED);
     }
