@@ -5,10 +5,11 @@
 // every accepted frame in one write per segment, syncs, and only then raises the SCL that the
 // shell publishes as this node's ack.
 // Background (after the ack): apply() turns the accepted frames' records into page versions.
-// Fail-stop: an error from write or sync fails the node for good; nothing is retried on that file,
-// and a failed node writes and syncs nothing at all again (no repair, no preallocation, no epoch).
+// Fail-stop: an error from write or sync (hot log, block files, meta, epoch file) or from a read
+// fails the node for good, typed by errno (failWith); nothing is retried on that file, and a
+// failed node writes and syncs nothing at all again (no repair, no preallocation, no epoch).
 import { assert } from '../assert.js';
-import { AuroralError, errors, isAuroralError } from '../errors.js';
+import { asOperatingError, AuroralError, errors } from '../errors.js';
 import { checkFrame, frameBytes, type FrameHeader } from '../log/frame.js';
 import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
 import type { HotLog } from './hotlog.js';
@@ -22,7 +23,7 @@ import { FRAME_HEADER_BYTES } from '../config.js';
 import { Op, RECORD_HEADER_BYTES, recordBytes, valueChecksum } from '../log/record.js';
 import { readU64 } from '../log/u64.js';
 import { logGcBound, type LogGcNode } from './log-gc.js';
-import { cutFor, MemEpochStore, mergeHistory, type EpochRecord, type EpochStore } from './epoch-store.js';
+import { cutFor, MemEpochStore, mergeHistory, type EpochRecord, type EpochState, type EpochStore } from './epoch-store.js';
 
 export interface NodeCoreConfig {
   nodeId: number;
@@ -119,11 +120,45 @@ export class NodeCore {
       if (this.coalescer.step()) return true;
       if (this.scrubStep()) return true;
     } catch (e) {
-      // Fail-stop as for the log: the state of the block file or meta is unknown.
-      this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, `coalescing: ${(e as Error).message}`);
+      // Fail-stop as for the log: the state of the block file or meta is unknown. Typed by errno
+      // (IO_ERROR, DISK_FULL), so that a restart rebuilds this node from a peer.
+      this.failWith(e, 'coalescing');
       return false;
     }
     return this.log.idleWork(this.position);
+  }
+
+  /**
+   * Fail-stop: records the node's first failure, typed once for every path (an fs error by its
+   * errno: IO_ERROR or DISK_FULL, which a restart answers with a rebuild; an AuroralError as it is;
+   * anything else NODE_FAILED), and returns it.
+   */
+  private failWith(e: unknown, what: string): AuroralError {
+    this.failure ??= asOperatingError(e) ?? errors.nodeFailed(this.config.nodeId, `${what}: ${(e as Error).message}`);
+    return this.failure;
+  }
+
+  /**
+   * Calls `io` (a read); an operating error from it (EIO on a read) fails the node as a write error
+   * would, and is returned instead of thrown. A bug (an assertion) is thrown as it is.
+   */
+  private guardRead<T>(io: () => T): T | AuroralError {
+    try {
+      return io();
+    } catch (e) {
+      if (asOperatingError(e) === null) throw e;
+      return this.failWith(e, 'read');
+    }
+  }
+
+  /** Saves the epoch file; an error fails the node (its state is unknown: it is never written again). */
+  private saveEpochs(s: EpochState): void {
+    try {
+      this.epochs.save(s);
+    } catch (e) {
+      if (asOperatingError(e) === null) throw e; // a bug
+      throw this.failWith(e, 'epoch file');
+    }
   }
 
   /**
@@ -212,7 +247,7 @@ export class NodeCore {
       this.log.write(loc.seq, loc.position, [bytes]);
       this.log.sync(loc.seq);
     } catch (e) {
-      this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, (e as Error).message);
+      this.failWith(e, 'frame repair');
       return false;
     }
     const i = this.repairQueue.findIndex((r) => r.lsnLast === loc.lsnLast);
@@ -320,7 +355,7 @@ export class NodeCore {
     if (this.failure !== null) throw this.failure; // fail-stop: writes nothing, counts for no fence quorum
     if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
     if (epoch > this.epoch) {
-      this.epochs.save({ epoch, history: this.history, recovered: this.recoveredEpoch });
+      this.saveEpochs({ epoch, history: this.history, recovered: this.recoveredEpoch });
       this.epoch = epoch;
     }
     return { scl: this.scl, lsnSeenMax: Math.max(this.lsnSeenMax, this.scl), batchSeqLast: this.batchSeqLast };
@@ -340,7 +375,7 @@ export class NodeCore {
     // Its chain is within what that recovery kept: the recovery is applied to this log.
     const applied = kept !== undefined && kept.epoch === epoch;
     if (applied && !this.tailUnchecked) this.recoveredEpoch = epoch;
-    this.epochs.save({ epoch, history: this.history, recovered: this.recoveredEpoch });
+    this.saveEpochs({ epoch, history: this.history, recovered: this.recoveredEpoch });
     this.epoch = epoch;
   }
 
@@ -383,10 +418,11 @@ export class NodeCore {
   recoverTo(lsnKeep: number, epoch: number, peer: HotLog | null, history: readonly EpochRecord[] = []): void {
     const scan = this.scan;
     assert(scan !== null, 'recoverTo before recoverScan');
+    if (this.failure !== null) throw this.failure; // fail-stop: a failed fence is never retried here
     if (epoch < this.epoch) throw errors.fenced(epoch, this.epoch);
     // Durable before anything is truncated: the epoch (fencing) and what this recovery keeps.
     this.history = mergeHistory(this.history, history);
-    this.epochs.save({ epoch, history: this.history, recovered: this.recoveredEpoch });
+    this.saveEpochs({ epoch, history: this.history, recovered: this.recoveredEpoch });
     this.epoch = epoch;
     const meta = this.blocks.readMeta();
     if (lsnKeep >= 0 && lsnKeep < meta.coalesceLsn) {
@@ -448,7 +484,7 @@ export class NodeCore {
     // durable before any frame of this epoch is acknowledged.
     if (!this.tailUnchecked) {
       this.recoveredEpoch = epoch;
-      this.epochs.save({ epoch, history: this.history, recovered: epoch });
+      this.saveEpochs({ epoch, history: this.history, recovered: epoch });
     }
   }
 
@@ -609,7 +645,7 @@ export class NodeCore {
       if (touched === this.seq) this.syncSegment(this.seq);
     } catch (e) {
       // Fail-stop: the durable state of this file is unknown. Never sync it again, never ack.
-      this.failure = isAuroralError(e) ? e : errors.nodeFailed(this.config.nodeId, (e as Error).message);
+      this.failWith(e, 'append');
       this.accepted.length = 0;
       return 0;
     }
@@ -652,7 +688,9 @@ export class NodeCore {
     for (let i = this.frameDir.indexAfter(lsn); i >= 0; i++) {
       const f = this.frameDir.at(i);
       if (f === undefined || f.lsnLast > this.scl || (total > 0 && total + f.bytes > bytesMax)) break;
-      out.push(this.log.read(f.seq, f.position, f.bytes));
+      const bytes = this.guardRead(() => this.log.read(f.seq, f.position, f.bytes));
+      if (bytes instanceof AuroralError) return []; // the node failed itself: it serves nothing
+      out.push(bytes);
       total += f.bytes;
     }
     this.stats.framesServed += out.length;
@@ -667,7 +705,8 @@ export class NodeCore {
     const v = this.index.lookup(keyHash(key), key, readPoint);
     if (v === null) return { status: 'ok', result: { found: false } };
     if (v.valueBytes === TOMBSTONE) return { status: 'ok', result: { found: true, lsn: v.lsn, value: null } };
-    const value = this.readValue(v.seq, v.position, v.valueBytes);
+    const value = this.guardRead(() => this.readValue(v.seq, v.position, v.valueBytes));
+    if (value instanceof AuroralError) return { status: 'failed' };
     if (valueChecksum(value) !== v.valueChecksum) {
       // Never serve corrupt bytes: the writer reads from another node; scrub repairs this one.
       this.stats.readsCorrupt++;

@@ -159,7 +159,9 @@ function main(d: NodeWorkerData): void {
         const f = core.fence(msg.epoch);
         reply({ type: 'fenced', ...f, epoch: core.epoch });
       } catch (e) {
-        reply({ type: 'failed', error: serializeError(e), fatal: false });
+        // An I/O error on the epoch file failed the node (fatal; the writer sends it no 'recover').
+        if (core.failure !== null) fail(core.failure);
+        else reply({ type: 'failed', error: serializeError(e), fatal: false });
       }
       return;
     }
@@ -271,13 +273,32 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
   }
 
   /** Appends frames (from the ring or a peer), acks, indexes. Returns how many were accepted. */
-  const absorb = (refs: FrameRef[], fromPeer: boolean): number => {
-    const accepted = core.receive(refs, fromPeer);
-    if (core.failure !== null) {
+  /**
+   * Reports the node's failure (state FAILED, a fatal reply) the first time it is seen after a
+   * call into the core (append, idle work, a read, a fetch, a repair, a fence); from then on the
+   * loop does no more work. True if the node has failed.
+   */
+  const noticeFailure = (): boolean => {
+    if (core.failure !== null && !failed) {
       failed = true;
       fail(core.failure);
-      return 0;
     }
+    return failed;
+  };
+
+  /**
+   * A fence or adopt refused with `e`: fatal if the node has failed (an I/O error on its epoch file,
+   * or before), else only the step was refused (a stale epoch, a chain beyond the kept VDL).
+   */
+  const refuseStep = (e: unknown, fallback?: Parameters<typeof serializeError>[1]): void => {
+    if (core.failure === null) reply({ type: 'failed', error: serializeError(e, fallback), fatal: false });
+    else if (failed) reply({ type: 'failed', error: serializeError(core.failure), fatal: true });
+    else noticeFailure();
+  };
+
+  const absorb = (refs: FrameRef[], fromPeer: boolean): number => {
+    const accepted = core.receive(refs, fromPeer);
+    if (noticeFailure()) return 0;
     if (accepted > 0) {
       if (tracing && !fromPeer) {
         for (const a of core.acceptedFrames) trace.nodeSynced(id, a.frame.header.batchSeq, recvAt, syncStartAt, syncEndAt);
@@ -296,6 +317,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       // Serve only the exact version asked for (a newer or older one would be the wrong value).
       const items = msg.items.map((it) => {
         const r = core.read(it.key, it.lsn);
+        noticeFailure();
         const ok = r.status === 'ok' && r.result.found && r.result.lsn === it.lsn && r.result.value !== null;
         return { lsn: it.lsn, value: ok ? (r.result as { value: Uint8Array }).value : null };
       });
@@ -318,6 +340,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     }
     if (msg.type === 'fetch') {
       const out = core.framesAfter(msg.from, msg.bytesMax);
+      noticeFailure();
       peers[from]?.postMessage({ type: 'frames', from: msg.from, frames: out, logFrom: logFromOf(core) } satisfies GossipMessage,
         out.map((f) => f.buffer as ArrayBuffer));
       control.ring(ctl.nodeDoorbell(from));
@@ -330,10 +353,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       const good = msg.frames[0];
       if (good === undefined || !core.repairFrame(repair, good)) failedPeers.add(from);
       else failedPeers.clear();
-      if (core.failure !== null && !failed) {
-        failed = true;
-        fail(core.failure);
-      }
+      noticeFailure();
       stats.set(core.statsSnapshot());
       return;
     }
@@ -475,7 +495,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
           link.writer = new Control(msg.writerControl);
           reply({ type: 'fenced', ...f, epoch: core.epoch });
         } catch (e) {
-          reply({ type: 'failed', error: serializeError(e), fatal: false });
+          refuseStep(e);
         }
         continue;
       }
@@ -491,14 +511,15 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
           core.adopt(msg.epoch, msg.history);
           reply({ type: 'adopted', scl: core.scl });
         } catch (e) {
-          reply({ type: 'failed', error: serializeError(e, 'RECOVERY_FAILED'), fatal: false });
+          refuseStep(e, 'RECOVERY_FAILED');
         }
         continue;
       }
       if (msg.type === 'read') {
         // Paused (cut off) or muted (fault): the request is lost; the writer times out and retries.
         if (paused || Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue;
-        const r = core.read(msg.key, msg.readPoint);
+        const r = core.read(msg.key, msg.readPoint); // an I/O error fails the node: answered 'failed'
+        noticeFailure();
         if (r.status === 'ok') {
           const res = r.result;
           reply({ type: 'read-result', id: msg.id, status: 'ok', found: res.found, value: res.found ? res.value : null, lsn: res.found ? res.lsn : 0 });
@@ -539,6 +560,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
           groupsSinceSlice = 0;
           core.idleWork(false);
+          noticeFailure();
         }
       }
       if (!failed) maybeGossip(!busy);
@@ -546,9 +568,11 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     if (busy) continue;
     core.coalescer.paused = Atomics.load(control.i32, ctl.coalescePaused) !== 0 || holds.held;
     // Held as a rebuild source: only segment preallocation (no cycle, no scrub pass) while a peer copies.
-    if (!paused && core.idleWork(!holds.held)) {
+    const more = !paused && core.idleWork(!holds.held);
+    // A block-file, meta or scrub-read error fails the node now, not at its next append.
+    if (noticeFailure() || more) {
       stats.set(core.statsSnapshot());
-      continue;
+      if (more) continue;
     }
     // With a fetch outstanding, wake up to time it out even if nothing rings.
     const soon = fetching !== null || lagSince !== 0 || core.repairQueue.length > 0 || core.blockSuspect;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { assert } from '../assert.js';
-import { errors, deserializeError, serializeError, ErrorCode, type AuroralError } from '../errors.js';
+import { errors, deserializeError, isAuroralError, serializeError, ErrorCode, type AuroralError } from '../errors.js';
 import type { Config } from '../config.js';
 import { createRingBuffer } from '../ring/ring.js';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
@@ -577,8 +577,8 @@ export class Cluster {
    * current writer's ring (`epoch`: the caller's, never newer). It scans with that history, so frames
    * a recovery cut off while it was down are cut before it publishes an SCL or answers a read; the
    * group-commit thread resends what it missed, else gossip. It is rebuilt from a peer's copy instead
-   * if it failed on an I/O error (EIO, ENOSPC: its files are not trusted), failed with REBUILD_NEEDED,
-   * or its chain ends below every running peer's hot log (they collected the frames it misses while
+   * if it failed on an I/O error (EIO, ENOSPC: its files are not trusted), failed with REBUILD_NEEDED
+   * (before, or in this restart's scan), or its chain ends below every running peer's hot log (they collected the frames it misses while
    * it was away: src/node/log-gc.ts). Never during an attach (exclusive section).
    */
   restart(i: number, epoch: number): Promise<void> {
@@ -595,7 +595,17 @@ export class Cluster {
           this.current.rings[i] = ring;
           this.postGc({ type: 'node-up', node: i, ring });
         }
-        const scanned = await this.startNode(i, false, ring);
+        let scanned: Scanned;
+        try {
+          scanned = await this.startNode(i, false, ring);
+        } catch (e) {
+          // Its scan found a log it cannot trust without a record the volume no longer keeps
+          // (NodeCore.rejoinPoint): rebuilt from a peer, once per restart.
+          if (rebuild || !isAuroralError(e, ErrorCode.REBUILD_NEEDED)) throw e;
+          await this.crash(i);
+          rebuild = true;
+          continue;
+        }
         if (!rebuild && !(await this.canCatchUp(i, scanned.scl))) {
           await this.crash(i);
           rebuild = true;

@@ -267,12 +267,15 @@ async function recover(config: Config, cluster: Cluster, existing: VolumeFile | 
   }
   cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
   writeVolume(config.dir, volumeFile(config, epoch, cluster.history));
-  // 4. Nodes fence (their epoch file), truncate above VDL or copy what they miss from the source, rebuild pages.
-  const recovered = await Promise.allSettled(ok.map((s) =>
+  // 4. The fenced nodes (their epoch file), and only they, truncate above VDL or copy what they miss
+  // from the source, rebuild pages. A node whose fence failed (an I/O error on its epoch file failed
+  // it) is never asked to write its epoch file again; it stays down until restarted (rebuilt).
+  const members = ok.filter((_, j) => fenced[j]!.status === 'fulfilled');
+  const recovered = await Promise.allSettled(members.map((s) =>
     cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
   const ready = recovered.filter((r) => r.status === 'fulfilled').length;
   if (ready < config.writeQuorum) {
-    const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${ok[j]!.node}: ${(r.reason as Error).message}`] : []));
+    const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${members[j]!.node}: ${(r.reason as Error).message}`] : []));
     throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
   }
   return new Volume(config, cluster, lock, epoch, plan);
