@@ -32,6 +32,7 @@
 //                               | while .rebuild does)                    |
 import { nodeFs } from '../fs/node-fs.js';
 import type { FsPort } from '../fs/port.js';
+import { fsyncDir } from '../shared/fsync-dir.js';
 import * as path from 'node:path';
 import { assert } from '../assert.js';
 import type { NodeCore } from './core.js';
@@ -144,15 +145,6 @@ function failedDir(nodeDir: string): string {
   return `${nodeDir}.failed`;
 }
 
-function syncDir(io: RebuildFs, dir: string): void {
-  const fd = io.openSync(dir, 'r');
-  try {
-    io.fsyncSync(fd);
-  } finally {
-    io.closeSync(fd);
-  }
-}
-
 /**
  * Writes `bytes` bytes of `from` (from offset 0), then zeros up to `sizeBytes`, to a new file
  * `to`, and fsyncs it. A source shorter than `bytes` reads as zeros past its end.
@@ -232,11 +224,11 @@ export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint
     copyFile(io, path.join(from, rel), path.join(to, rel), seq < point.seq ? segmentBytes : point.position, segmentBytes);
     written.push(rel);
   }
-  syncDir(io, path.join(to, 'log'));
-  syncDir(io, path.join(to, 'blocks'));
-  syncDir(io, to);
+  fsyncDir(path.join(to, 'log'), io);
+  fsyncDir(path.join(to, 'blocks'), io);
+  fsyncDir(to, io);
   io.renameSync(to, rebuildDir(nodeDir)); // complete from here on
-  syncDir(io, path.dirname(nodeDir));
+  fsyncDir(path.dirname(nodeDir), io);
   return written;
 }
 
@@ -249,12 +241,12 @@ export function installRebuild(nodeDir: string, io: RebuildFs = nodeFs): void {
   io.rmSync(old, { recursive: true, force: true });
   if (io.existsSync(nodeDir)) {
     io.renameSync(nodeDir, old);
-    syncDir(io, parent);
+    fsyncDir(parent, io);
   }
   io.renameSync(tmp, nodeDir);
-  syncDir(io, parent);
+  fsyncDir(parent, io);
   io.rmSync(old, { recursive: true, force: true });
-  syncDir(io, parent);
+  fsyncDir(parent, io);
 }
 
 export const SettleOutcome = { NOTHING: 'nothing', DROPPED_COPY: 'dropped-copy', SWAPPED: 'swapped', CLEANED: 'cleaned', RESTORED: 'restored' } as const;
@@ -267,7 +259,7 @@ export function settleRebuild(nodeDir: string, io: RebuildFs = nodeFs): SettleOu
   let outcome: SettleOutcome = SettleOutcome.NOTHING;
   if (io.existsSync(copyingDir(nodeDir))) {
     io.rmSync(copyingDir(nodeDir), { recursive: true, force: true });
-    syncDir(io, parent);
+    fsyncDir(parent, io);
     outcome = SettleOutcome.DROPPED_COPY;
   }
   if (io.existsSync(rebuildDir(nodeDir))) {
@@ -277,10 +269,10 @@ export function settleRebuild(nodeDir: string, io: RebuildFs = nodeFs): SettleOu
   if (!io.existsSync(old)) return outcome;
   if (io.existsSync(nodeDir)) {
     io.rmSync(old, { recursive: true, force: true });
-    syncDir(io, parent);
+    fsyncDir(parent, io);
     return SettleOutcome.CLEANED;
   }
   io.renameSync(old, nodeDir);
-  syncDir(io, parent);
+  fsyncDir(parent, io);
   return SettleOutcome.RESTORED;
 }
