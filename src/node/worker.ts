@@ -22,7 +22,7 @@ import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { readVolume, volumeFrameBytesMax } from '../recovery/volume.js';
 import type { LogGcNode } from './log-gc.js';
-import { logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
+import { canCatchUpByLog, logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
 import { errors, serializeError, type SerializedError } from '../errors.js';
 
 export interface NodeWorkerData {
@@ -255,7 +255,8 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
   let lagSince = 0;
   const failedPeers = new Set<number>();
   /** Peers whose hot log starts above this node's chain end: they can never catch it up. */
-  const peersPastMe = new Set<number>();
+  /** Peers that answered that their hot log starts above our chain end: where it started (logFrom). */
+  const peersPastMe = new Map<number, number>();
   /** Held as a rebuild source: coalescing (and so log GC) stays stopped (rebuild.ts). */
   const holds = new SnapshotHolds();
   // Per-stage metrics: when this group was drained from the ring, and its (last) fdatasync.
@@ -359,7 +360,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     }
     if (msg.frames.length === 0 || failed) {
       failedPeers.add(from); // it could not help: ask another next time
-      if (!failed && msg.frames.length === 0 && msg.logFrom > core.scl) rebuildIfNoPeerReaches(from);
+      if (!failed && msg.frames.length === 0 && msg.logFrom > core.scl) rebuildIfNoPeerReaches(from, msg.logFrom);
       return;
     }
     const refs: FrameRef[] = [];
@@ -382,15 +383,18 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
    * frames this node misses: log-gc.ts). Once every running peer ahead of this node says so, it can
    * never catch up by log: it fails with REBUILD_NEEDED, and restartNode rebuilds it from a copy.
    */
-  const rebuildIfNoPeerReaches = (from: number): void => {
-    peersPastMe.add(from);
-    let ahead = 0;
+  const rebuildIfNoPeerReaches = (from: number, logFrom: number): void => {
+    peersPastMe.set(from, logFrom);
+    // The restart rule's decision (canCatchUpByLog), over the running peers: a peer not asked yet
+    // may still reach back to us; one that answered counts with the log start it gave (we may have
+    // caught up past it since, from another peer).
+    const ranges: LogRange[] = [];
     for (let i = 0; i < c.nodes; i++) {
-      if (i === id || Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING || control.load64(ctl.nodeScl(i)) <= core.scl) continue;
-      ahead++;
-      if (!peersPastMe.has(i)) return;
+      const scl = control.load64(ctl.nodeScl(i));
+      if (i === id || Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING || scl <= core.scl) continue; // cannot help
+      ranges.push({ scl, logFrom: peersPastMe.get(i) ?? -1 });
     }
-    if (ahead === 0) return;
+    if (canCatchUpByLog(core.scl, ranges)) return;
     failed = true;
     fail(errors.rebuildNeeded(id, `its chain ends at ${core.scl} and no running peer's hot log reaches back to it`));
   };
