@@ -8,14 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { assert } from '../assert.js';
-import { errors, deserializeError, isAuroralError, serializeError, ErrorCode, type AuroralError } from '../errors.js';
+import { errors, deserializeError, serializeError, ErrorCode, type AuroralError } from '../errors.js';
 import type { Config } from '../config.js';
 import { createRingBuffer } from '../ring/ring.js';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
 import { workerUrl } from '../shared/paths.js';
 import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
 import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotReply } from '../node/worker.js';
-import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
+import { chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
+import { restartSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcReply, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
@@ -538,16 +539,6 @@ export class Cluster {
     });
   }
 
-  /**
-   * Whether node i, whose chain ends at `scl`, can still catch up from a running peer's hot log.
-   * Peers let GC go past a node that is down or too far behind (src/node/log-gc.ts).
-   */
-  private async canCatchUp(i: number, scl: number): Promise<boolean> {
-    const peers = Array.from({ length: this.config.nodes }, (_, j) => j).filter((j) => j !== i && this.isUp(j) && this.failures[j] === null);
-    const ranges = await Promise.allSettled(peers.map((j) => this.ask<LogRangeReply>(j, (reply) => ({ type: 'log-range', reply }))));
-    return canCatchUpByLog(scl, ranges.flatMap((r) => (r.status === 'fulfilled' && r.value.running ? [r.value] : [])));
-  }
-
   dropFrames(i: number, probability: number): void {
     Atomics.store(this.control.i32, ctl.nodeDropPermille(i), Math.round(probability * 1000));
   }
@@ -576,45 +567,44 @@ export class Cluster {
    * Restarts node i from its hot log, at the volume's newest epoch and truncation history and on the
    * current writer's ring (`epoch`: the caller's, never newer). It scans with that history, so frames
    * a recovery cut off while it was down are cut before it publishes an SCL or answers a read; the
-   * group-commit thread resends what it missed, else gossip. It is rebuilt from a peer's copy instead
-   * if it failed on an I/O error (EIO, ENOSPC: its files are not trusted), failed with REBUILD_NEEDED
-   * (before, or in this restart's scan), or its chain ends below every running peer's hot log (they collected the frames it misses while
-   * it was away: src/node/log-gc.ts). Never during an attach (exclusive section).
+   * group-commit thread resends what it missed, else gossip. When it is rebuilt from a peer's copy
+   * instead is restartSequence's decision (recovery/sequence.ts). Never during an attach (exclusive
+   * section).
    */
   restart(i: number, epoch: number): Promise<void> {
     return this.exclusive(async () => {
       assert(epoch <= this.epoch, `restart at epoch ${epoch}, above the volume's ${this.epoch}`);
       if (this.nodes[i] !== null) await this.crash(i);
-      const failure = this.failures[i] ?? null;
-      let rebuild = failure !== null &&
-        (failure.code === ErrorCode.IO_ERROR || failure.code === ErrorCode.DISK_FULL || failure.code === ErrorCode.REBUILD_NEEDED);
-      for (;;) {
-        if (rebuild) await this.rebuildFromPeer(i);
+      await runAsync(restartSequence(i, this.failures[i] ?? null), (s) => this.restartStep(s));
+    });
+  }
+
+  /** Carries out a step of restartSequence (recovery/sequence.ts) on node i's thread. */
+  private async restartStep(s: RecoveryStep): Promise<unknown> {
+    switch (s.kind) {
+      case 'rebuild':
+        return settle(this.rebuildFromPeer(s.node));
+      case 'scan': {
+        // On the current writer's ring (with none, on one nobody writes until the next fence).
         const ring = createRingBuffer(this.config.nodeRingBytes);
         if (this.current !== null) {
-          this.current.rings[i] = ring;
-          this.postGc({ type: 'node-up', node: i, ring });
+          this.current.rings[s.node] = ring;
+          this.postGc({ type: 'node-up', node: s.node, ring });
         }
-        let scanned: Scanned;
-        try {
-          scanned = await this.startNode(i, false, ring);
-        } catch (e) {
-          // Its scan found a log it cannot trust without a record the volume no longer keeps
-          // (NodeCore.rejoinPoint): rebuilt from a peer, once per restart.
-          if (rebuild || !isAuroralError(e, ErrorCode.REBUILD_NEEDED)) throw e;
-          await this.crash(i);
-          rebuild = true;
-          continue;
-        }
-        if (!rebuild && !(await this.canCatchUp(i, scanned.scl))) {
-          await this.crash(i);
-          rebuild = true;
-          continue;
-        }
-        await this.recoverNode(i, -1, this.epoch, null);
-        return;
+        return settle(this.startNode(s.node, false, ring));
       }
-    });
+      case 'log-ranges': {
+        const peers = Array.from({ length: this.config.nodes }, (_, j) => j).filter((j) => j !== s.node && this.isUp(j) && this.failures[j] === null);
+        const ranges = await Promise.allSettled(peers.map((j) => this.ask<LogRangeReply>(j, (reply) => ({ type: 'log-range', reply }))));
+        return ranges.flatMap((r) => (r.status === 'fulfilled' && r.value.running ? [r.value] : []));
+      }
+      case 'stop':
+        return this.crash(s.node);
+      case 'rejoin':
+        return settle(this.recoverNode(s.node, -1, this.epoch, null));
+      default:
+        throw new Error(`step ${s.kind} is not part of a node restart`);
+    }
   }
 
   /** Settles once no attach or restart is running or queued. */

@@ -2,7 +2,9 @@
 // attachWriter(); a test or an operator can kill a writer (db.faults.killWriter()) and attach a new
 // one while the nodes keep running (writer-restart recovery, no log replay, warm page cache).
 //
-// Recovery, as one sequence for both paths (docs/recovery.md):
+// Recovery, as one sequence for both paths (docs/recovery.md), decided in recovery/sequence.ts
+// (openSequence, attachSequence: the simulator runs the same generators); this file carries the
+// steps out on the node threads (threadSteps):
 //   1. learn each node's chain end: at open the nodes scan their logs (in parallel); on a live
 //      volume they already know it;
 //   2. fence: every reachable node durably raises its epoch and from then on refuses the old
@@ -22,9 +24,9 @@ import { performance } from 'node:perf_hooks';
 import { frameBytesMax, resolveConfig, type Config, type OpenOptions } from '../config.js';
 import { assert } from '../assert.js';
 import { errors, isAuroralError } from '../errors.js';
-import { planRecovery, type NodeScan, type RecoveryPlan } from '../recovery/plan.js';
+import type { RecoveryPlan } from '../recovery/plan.js';
+import { attachSequence, openSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
-import { mergeHistory } from '../node/epoch-store.js';
 import { mkdirDurable } from '../shared/fsync-dir.js';
 import { ctl } from '../shared/control.js';
 import { Cluster, type WriterLink } from './cluster.js';
@@ -116,62 +118,24 @@ export class Volume {
     const epoch = cluster.claimEpoch(); // before any await: no other attach can take it
     const link = cluster.newWriterLink(epoch);
     cluster.current = link; // from its fence on, a node takes this writer's frames
+    this.lastAttach.nodesExcluded = 0;
     try {
-      const fenced = await Promise.allSettled(Array.from({ length: c.nodes }, (_, i) => cluster.fence(i, epoch, link)));
-      const scans: NodeScan[] = [];
-      const excluded: string[] = [];
-      for (let i = 0; i < c.nodes; i++) {
-        const f = fenced[i]!;
-        if (f.status === 'fulfilled') {
-          scans.push({ node: i, scl: f.value.scl, lsnSeenMax: f.value.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.value.batchSeqLast });
-        } else if (cluster.isUp(i)) {
-          // Running but not fenced: it would go on taking the old writer's frames and serving them.
-          await cluster.exclude(i);
-          excluded.push(`node ${i} not fenced: ${(f.reason as Error).message}`);
+      const run = threadSteps(c, cluster, link, false);
+      const r = await runAsync(attachSequence(c, epoch, cluster.history), async (s) => {
+        if (s.kind === 'record') this.lastAttach.fenceMs = performance.now() - t0;
+        if (s.kind === 'exclude') {
+          const stopped = (await run(s)) as number;
+          this.lastAttach.nodesExcluded += stopped;
+          return stopped;
         }
-      }
-      this.lastAttach.nodesExcluded = excluded.length;
-      const fenceQuorum = c.nodes - c.writeQuorum + 1;
-      if (scans.length < fenceQuorum) {
-        throw errors.recoveryFailed(`only ${scans.length} node(s) could be fenced at epoch ${epoch}; ${fenceQuorum} are needed before anything is decided` +
-          (excluded.length > 0 ? ` (${excluded.join('; ')})` : ''));
-      }
-      this.lastAttach.fenceMs = performance.now() - t0;
-      this.lastAttach.nodesFenced = scans.length;
-      const plan = planRecovery(scans, c.writeQuorum, c.readQuorum);
-      cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
-      writeVolume(c.dir, volumeFile(c, epoch, cluster.history));
-      // A node refuses to adopt (before recording anything) if its chain went beyond the kept VDL
-      // since its fence: it is stopped, and a restart cuts those frames by the history.
-      const adopted = await Promise.allSettled(scans.map((s) => cluster.adopt(s.node, epoch)));
-      const members = new Set<number>();
-      for (let j = 0; j < scans.length; j++) {
-        const a = adopted[j]!;
-        const i = scans[j]!.node;
-        if (a.status === 'fulfilled') {
-          members.add(i);
-        } else {
-          if (cluster.isUp(i)) await cluster.exclude(i);
-          excluded.push(`node ${i} did not adopt: ${(a.reason as Error).message}`);
-        }
-      }
-      this.lastAttach.nodesExcluded = excluded.length;
-      if (members.size < c.writeQuorum) {
-        throw errors.recoveryFailed(`only ${members.size} node(s) adopted the recovery at epoch ${epoch}; ${c.writeQuorum} are needed (${excluded.join('; ')})`);
-      }
-      // Open once a write quorum of those nodes holds VDL (the nodes behind fetch from the source by
-      // gossip): VDL must never rest on fewer nodes than an acknowledgement would.
-      const t1 = performance.now();
-      const deadline = t1 + c.commitTimeoutMs;
-      for (;;) {
-        let holders = 0;
-        for (const i of members) if (cluster.isUp(i) && cluster.nodeEpoch(i) === epoch && cluster.scl(i) >= plan.vdl) holders++;
-        if (holders >= c.writeQuorum) break;
-        if (performance.now() > deadline) throw errors.recoveryFailed(`only ${holders} node(s) reached VDL ${plan.vdl} within commitTimeoutMs=${c.commitTimeoutMs}`);
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      this.lastAttach.catchUpMs = performance.now() - t1;
-      return { link, epoch, plan };
+        if (s.kind !== 'await-holders') return run(s);
+        const t1 = performance.now();
+        const holders = await run(s);
+        this.lastAttach.catchUpMs = performance.now() - t1;
+        return holders;
+      });
+      this.lastAttach.nodesFenced = r.fenced;
+      return { link, epoch, plan: r.plan };
     } catch (e) {
       cluster.retire(link); // no writer: a node restarted now waits for the next attach's fence
       throw e;
@@ -234,51 +198,55 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
 
 async function recover(config: Config, cluster: Cluster, existing: VolumeFile | null, lock: VolumeLock): Promise<Volume> {
   cluster.history = existing?.history ?? [];
-  // 1. Every node scans its hot log (in parallel, each on its own thread).
-  const scans = await Promise.allSettled(Array.from({ length: config.nodes }, (_, i) => cluster.startNode(i)));
-  const ok: NodeScan[] = [];
-  let epochSeen = existing?.epoch ?? 0;
-  scans.forEach((s, i) => {
-    if (s.status === 'fulfilled') {
-      ok.push({ node: i, scl: s.value.scl, lsnSeenMax: s.value.lsnSeenMax, lsnDurableSeen: s.value.lsnDurableSeen, batchSeqLast: s.value.batchSeqLast });
-      epochSeen = Math.max(epochSeen, s.value.epoch);
-    }
-  });
-  // 2. Decide the recovered VDL; 3. record the epoch and the cut durably before anything is truncated.
-  const scanFailures = scans.flatMap((s, i) => (s.status === 'rejected' ? [`node ${i}: ${(s.reason as Error).message}`] : []));
-  let plan;
-  try {
-    plan = planRecovery(ok, config.writeQuorum, config.readQuorum);
-  } catch (e) {
-    if (isAuroralError(e, 'VOLUME_CORRUPT')) throw e;
-    throw errors.recoveryFailed(`${(e as Error).message}${scanFailures.length > 0 ? ` (${scanFailures.join('; ')})` : ''}`);
-  }
-  const epoch = epochSeen + 1;
+  // Every node scans its hot log (in parallel, each on its own thread); then the one open sequence.
+  const scans = await Promise.all(Array.from({ length: config.nodes }, (_, i) => settle(cluster.startNode(i))));
   const link = cluster.current;
   assert(link !== null, 'the link of the open');
-  link.epoch = epoch;
-  cluster.epoch = epoch;
-  // Fence before anything is truncated: at least V - Vw + 1 nodes refuse older epochs durably,
-  // so a writer of an older epoch that is somehow still alive can never complete a quorum.
-  const fenced = await Promise.allSettled(ok.map((s) => cluster.fence(s.node, epoch, link, true)));
-  const fencedCount = fenced.filter((f) => f.status === 'fulfilled').length;
-  if (fencedCount < config.nodes - config.writeQuorum + 1) {
-    throw errors.recoveryFailed(`only ${fencedCount} node(s) could be fenced at epoch ${epoch}; ${config.nodes - config.writeQuorum + 1} are needed before truncating`);
-  }
-  cluster.history = mergeHistory(cluster.history, [{ epoch, vdl: plan.vdl }]);
-  writeVolume(config.dir, volumeFile(config, epoch, cluster.history));
-  // 4. The fenced nodes (their epoch file), and only they, truncate above VDL or copy what they miss
-  // from the source, rebuild pages. A node whose fence failed (an I/O error on its epoch file failed
-  // it) is never asked to write its epoch file again; it stays down until restarted (rebuilt).
-  const members = ok.filter((_, j) => fenced[j]!.status === 'fulfilled');
-  const recovered = await Promise.allSettled(members.map((s) =>
-    cluster.recoverNode(s.node, plan.vdl, epoch, s.scl < plan.vdl ? plan.sourceNode : null)));
-  const ready = recovered.filter((r) => r.status === 'fulfilled').length;
-  if (ready < config.writeQuorum) {
-    const why = recovered.flatMap((r, j) => (r.status === 'rejected' ? [`node ${members[j]!.node}: ${(r.reason as Error).message}`] : []));
-    throw errors.recoveryFailed(`only ${ready} node(s) recovered to VDL ${plan.vdl}: ${why.join('; ')}`);
-  }
-  return new Volume(config, cluster, lock, epoch, plan);
+  const r = await runAsync(openSequence(config, scans, existing?.epoch ?? 0, cluster.history), (s) => {
+    if (s.kind === 'fence') link.epoch = cluster.epoch = s.epoch;
+    return threadSteps(config, cluster, link, true)(s);
+  });
+  return new Volume(config, cluster, lock, r.epoch, r.plan);
+}
+
+/**
+ * Carries out the steps of the open and attach sequences (recovery/sequence.ts) on the node
+ * threads: per-node steps in parallel; 'record' writes volume.json (fsync'ed, renamed) before any
+ * node is told; 'await-holders' watches the nodes' lines in the control block until a quorum holds
+ * VDL or commitTimeoutMs passes (those behind fetch from the source by gossip).
+ */
+function threadSteps(c: Config, cluster: Cluster, link: WriterLink, atOpen: boolean): (s: RecoveryStep) => Promise<unknown> {
+  return async (s) => {
+    switch (s.kind) {
+      case 'fence':
+        return Promise.all(s.nodes.map((i) => settle(cluster.fence(i, s.epoch, link, atOpen))));
+      case 'record':
+        cluster.history = s.history;
+        writeVolume(c.dir, volumeFile(c, s.epoch, s.history));
+        return undefined;
+      case 'recover':
+        return Promise.all(s.nodes.map((i, j) => settle(cluster.recoverNode(i, s.vdl, s.epoch, s.sources[j]!))));
+      case 'adopt':
+        return Promise.all(s.nodes.map((i) => settle(cluster.adopt(i, s.epoch))));
+      case 'exclude': {
+        // Only a running node needs stopping (one down or failed takes no frames); → how many.
+        const running = s.nodes.filter((i) => cluster.isUp(i));
+        for (const i of running) await cluster.exclude(i);
+        return running.length;
+      }
+      case 'await-holders': {
+        const deadline = performance.now() + c.commitTimeoutMs;
+        for (;;) {
+          let holders = 0;
+          for (const i of s.nodes) if (cluster.isUp(i) && cluster.nodeEpoch(i) === s.epoch && cluster.scl(i) >= s.vdl) holders++;
+          if (holders >= s.quorum || performance.now() > deadline) return holders;
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      }
+      default:
+        throw new Error(`step ${s.kind} is not part of an open or an attach`);
+    }
+  };
 }
 
 /** Opens the volume and attaches its writer; closing the writer closes the volume. */
