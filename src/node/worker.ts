@@ -5,11 +5,10 @@
 //
 // Start-up protocol with the writer (over `port`): scan -> 'scanned' -> 'recover' -> 'ready'.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
 import { NodeCore, type FrameRef } from './core.js';
-import type { FrameLocation } from './frame-directory.js';
+import { Gossip, GOSSIP_DEFAULTS, type GossipLinks, type GossipMessage } from './gossip.js';
 import { publishChainEnd } from './publish.js';
 import { FsHotLog } from './hotlog.js';
 import { FsEpochStore, type EpochRecord } from './epoch-store.js';
@@ -22,7 +21,7 @@ import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { readVolume, volumeFrameBytesMax } from '../recovery/volume.js';
 import type { LogGcNode } from './log-gc.js';
-import { canCatchUpByLog, logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
+import { logFromOf, settleRebuild, SnapshotHolds, type DurablePoint, type LogRange } from './rebuild.js';
 import { errors, serializeError, type SerializedError } from '../errors.js';
 
 export interface NodeWorkerData {
@@ -45,14 +44,7 @@ export interface NodeWorkerData {
   layout: string;
 }
 
-/** Gossip between nodes, over their peer ports. */
-export type GossipMessage =
-  | { type: 'fetch'; from: number; bytesMax: number }
-  /** `logFrom`: the sender's hot log starts there; an empty answer with `logFrom` > `from` means it never can serve it. */
-  | { type: 'frames'; from: number; frames: Uint8Array[]; logFrom: number }
-  /** Exact versions (key at LSN) whose values are damaged in the asker's page images. */
-  | { type: 'fetch-values'; items: { key: Uint8Array; lsn: number }[] }
-  | { type: 'values'; items: { lsn: number; value: Uint8Array | null }[] };
+export type { GossipMessage } from './gossip.js';
 
 export type NodeRequest =
   | { type: 'recover'; lsnKeep: number; epoch: number; peerNode: number | null; history: EpochRecord[] }
@@ -94,11 +86,8 @@ const PARK_TIMEOUT_MS = 100;
  * every this many append groups, one slice of background work runs anyway.
  */
 const GROUPS_PER_BACKGROUND_SLICE = 4;
-/** A node lagging a peer with nothing in its ring waits this long before fetching (the frame may be on its way). */
-const GOSSIP_LAG_MS = 5;
-/** An unanswered fetch is abandoned after this long and another peer is asked. */
-const GOSSIP_TIMEOUT_MS = 200;
-const GOSSIP_BYTES_MAX = 4 << 20;
+/** With gossip under way (a fetch to time out, a lag to watch), the loop wakes up at least this often. */
+const GOSSIP_WAKE_MS = GOSSIP_DEFAULTS.lagMicros / 1000;
 
 
 function main(d: NodeWorkerData): void {
@@ -251,12 +240,6 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     rngState ^= rngState << 13; rngState >>>= 0; rngState ^= rngState >>> 17; rngState ^= rngState << 5; rngState >>>= 0;
     return rngState / 0x1_0000_0000;
   };
-  let fetching: { peer: number; from: number; at: number; repair: FrameLocation | null; values?: boolean } | null = null;
-  let lagSince = 0;
-  const failedPeers = new Set<number>();
-  /** Peers whose hot log starts above this node's chain end: they can never catch it up. */
-  /** Peers that answered that their hot log starts above our chain end: where it started (logFrom). */
-  const peersPastMe = new Map<number, number>();
   /** Held as a rebuild source: coalescing (and so log GC) stays stopped (rebuild.ts). */
   const holds = new SnapshotHolds();
   // Per-stage metrics: when this group was drained from the ring, and its (last) fdatasync.
@@ -313,158 +296,26 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     return accepted;
   };
 
-  const onGossip = (from: number, msg: GossipMessage): void => {
-    if (msg.type === 'fetch-values') {
-      // Serve only the exact version asked for (a newer or older one would be the wrong value).
-      const items = msg.items.map((it) => {
-        const r = core.read(it.key, it.lsn);
-        noticeFailure();
-        const ok = r.status === 'ok' && r.result.found && r.result.lsn === it.lsn && r.result.value !== null;
-        return { lsn: it.lsn, value: ok ? (r.result as { value: Uint8Array }).value : null };
-      });
-      peers[from]?.postMessage({ type: 'values', items } satisfies GossipMessage);
-      control.ring(ctl.nodeDoorbell(from));
-      return;
-    }
-    if (msg.type === 'values') {
-      if (fetching === null || fetching.peer !== from || fetching.values !== true) return;
-      fetching = null;
-      for (const it of msg.items) if (it.value !== null) core.addReplacement(it.lsn, it.value);
-      if (core.damagedBlockValues(1024).length === 0) {
-        core.rewriteImages(); // every damaged value has a good copy: rewrite the images now
-        failedPeers.clear();
-      } else {
-        failedPeers.add(from); // it could not supply them all: ask another
-      }
-      stats.set(core.statsSnapshot());
-      return;
-    }
-    if (msg.type === 'fetch') {
-      const out = core.framesAfter(msg.from, msg.bytesMax);
-      noticeFailure();
-      peers[from]?.postMessage({ type: 'frames', from: msg.from, frames: out, logFrom: logFromOf(core) } satisfies GossipMessage,
-        out.map((f) => f.buffer as ArrayBuffer));
-      control.ring(ctl.nodeDoorbell(from));
-      return;
-    }
-    if (fetching === null || fetching.peer !== from || msg.from !== fetching.from) return; // stale answer
-    const repair = fetching.repair;
-    fetching = null;
-    if (repair !== null) {
-      const good = msg.frames[0];
-      if (good === undefined || !core.repairFrame(repair, good)) failedPeers.add(from);
-      else failedPeers.clear();
-      noticeFailure();
-      stats.set(core.statsSnapshot());
-      return;
-    }
-    if (msg.frames.length === 0 || failed) {
-      failedPeers.add(from); // it could not help: ask another next time
-      if (!failed && msg.frames.length === 0 && msg.logFrom > core.scl) rebuildIfNoPeerReaches(from, msg.logFrom);
-      return;
-    }
-    const refs: FrameRef[] = [];
-    for (const f of msg.frames) {
-      const h = core.checkIncoming(f, new DataView(f.buffer, f.byteOffset, f.byteLength), 0, f.length);
-      if (h === null) break;
-      refs.push({ bytes: f, header: h });
-    }
-    const n = absorb(refs, true);
-    core.stats.framesFetched += n;
-    stats.set(core.statsSnapshot());
-    if (n > 0) {
-      core.gapSeen = false;
-      failedPeers.clear();
-    }
+  const links: GossipLinks = {
+    nodes: c.nodes,
+    running: (i) => Atomics.load(control.i32, ctl.nodeState(i)) === NodeState.RUNNING,
+    reachable: (i) => peers[i] !== null && peers[i] !== undefined && links.running(i),
+    scl: (i) => control.load64(ctl.nodeScl(i)),
+    send: (i, msg) => {
+      // Frames go by transfer (each is its own copy: framesAfter), not by a second copy.
+      peers[i]?.postMessage(msg, msg.type === 'frames' ? msg.frames.map((f) => f.buffer as ArrayBuffer) : []);
+      control.ring(ctl.nodeDoorbell(i));
+    },
   };
-
-  /**
-   * Peer `from` answered that its hot log starts above this node's chain end (its GC let go of the
-   * frames this node misses: log-gc.ts). Once every running peer ahead of this node says so, it can
-   * never catch up by log: it fails with REBUILD_NEEDED, and restartNode rebuilds it from a copy.
-   */
-  const rebuildIfNoPeerReaches = (from: number, logFrom: number): void => {
-    peersPastMe.set(from, logFrom);
-    // The restart rule's decision (canCatchUpByLog), over the running peers: a peer not asked yet
-    // may still reach back to us; one that answered counts with the log start it gave (we may have
-    // caught up past it since, from another peer).
-    const ranges: LogRange[] = [];
-    for (let i = 0; i < c.nodes; i++) {
-      const scl = control.load64(ctl.nodeScl(i));
-      if (i === id || Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING || scl <= core.scl) continue; // cannot help
-      ranges.push({ scl, logFrom: peersPastMe.get(i) ?? -1 });
-    }
-    if (canCatchUpByLog(core.scl, ranges)) return;
-    failed = true;
-    fail(errors.rebuildNeeded(id, `its chain ends at ${core.scl} and no running peer's hot log reaches back to it`));
-  };
-
-  /** Anti-entropy: fetch from the most advanced peer when a gap was seen or the lag persists. */
-  const maybeGossip = (idle: boolean): void => {
-    const now = performance.now();
-    if (fetching !== null) {
-      if (now - fetching.at < GOSSIP_TIMEOUT_MS) return;
-      failedPeers.add(fetching.peer);
-      fetching = null;
-    }
-    if (core.blockSuspect && core.repairQueue.length === 0) {
-      const items = core.damagedBlockValues(1024);
-      if (items.length === 0) {
-        core.rewriteImages(); // nothing to fetch: every value here is good (or already replaced)
-      } else {
-        for (let i = 0; i < c.nodes; i++) {
-          if (i === id || peers[i] === null || peers[i] === undefined || failedPeers.has(i)) continue;
-          if (Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING) continue;
-          fetching = { peer: i, from: -1, at: now, repair: null, values: true };
-          peers[i]!.postMessage({ type: 'fetch-values', items } satisfies GossipMessage);
-          control.ring(ctl.nodeDoorbell(i));
-          return;
-        }
-        failedPeers.clear();
-      }
-    }
-    const repair = core.repairQueue[0];
-    if (repair !== undefined) {
-      // Scrub found a damaged frame: any running peer whose chain covers it has a good copy.
-      for (let i = 0; i < c.nodes; i++) {
-        if (i === id || peers[i] === null || peers[i] === undefined || failedPeers.has(i)) continue;
-        if (Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING || control.load64(ctl.nodeScl(i)) < repair.lsnLast) continue;
-        fetching = { peer: i, from: repair.lsnPrev, at: now, repair };
-        peers[i]!.postMessage({ type: 'fetch', from: repair.lsnPrev, bytesMax: repair.bytes } satisfies GossipMessage);
-        control.ring(ctl.nodeDoorbell(i));
-        return;
-      }
-      failedPeers.clear(); // nobody could help this time: try them all again later
-    }
-    let best = -1;
-    let bestScl = core.scl;
-    for (let i = 0; i < c.nodes; i++) {
-      if (i === id || peers[i] === null || peers[i] === undefined || failedPeers.has(i)) continue;
-      if (Atomics.load(control.i32, ctl.nodeState(i)) !== NodeState.RUNNING) continue;
-      const s = control.load64(ctl.nodeScl(i));
-      if (s > bestScl) {
-        best = i;
-        bestScl = s;
-      }
-    }
-    if (best < 0) {
-      lagSince = 0;
-      if (failedPeers.size > 0 && now - lagSince > GOSSIP_TIMEOUT_MS) failedPeers.clear();
-      return;
-    }
-    if (!core.gapSeen) {
-      if (!idle) return;
-      if (lagSince === 0) {
-        lagSince = now;
-        return;
-      }
-      if (now - lagSince < GOSSIP_LAG_MS) return;
-    }
-    lagSince = 0;
-    fetching = { peer: best, from: core.scl, at: now, repair: null };
-    peers[best]!.postMessage({ type: 'fetch', from: core.scl, bytesMax: GOSSIP_BYTES_MAX } satisfies GossipMessage);
-    control.ring(ctl.nodeDoorbell(best));
-  };
+  const gossip = new Gossip(id, core, links, {
+    absorb: (refs) => absorb(refs, true),
+    noticeFailure,
+    fail: (e) => {
+      failed = true;
+      fail(e);
+    },
+    statsChanged: () => stats.set(core.statsSnapshot()),
+  });
 
   for (;;) {
     const seen = Atomics.load(control.i32, ctl.nodeDoorbell(id));
@@ -480,8 +331,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       if (msg.type === 'peer-port') {
         peers[msg.peer]?.close();
         peers[msg.peer] = msg.port;
-        failedPeers.delete(msg.peer);
-        peersPastMe.delete(msg.peer); // restarted, maybe rebuilt: ask it again
+        gossip.peerRestarted(msg.peer); // restarted, maybe rebuilt: ask it again
         continue;
       }
       if (msg.type === 'snapshot-hold' || msg.type === 'snapshot-release' || msg.type === 'log-range') {
@@ -536,7 +386,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       for (let i = 0; i < peers.length; i++) {
         const p = peers[i];
         if (p === null || p === undefined) continue;
-        for (let m = receiveMessageOnPort(p); m !== undefined; m = receiveMessageOnPort(p)) onGossip(i, m.message as GossipMessage);
+        for (let m = receiveMessageOnPort(p); m !== undefined; m = receiveMessageOnPort(p)) gossip.onMessage(i, m.message as GossipMessage);
       }
     }
     if (!paused && !failed) {
@@ -567,7 +417,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
           noticeFailure();
         }
       }
-      if (!failed) maybeGossip(!busy);
+      if (!failed) gossip.tick(monoMicros(), !busy);
     }
     if (busy) continue;
     core.coalescer.paused = Atomics.load(control.i32, ctl.coalescePaused) !== 0 || holds.held;
@@ -579,8 +429,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       if (more) continue;
     }
     // With a fetch outstanding, wake up to time it out even if nothing rings.
-    const soon = fetching !== null || lagSince !== 0 || core.repairQueue.length > 0 || core.blockSuspect;
-    control.park(ctl.nodeDoorbell(id), seen, soon ? GOSSIP_LAG_MS : PARK_TIMEOUT_MS);
+    control.park(ctl.nodeDoorbell(id), seen, gossip.wantsSoon ? GOSSIP_WAKE_MS : PARK_TIMEOUT_MS);
   }
 }
 
