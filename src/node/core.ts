@@ -201,7 +201,6 @@ export class NodeCore {
     return repairFrame(this, loc, bytes);
   }
 
-
   /** Counters, refreshed (cheap: called once per append group). */
   statsSnapshot(): NodeStats {
     const st = this.stats;
@@ -291,7 +290,6 @@ export class NodeCore {
   recoverTo(lsnKeep: number, epoch: number, peer: HotLog | null, history: readonly EpochRecord[] = []): void {
     recoverTo(this, lsnKeep, epoch, peer, history);
   }
-
 
   // ---- foreground: append + sync + ack ----------------------------------------------------
 
