@@ -1,0 +1,229 @@
+// Storage-node recovery: what a node does at open and when a recovering writer fences it. Split
+// from core.ts (which keeps the node's state, the append path and the failure latch) because these
+// steps run rarely, decide what is truncated, and read best together with their decision table
+// (recoverTo). Each function takes the NodeCore it acts on; NodeCore.recoverScan/fence/adopt/
+// rejoinPoint/recoverTo delegate here. See docs/recovery.md for the protocol around them.
+//
+// Phase 1 recoverScan (find the chain, apply nothing); fence / adopt (durable epoch, no truncation);
+// phase 2 recoverTo (truncate above the recovered VDL or catch up to it from a peer, then rebuild
+// the index from the images and the log above them).
+import { assert } from '../assert.js';
+import { errors } from '../errors.js';
+import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
+import { cutFor, mergeHistory, type EpochRecord } from './epoch-store.js';
+import type { HotLog } from './hotlog.js';
+// Type only: core.ts imports this module at run time, never the reverse.
+import type { FrameRef, NodeCore } from './core.js';
+
+/**
+ * Phase 1 of recovery: find the chain and its end; applies nothing yet.
+ *
+ * `history`: the volume's truncation history as the writer knows it (volume.json). The SCL this
+ * reports already leaves out frames a recovery cut off while this node was away (rejoinPoint):
+ * such frames must never make this node look longer than the volume's chain.
+ */
+export function recoverScan(core: NodeCore, history: readonly EpochRecord[] = []): ScanResult {
+  const r = scanHotLog(core.log, core.config.payloadBytesMax);
+  core.scan = r;
+  for (const f of r.frames) core.segmentLastLsn.set(f.seq, f.header.lsnLast);
+  core.scl = r.lsnLast;
+  const stored = core.epochs.load();
+  core.epoch = Math.max(r.epochLast, stored.epoch);
+  core.history = mergeHistory(stored.history, history);
+  core.recoveredEpoch = stored.recovered ?? 0;
+  core.scl = rejoinPoint(core);
+  core.lsnSeenMax = r.lsnSeenMax;
+  core.batchSeqLast = r.batchSeqLast;
+  core.seq = r.endSeq;
+  core.position = r.endPosition;
+  return r;
+}
+
+/**
+ * Fencing, by a recovering writer: from now on refuse frames of epochs below `epoch`. Durable
+ * before it returns. A writer whose epoch is below this node's is itself stale: FENCED.
+ */
+export function fence(core: NodeCore, epoch: number): { scl: number; lsnSeenMax: number; batchSeqLast: number } {
+  if (core.failure !== null) throw core.failure; // fail-stop: writes nothing, counts for no fence quorum
+  if (epoch < core.epoch) throw errors.fenced(epoch, core.epoch);
+  if (epoch > core.epoch) {
+    core.saveEpochs({ epoch, history: core.history, recovered: core.recoveredEpoch });
+    core.epoch = epoch;
+  }
+  return { scl: core.scl, lsnSeenMax: Math.max(core.lsnSeenMax, core.scl), batchSeqLast: core.batchSeqLast };
+}
+
+/**
+ * A live node learns the outcome of a recovery it was fenced for (writer failover): the new
+ * epoch and the VDL it kept, durably. Its chain is at or below that VDL (the VDL is the longest
+ * chain of the fenced nodes), so nothing is truncated; if behind, it catches up by gossip.
+ */
+export function adopt(core: NodeCore, epoch: number, history: readonly EpochRecord[]): void {
+  if (core.failure !== null) throw core.failure; // fail-stop: writes nothing
+  if (epoch < core.epoch) throw errors.fenced(epoch, core.epoch);
+  core.history = mergeHistory(core.history, history);
+  const kept = core.history[core.history.length - 1];
+  assert(kept === undefined || kept.epoch !== epoch || core.scl <= kept.vdl, `node ${core.config.nodeId} is at ${core.scl}, above the VDL ${kept?.vdl} recovery kept`);
+  // Its chain is within what that recovery kept: the recovery is applied to this log.
+  const applied = kept !== undefined && kept.epoch === epoch;
+  if (applied && !core.tailUnchecked) core.recoveredEpoch = epoch;
+  core.saveEpochs({ epoch, history: core.history, recovered: core.recoveredEpoch });
+  core.epoch = epoch;
+}
+
+/**
+ * Where a rejoining node's chain stops being the volume's: before the first frame that ends above
+ * the VDL kept by a recovery that happened after that frame's epoch (it was cut off while this
+ * node was away). The node's own SCL if there is none.
+ */
+export function rejoinPoint(core: NodeCore): number {
+  const scan = core.scan;
+  assert(scan !== null, 'rejoinPoint before recoverScan');
+  for (const f of scan.frames) {
+    const cut = cutFor(core.history, f.header.epoch, core.recoveredEpoch);
+    if (cut === null) {
+      // The recovery that decides whether this frame is the volume's is older than the history
+      // kept (HISTORY_MAX): never guess; this node is rebuilt from a peer.
+      throw errors.rebuildNeeded(core.config.nodeId, `its log holds a frame of epoch ${f.header.epoch} (ending at ${f.header.lsnLast}), ` +
+        `older than the truncation history kept (from epoch ${core.history[0]?.epoch}), and it applied no recovery since`);
+    }
+    if (f.header.lsnLast > cut) return f.header.lsnPrev;
+  }
+  return scan.lsnLast;
+}
+
+/**
+ * Phase 2: make the chain end exactly at `lsnKeep` (the recovered VDL, or the node's own chain
+ * end when it rejoins a live volume), then rebuild pages. Above it: truncate (zero the tail,
+ * durable, and drop later segments). Below it: `peer` (a read-only view of a node whose chain
+ * reaches lsnKeep) supplies the missing frames.
+ *
+ * What follows the chain end on disk, and what happens to it:
+ *   frames above lsnKeep or cut off by an earlier recovery | never acknowledged: zeroed
+ *   a torn tail, stale bytes                               | never acknowledged: zeroed
+ *   bytes after a frame corrupt in the middle              | may hold acknowledged frames: kept;
+ *     (the chain itself is not cut)                        | the peer's copies (catch-up here, or
+ *                                                          | gossip when live) overwrite them in
+ *                                                          | place, then what is left above
+ *                                                          | lsnKeep after a catch-up is zeroed
+ */
+export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: HotLog | null, history: readonly EpochRecord[] = []): void {
+  const scan = core.scan;
+  assert(scan !== null, 'recoverTo before recoverScan');
+  if (core.failure !== null) throw core.failure; // fail-stop: a failed fence is never retried here
+  if (epoch < core.epoch) throw errors.fenced(epoch, core.epoch);
+  // Durable before anything is truncated: the epoch (fencing) and what this recovery keeps.
+  core.history = mergeHistory(core.history, history);
+  core.saveEpochs({ epoch, history: core.history, recovered: core.recoveredEpoch });
+  core.epoch = epoch;
+  const meta = core.blocks.readMeta();
+  if (lsnKeep >= 0 && lsnKeep < meta.coalesceLsn) {
+    throw errors.recoveryFailed(`node ${core.config.nodeId}: recovered VDL ${lsnKeep} is below its coalesce point ${meta.coalesceLsn}`);
+  }
+  const first = scan.frames[0];
+  if (first !== undefined && first.header.lsnPrev > meta.coalesceLsn) {
+    throw errors.recoveryFailed(`node ${core.config.nodeId}: hot log starts at ${first.header.lsnPrev}, above its coalesce point ${meta.coalesceLsn} (a gap)`);
+  }
+  let frames = scan.frames;
+  // The chain ends at the recovered VDL, or earlier where a past recovery cut it (rejoinPoint).
+  const target = Math.min(rejoinPoint(core), lsnKeep);
+  if (target < scan.lsnLast) {
+    const keep = frames.findIndex((f) => f.header.lsnLast === target);
+    if (target !== 0 && keep < 0 && target !== frames[0]?.header.lsnPrev) {
+      throw errors.recoveryFailed(`node ${core.config.nodeId} has no frame ending at ${target} (recovered VDL ${lsnKeep})`);
+    }
+    frames = frames.slice(0, keep + 1);
+    const last = frames[frames.length - 1];
+    core.seq = last === undefined ? (scan.frames[0]?.seq ?? core.seq) : last.seq;
+    core.position = last === undefined ? 0 : last.position + last.bytes;
+    core.scl = last === undefined ? target : last.header.lsnLast;
+    core.batchSeqLast = last === undefined ? 0 : last.header.batchSeq;
+  }
+  // Make the log end where the chain ends (see the table above).
+  const cut = core.scl !== scan.lsnLast;
+  const keepTail = !cut && scan.outcome === ScanOutcome.CORRUPT_MIDDLE;
+  const dirty = cut || scan.outcome !== ScanOutcome.CLEAN || core.log.segments().some((s) => s > core.seq);
+  if (dirty && !keepTail) zeroFrom(core, core.seq, core.position);
+  core.segmentsAhead.clear();
+  for (const s of core.log.segments()) if (s > core.seq) core.segmentsAhead.add(s);
+  for (const f of scan.frames) if (f.header.lsnLast > core.scl) core.segmentLastLsn.delete(f.seq);
+  for (const f of frames) core.segmentLastLsn.set(f.seq, f.header.lsnLast);
+  core.frameDir.clear();
+  for (const f of frames) core.frameDir.add({ lsnPrev: f.header.lsnPrev, lsnLast: f.header.lsnLast, seq: f.seq, position: f.position, bytes: f.bytes });
+  if (core.log.segments().length === 0) {
+    core.log.createSegment(core.seq);
+    core.stats.segmentsCreated++;
+  }
+  const behind = core.scl < lsnKeep;
+  if (behind) {
+    if (peer === null) throw errors.recoveryFailed(`node ${core.config.nodeId} is behind (${core.scl} < ${lsnKeep}) and has no peer to catch up from`);
+    catchUpFrom(core, peer, lsnKeep); // historical frames keep their (older) epochs
+    // With a peer, lsnKeep is the recovered VDL: what is left of this node's own bytes after it
+    // (a kept tail beyond the copied frames) was never acknowledged.
+    if (keepTail) {
+      zeroFrom(core, core.seq, core.position);
+      core.segmentsAhead.clear();
+    }
+  }
+  core.tailUnchecked = keepTail && !behind; // after a catch-up the kept tail was zeroed above lsnKeep
+  assert(core.scl === lsnKeep, `node ${core.config.nodeId} recovered to ${core.scl}, expected ${lsnKeep} ` +
+    `(scan: ${scan.outcome}, chain ${scan.frames[0]?.header.lsnPrev ?? '-'}..${scan.lsnLast} in ${scan.frames.length} frames, ` +
+    `fault ${scan.fault?.why ?? 'none'}, coalesceLsn ${meta.coalesceLsn}, segments ${core.log.segments().join(',')}, ` +
+    `peer ${peer === null ? 'none' : `segments ${peer.segments().join(',')}`})`);
+  rebuildIndex(core);
+  core.scan = null;
+  // The log now satisfies this recovery's cut (unless bytes after a corrupt frame were kept):
+  // durable before any frame of this epoch is acknowledged.
+  if (!core.tailUnchecked) {
+    core.recoveredEpoch = epoch;
+    core.saveEpochs({ epoch, history: core.history, recovered: epoch });
+  }
+}
+
+function zeroFrom(core: NodeCore, seq: number, position: number): void {
+  const zeros = new Uint8Array(Math.min(1 << 20, core.log.segmentBytes));
+  if (core.log.segments().includes(seq)) {
+    for (let at = position; at < core.log.segmentBytes; at += zeros.length) {
+      core.log.write(seq, at, [zeros.subarray(0, Math.min(zeros.length, core.log.segmentBytes - at))]);
+    }
+    core.log.sync(seq);
+  }
+  for (const s of core.log.segments()) if (s > seq) core.log.removeSegment(s);
+}
+
+function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
+  const batch: FrameRef[] = [];
+  scanHotLog(peer, core.config.payloadBytesMax, (f: ScannedFrame, segment: Uint8Array) => {
+    if (f.header.lsnLast > core.scl && f.header.lsnLast <= lsnTo) {
+      batch.push({ bytes: segment.slice(f.position, f.position + f.bytes), header: f.header });
+    }
+  });
+  const accepted = core.receive(batch, true);
+  if (core.failure !== null) throw core.failure;
+  if (accepted !== batch.length || core.scl !== lsnTo) {
+    // The peer no longer holds the frames after this node's chain end (it coalesced them into
+    // pages): this node cannot catch up by log and must be rebuilt from a peer's copy.
+    throw errors.rebuildNeeded(core.config.nodeId, `its chain ends at ${core.scl}, and the peer's hot log does not continue from there ` +
+      `(accepted ${accepted} of ${batch.length} frames up to ${lsnTo})`);
+  }
+}
+
+/**
+ * Images first (everything at or below the coalesce point), then the log above it. The same
+ * scan proves the log on disk ends exactly at the SCL this node is about to report: a recovery
+ * step that damaged its own log fails loudly here instead of acknowledging from memory.
+ */
+function rebuildIndex(core: NodeCore): void {
+  core.coalescer.recover();
+  const from = core.coalescer.coalesceLsn;
+  core.coalescer.bytesSinceCycle = 0; // the log above the coalesce point: what a cycle would absorb
+  const r = scanHotLog(core.log, core.config.payloadBytesMax, (f, segment) => {
+    if (f.header.lsnLast <= from || f.header.lsnLast > core.scl) return;
+    core.coalescer.bytesSinceCycle += f.bytes;
+    core.indexFrame(segment.subarray(f.position, f.position + f.bytes), f.header, f.seq, f.position);
+  });
+  if (r.lsnLast !== core.scl && !(r.frames.length === 0 && core.scl === from)) {
+    throw errors.recoveryFailed(`node ${core.config.nodeId}: after recovery its log ends at ${r.lsnLast} (${r.outcome}, ` +
+      `${r.frames.length} frames, fault ${r.fault?.why ?? 'none'}, segments ${core.log.segments().join(',')}), expected ${core.scl}`);
+  }
+}

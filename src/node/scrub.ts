@@ -1,0 +1,110 @@
+// Storage-node scrub and repair: background checks of what the node already acknowledged, and
+// the repair of what they find. Split from core.ts (which keeps the node's state, the append path
+// and the failure latch) because none of it is on the commit path: NodeCore.idleWork runs a
+// scrubStep slice when nothing waits, and the shell drives repair with copies from peers.
+//
+// A scrub pass re-reads the hot log's frames (CRC, record chain) and the block file's images (CRC).
+// A damaged frame is queued (repairQueue) and overwritten in place with a peer's copy (repairFrame).
+// Damaged block values are found (damagedBlockValues), replaced with peers' copies
+// (addReplacement) and the images rewritten (rewriteImages). A failed node repairs nothing.
+import { checkFrame } from '../log/frame.js';
+import { valueChecksum } from '../log/record.js';
+import { blockLocation, readImages } from './blocks.js';
+import type { FrameLocation } from './frame-directory.js';
+// Type only: core.ts imports this module at run time, never the reverse.
+import type { NodeCore } from './core.js';
+
+/**
+ * One slice of a scrub pass: re-reads hot-log frames (CRC and record chain) and then the block
+ * file's images (CRC). A bad frame is queued for repair from a peer; a bad image is counted
+ * (values in it are still refused by their checksums on read). True if more remains.
+ */
+export function scrubStep(core: NodeCore): boolean {
+  const now = core.clock.nowMicros();
+  if (core.scrubCursor === null) {
+    const interval = core.config.scrubIntervalMicros ?? 0;
+    if (!core.scrubSoon && (interval === 0 || now < core.scrubNextAtMicros)) return false;
+    core.scrubSoon = false;
+    core.scrubCursor = { phase: 'log', index: core.frameDir.first };
+  }
+  const cur = core.scrubCursor;
+  if (cur.phase === 'log') {
+    for (let n = 0; n < 32; n++) {
+      if (cur.index < core.frameDir.first) cur.index = core.frameDir.first; // GC moved on
+      const f = core.frameDir.at(cur.index);
+      if (f === undefined || f.lsnLast > core.scl) {
+        cur.phase = 'blocks';
+        return true;
+      }
+      cur.index++;
+      const bytes = core.log.read(f.seq, f.position, f.bytes);
+      const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax);
+      if (!c.ok || c.header.lsnLast !== f.lsnLast) {
+        core.stats.scrubErrors++;
+        if (!core.repairQueue.some((r) => r.lsnLast === f.lsnLast)) core.repairQueue.push(f);
+      }
+    }
+    return true;
+  }
+  const seq = core.coalescer.blockSeq;
+  if (seq >= 0) {
+    try {
+      readImages(core.blocks.readAll(seq), () => {});
+    } catch {
+      core.stats.scrubBlockErrors++;
+      core.blockSuspect = true;
+    }
+  }
+  core.stats.scrubPasses++;
+  core.scrubCursor = null;
+  core.scrubNextAtMicros = now + (core.config.scrubIntervalMicros ?? 0);
+  core.coalescer.waitForScrub = false;
+  return false;
+}
+
+/**
+ * Block repair, step 1: the versions stored in the current block file whose values fail their
+ * checksums (key, LSN), minus those already replaced. Empty means the images can be rewritten
+ * from what this node has (damage in keys or headers only: the index holds the keys).
+ */
+export function damagedBlockValues(core: NodeCore, limit: number): { key: Uint8Array; lsn: number }[] {
+  const out: { key: Uint8Array; lsn: number }[] = [];
+  const seq = core.coalescer.blockSeq;
+  if (seq < 0) return out;
+  core.index.forEachVersionIn(blockLocation(seq), (key, lsn, position, valueBytes, checksum) => {
+    if (out.length >= limit || core.coalescer.replacements.has(lsn)) return;
+    if (valueChecksum(core.blocks.read(seq, position, valueBytes)) !== checksum) out.push({ key: key.slice(), lsn });
+  });
+  return out;
+}
+
+/** Block repair, step 2: a good copy of version `lsn` (checked against the index's checksum by the cycle). */
+export function addReplacement(core: NodeCore, lsn: number, value: Uint8Array): void {
+  core.coalescer.replacements.set(lsn, value);
+}
+
+/** Block repair, step 3: rewrite every image now, with the replacements. */
+export function rewriteImages(core: NodeCore): void {
+  core.coalescer.force = true;
+  core.coalescer.waitForScrub = false;
+  core.blockSuspect = false;
+  core.stats.blockRepairs++;
+}
+
+/** Overwrites a damaged frame in place with a good copy (from a peer), and syncs. Never on a failed node. */
+export function repairFrame(core: NodeCore, loc: FrameLocation, bytes: Uint8Array): boolean {
+  if (core.failure !== null) return false; // fail-stop: its files are never written or synced again
+  const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax);
+  if (!c.ok || c.header.lsnLast !== loc.lsnLast || c.header.lsnPrev !== loc.lsnPrev || bytes.length !== loc.bytes) return false;
+  try {
+    core.log.write(loc.seq, loc.position, [bytes]);
+    core.log.sync(loc.seq);
+  } catch (e) {
+    core.failWith(e, 'frame repair');
+    return false;
+  }
+  const i = core.repairQueue.findIndex((r) => r.lsnLast === loc.lsnLast);
+  if (i >= 0) core.repairQueue.splice(i, 1);
+  core.stats.scrubRepairs++;
+  return true;
+}
