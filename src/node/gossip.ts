@@ -13,8 +13,9 @@
 // An unanswered ask is abandoned after GOSSIP_TIMEOUT and another peer is asked; a peer that could
 // not help (nothing to give, frames the node refused, a repair copy that did not verify) is not
 // asked again until one helps or every peer failed. A peer whose hot log starts above this node's
-// chain end can never help (its GC let go of those frames: log-gc.ts); once every running peer
-// ahead says so, the node can only be rebuilt from a copy: it fails with REBUILD_NEEDED.
+// chain end (or above a damaged frame it needs) can never help (its GC let go of those frames:
+// log-gc.ts); once every running peer ahead says so, the node can only be rebuilt from a copy: it
+// fails with REBUILD_NEEDED.
 import { errors } from '../errors.js';
 import type { NodeCore, FrameRef } from './core.js';
 import type { FrameLocation } from './frame-directory.js';
@@ -69,7 +70,8 @@ export interface GossipHost {
 
 export class Gossip {
   private fetching: { peer: number; from: number; at: number; repair: FrameLocation | null; values?: boolean } | null = null;
-  private lagSince = 0;
+  /** When a lag behind a peer was first seen with nothing arriving (null: no lag). */
+  private lagSince: number | null = null;
   private readonly failedPeers = new Set<number>();
   /** Peers that answered that their hot log starts above this node's chain end: where it started (logFrom). */
   private readonly peersPastMe = new Map<number, number>();
@@ -84,7 +86,7 @@ export class Gossip {
 
   /** Something to time out or retry soon: the shell should wake up within lagMicros. */
   get wantsSoon(): boolean {
-    return this.fetching !== null || this.lagSince !== 0 || this.core.repairQueue.length > 0 || this.core.blockSuspect;
+    return this.fetching !== null || this.lagSince !== null || this.core.repairQueue.length > 0 || this.core.blockSuspect;
   }
 
   /** Peer i (re)started, maybe rebuilt: ask it again. */
@@ -133,14 +135,17 @@ export class Gossip {
       const good = msg.frames[0];
       if (good === undefined || !core.repairFrame(f.repair, good)) this.failedPeers.add(from);
       else this.failedPeers.clear();
-      this.host.noticeFailure();
+      if (this.host.noticeFailure()) return;
       this.host.statsChanged();
+      // No copy of the damaged frame left in that peer's log (it collected it): if no running
+      // peer's log has it, asking again for ever would never repair it.
+      if (good === undefined && msg.logFrom > f.repair.lsnPrev) this.rebuildIfNoPeerReaches(from, msg.logFrom, f.repair.lsnPrev);
       return;
     }
     if (this.host.noticeFailure()) return;
     if (msg.frames.length === 0) {
       this.failedPeers.add(from); // it could not help: ask another next time
-      if (msg.logFrom > core.scl) this.rebuildIfNoPeerReaches(from, msg.logFrom);
+      if (msg.logFrom > core.scl) this.rebuildIfNoPeerReaches(from, msg.logFrom, core.scl);
       return;
     }
     const refs: FrameRef[] = [];
@@ -163,21 +168,22 @@ export class Gossip {
   }
 
   /**
-   * Peer `from` answered that its hot log starts above this node's chain end. The restart rule's
-   * decision (canCatchUpByLog), over the running peers ahead: one not asked yet may still reach
-   * back to us; one that answered counts with the log start it gave (we may have caught up past
-   * it since, from another peer).
+   * Peer `from` answered that its hot log starts above `lsn`, which this node needs the frames after
+   * (its chain end, or a damaged frame's start). The restart rule's decision (canCatchUpByLog), over
+   * the running peers ahead of `lsn`: one not asked yet may still reach back to it; one that
+   * answered counts with the log start it gave (a log start only moves up).
    */
-  private rebuildIfNoPeerReaches(from: number, logFrom: number): void {
+  private rebuildIfNoPeerReaches(from: number, logFrom: number, lsn: number): void {
     this.peersPastMe.set(from, logFrom);
     const ranges: LogRange[] = [];
     for (let i = 0; i < this.links.nodes; i++) {
       const scl = this.links.scl(i);
-      if (i === this.id || !this.links.running(i) || scl <= this.core.scl) continue; // cannot help
+      if (i === this.id || !this.links.running(i) || scl <= lsn) continue; // cannot help
       ranges.push({ scl, logFrom: this.peersPastMe.get(i) ?? -1 });
     }
-    if (canCatchUpByLog(this.core.scl, ranges)) return;
-    this.host.fail(errors.rebuildNeeded(this.id, `its chain ends at ${this.core.scl} and no running peer's hot log reaches back to it`));
+    if (canCatchUpByLog(lsn, ranges)) return;
+    this.host.fail(errors.rebuildNeeded(this.id, lsn === this.core.scl ? `its chain ends at ${lsn} and no running peer's hot log reaches back to it`
+      : `a damaged frame after ${lsn} is in no running peer's hot log any more`));
   }
 
   private candidate(i: number): boolean {
@@ -232,19 +238,19 @@ export class Gossip {
       }
     }
     if (best < 0) {
-      this.lagSince = 0;
+      this.lagSince = null;
       if (this.failedPeers.size > 0) this.failedPeers.clear(); // every peer failed once: start over
       return;
     }
     if (!core.gapSeen) {
       if (!idle) return;
-      if (this.lagSince === 0) {
+      if (this.lagSince === null) {
         this.lagSince = now;
         return;
       }
       if (now - this.lagSince < this.o.lagMicros) return;
     }
-    this.lagSince = 0;
+    this.lagSince = null;
     this.ask(best, { type: 'fetch', from: core.scl, bytesMax: this.o.bytesMax }, now, null);
   }
 }

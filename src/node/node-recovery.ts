@@ -61,6 +61,13 @@ export function fence(core: NodeCore, epoch: number): { scl: number; lsnSeenMax:
 export function adopt(core: NodeCore, epoch: number, history: readonly EpochRecord[]): void {
   if (core.failure !== null) throw core.failure; // fail-stop: writes nothing
   if (epoch < core.epoch) throw errors.fenced(epoch, core.epoch);
+  // Checked before anything is saved: a chain longer than what the recovery kept (frames taken from
+  // a peer after the fence) is not part of the volume; the writer must leave this node out rather
+  // than count an SCL that covers LSNs its new writer will reuse.
+  const cut = history.find((r) => r.epoch === epoch);
+  if (cut !== undefined && core.scl > cut.vdl) {
+    throw errors.recoveryFailed(`node ${core.config.nodeId}'s chain ends at ${core.scl}, above the VDL ${cut.vdl} the recovery at epoch ${epoch} kept`);
+  }
   core.history = mergeHistory(core.history, history);
   const kept = core.history[core.history.length - 1];
   assert(kept === undefined || kept.epoch !== epoch || core.scl <= kept.vdl, `node ${core.config.nodeId} is at ${core.scl}, above the VDL ${kept?.vdl} recovery kept`);

@@ -355,14 +355,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       }
       if (msg.type === 'adopt') {
         try {
-          // Checked before anything is saved: a chain longer than what the recovery kept (frames
-          // taken from a peer after the fence) is not part of the volume; the writer must leave
-          // this node out rather than count an SCL that covers LSNs its new writer will reuse.
-          const kept = msg.history.find((r) => r.epoch === msg.epoch);
-          if (kept !== undefined && core.scl > kept.vdl) {
-            throw errors.recoveryFailed(`node ${id}'s chain ends at ${core.scl}, above the VDL ${kept.vdl} the recovery at epoch ${msg.epoch} kept`);
-          }
-          core.adopt(msg.epoch, msg.history);
+          core.adopt(msg.epoch, msg.history); // refused if its chain is beyond the VDL kept
           reply({ type: 'adopted', scl: core.scl });
         } catch (e) {
           refuseStep(e, 'RECOVERY_FAILED');

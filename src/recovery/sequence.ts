@@ -270,3 +270,8 @@ export function attempt<T>(fn: () => T): Outcome<T> {
     return { ok: false, error: e as Error };
   }
 }
+
+/** A new writer's epoch: above the volume's newest and every node's (epochs are never reused). */
+export function nextEpoch(volumeEpoch: number, nodeEpochs: readonly number[]): number {
+  return Math.max(volumeEpoch, ...nodeEpochs) + 1;
+}

@@ -6,13 +6,15 @@
 // bit flips on one node's durable log. The oracle (oracle.ts) checks the durability contract as the
 // run goes; after the faults stop, every node must converge to the same log up to VDL.
 //
-// Recovery here is the same sequence the real open() runs (scan, fence at least V - Vw + 1 nodes,
-// plan, record the cut in the history, truncate / catch up), over the same sans-I/O cores.
+// Recovery, writer failover and node restarts run the very sequences the thread shell runs
+// (recovery/sequence.ts: openSequence, attachSequence, restartSequence), and gossip the very core
+// the node threads run (node/gossip.ts); this file only carries out their steps, with calls into
+// node cores and simulated time instead of messages to threads.
 import { Heap } from 'mnemonist';
 import { GroupCommitCore, type NodeLinks } from '../commit/core.js';
 import { CommitPipeline } from '../writer/commits.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
-import { asOperatingError, errors } from '../errors.js';
+import { asOperatingError, errors, isAuroralError, ErrorCode } from '../errors.js';
 import { checkFrame } from '../log/frame.js';
 import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
 import { FsBlockStorage } from '../node/blocks.js';
@@ -20,8 +22,10 @@ import { FsHotLog, segmentFileName } from '../node/hotlog.js';
 import { FaultFs } from '../fs/fault-fs.js';
 import { NodeCore, type FrameRef } from '../node/core.js';
 import { FsEpochStore, type EpochRecord } from '../node/epoch-store.js';
-import { planRecovery, type NodeScan } from '../recovery/plan.js';
-import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, logFromOf, settleRebuild, SnapshotHolds } from '../node/rebuild.js';
+import type { RecoveryPlan } from '../recovery/plan.js';
+import { attachSequence, attempt, nextEpoch, openSequence, restartSequence, runWith, type Outcome, type Quorums, type Recovered, type RecoveryStep, type ScanReport } from '../recovery/sequence.js';
+import { chooseRebuildSource, copyNodeFiles, installRebuild, logFromOf, settleRebuild, SnapshotHolds } from '../node/rebuild.js';
+import { Gossip, GOSSIP_DEFAULTS, type GossipMessage } from '../node/gossip.js';
 import { Oracle, type SimWrite } from './oracle.js';
 import { Random } from '../shared/random.js';
 
@@ -52,6 +56,9 @@ export interface SimResult {
 const NODES = 6;
 const WRITE_QUORUM = 4;
 const READ_QUORUM = 3;
+const QUORUMS: Quorums = { nodes: NODES, writeQuorum: WRITE_QUORUM, readQuorum: READ_QUORUM };
+/** A live attach waits this long (simulated) for a write quorum to reach VDL by gossip (the shell: commitTimeoutMs). */
+const ATTACH_CATCH_UP_MICROS = 200_000;
 const SEGMENT_BYTES = 32 * 1024;
 const BATCH_BYTES_MAX = 2048;
 const FRAME_BYTES_MAX = 8192;
@@ -91,15 +98,18 @@ interface Writer {
 
 interface SimNode {
   core: NodeCore | null;
+  /** The running core's gossip (node/gossip.ts), as its thread runs it. */
+  gossip: Gossip | null;
   /** The node's directory on the volume's FaultFs (its own simulated disk: cut on its own). */
   dir: string;
   inbox: FrameRef[];
   runScheduled: boolean;
   /** Bumped at each crash: messages to an earlier incarnation are lost with it. */
   incarnation: number;
-  /** Failed by an I/O error: its disk is not trusted; rebuilt from a peer at restart. */
-  ioFailed: boolean;
-  fetching: boolean;
+  /** Why it failed itself (I/O error, REBUILD_NEEDED), until restarted: restartSequence decides a rebuild from it. */
+  failure: Error | null;
+  /** A restart is scheduled or under way. */
+  restarting: boolean;
 }
 
 export class World {
@@ -108,6 +118,7 @@ export class World {
   readonly stats: Record<string, number> = {
     puts: 0, txns: 0, acked: 0, reads: 0, readsCorrupt: 0, nodeCrashes: 0, volumeCrashes: 0, failovers: 0,
     timedOut: 0, nodesCutWithImages: 0, eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
+    nodesExcluded: 0,
   };
   private now = 0;
   private eventSeq = 0;
@@ -120,6 +131,8 @@ export class World {
   /** The one node whose durable log may be hit by bit flips (corruption on one copy is in the model). */
   private readonly flipNode: number;
   private faults = true;
+  /** A live attach is under way (restarts wait for it, as Cluster.exclusive makes them). */
+  private attaching = false;
   private faultsStoppedAt = 0;
   private readonly keys: string[];
   private txnId = 0;
@@ -137,7 +150,7 @@ export class World {
     this.keys = Array.from({ length: o.keys }, (_, i) => `key-${i}`);
     this.flipNode = this.rng.int(NODES);
     for (let i = 0; i < NODES; i++) {
-      this.nodes.push({ core: null, dir: `${VOLUME_DIR}/node-${i}`, inbox: [], runScheduled: false, incarnation: 0, ioFailed: false, fetching: false });
+      this.nodes.push({ core: null, gossip: null, dir: `${VOLUME_DIR}/node-${i}`, inbox: [], runScheduled: false, incarnation: 0, failure: null, restarting: false });
     }
   }
 
@@ -287,18 +300,19 @@ export class World {
     n.inbox = frames.filter((f) => f.header.lsnLast > scl && f.header.epoch >= n.core!.epoch).slice(-128);
   }
 
-  private absorb(i: number, frames: FrameRef[], fromPeer: boolean): void {
+  private absorb(i: number, frames: FrameRef[], fromPeer: boolean): number {
     const n = this.nodes[i]!;
     const core = n.core!;
     const accepted = core.receive(frames, fromPeer);
     if (core.failure !== null) {
       this.nodeFailed(i);
-      return;
+      return 0;
     }
     if (accepted > 0) {
       core.indexAccepted(this.writer?.gc.vdl ?? 0);
       this.ack(i);
     }
+    return accepted;
   }
 
   /** Publishes node i's (SCL, epoch); each writer hears it after a delay and keeps it if the epoch is its own. */
@@ -348,7 +362,7 @@ export class World {
     }
   }
 
-  /** Background: coalescing, scrub, and gossip when the node is behind or saw a gap. */
+  /** Background: coalescing and scrub, and gossip (the node threads' core: node/gossip.ts). */
   private background(i: number): void {
     const n = this.nodes[i]!;
     const core = n.core;
@@ -357,45 +371,45 @@ export class World {
       core.idleWork(true);
       if (core.failure !== null) return this.nodeFailed(i);
     }
-    const repair = core.repairQueue[0];
-    if (repair !== undefined && this.rng.chance(0.2)) {
-      const peer = this.pickPeer(i, repair.lsnLast);
-      const good = peer?.framesAfter(repair.lsnPrev, repair.bytes)[0];
-      if (good !== undefined) core.repairFrame(repair, good);
-      if (core.failure !== null) return this.nodeFailed(i);
-    }
-    if (n.fetching || !this.rng.chance(core.gapSeen ? 0.3 : 0.05)) return;
-    const peer = this.pickPeer(i, core.scl + 1);
-    if (peer === null) return;
-    n.fetching = true;
-    this.stats.gossipFetches!++;
-    const from = core.scl;
-    const inc = n.incarnation;
-    const frames = peer.framesAfter(from, 16 * 1024).map((b) => new Uint8Array(b));
-    this.at(this.delay(), () => {
-      n.fetching = false;
-      if (n.incarnation !== inc || n.core === null || n.core.scl !== from) return;
-      const refs: FrameRef[] = [];
-      for (const f of frames) {
-        const h = n.core.checkIncoming(f, viewOf(f), 0, f.length);
-        if (h === null) break;
-        refs.push({ bytes: f, header: h });
-      }
-      if (refs.length > 0) {
-        n.core.gapSeen = false;
-        this.absorb(i, refs, true);
-      }
-    });
+    n.gossip!.tick(this.now, !n.runScheduled); // idle: no frames from the writer waiting to be taken
   }
 
-  private pickPeer(i: number, sclAtLeast: number): NodeCore | null {
-    const start = this.rng.int(NODES);
-    for (let k = 0; k < NODES; k++) {
-      const j = (start + k) % NODES;
-      const c = this.nodes[j]!.core;
-      if (j !== i && c !== null && c.failure === null && c.scl >= sclAtLeast) return c;
-    }
-    return null;
+  /** Node i starts running `core`: it serves, acks and gossips. */
+  private bringUp(i: number, core: NodeCore): void {
+    const n = this.nodes[i]!;
+    n.core = core;
+    n.failure = null;
+    n.gossip = new Gossip(i, core, {
+      nodes: NODES,
+      running: (j) => this.nodes[j]!.core !== null && this.nodes[j]!.core!.failure === null,
+      reachable: (j) => this.nodes[j]!.core !== null && this.nodes[j]!.core!.failure === null,
+      scl: (j) => this.nodes[j]!.core?.scl ?? 0,
+      send: (j, msg) => this.sendGossip(i, j, msg),
+    }, {
+      absorb: (refs) => (n.core === core ? this.absorb(i, refs, true) : 0),
+      noticeFailure: () => {
+        if (core.failure === null) return false;
+        if (n.core === core) this.nodeFailed(i);
+        return true;
+      },
+      fail: (e) => {
+        if (n.core === core) this.nodeFailed(i, e);
+      },
+      statsChanged: () => {},
+    }, GOSSIP_DEFAULTS);
+  }
+
+  /** A gossip message from node i to node j, over the simulated network (a private copy of any frame). */
+  private sendGossip(i: number, j: number, msg: GossipMessage): void {
+    if (msg.type === 'fetch') this.stats.gossipFetches!++;
+    const copy: GossipMessage = msg.type === 'frames' ? { ...msg, frames: msg.frames.map((f) => new Uint8Array(f)) }
+      : msg.type === 'values' ? { ...msg, items: msg.items.map((it) => ({ lsn: it.lsn, value: it.value === null ? null : new Uint8Array(it.value) })) }
+      : msg;
+    const to = this.nodes[j]!;
+    const inc = to.incarnation;
+    this.at(this.delay(), () => {
+      if (to.incarnation === inc && to.gossip !== null) to.gossip.onMessage(i, copy);
+    });
   }
 
   // ---- faults ------------------------------------------------------------------------------------
@@ -423,27 +437,38 @@ export class World {
     this.stats.nodeCrashes!++;
     this.takeDown(i);
     this.io.powerCut(this.rng, n.dir);
-    this.at(500 + this.rng.int(20_000), () => this.restartNode(i));
+    this.scheduleRestart(i, 500 + this.rng.int(20_000));
   }
 
   private takeDown(i: number): void {
     const n = this.nodes[i]!;
     n.core = null;
+    n.gossip = null;
     n.inbox = [];
     n.incarnation++;
-    n.fetching = false;
     n.runScheduled = false;
     for (const w of [this.writer, this.zombie]) w?.gc.nodeDown(i);
   }
 
-  /** The node failed itself (EIO, ENOSPC): it stops at once; its disk is rebuilt at restart. */
-  private nodeFailed(i: number): void {
+  /**
+   * The node failed itself (EIO, ENOSPC: its core's failure; or `why`, REBUILD_NEEDED from gossip):
+   * it stops at once; its restart rebuilds it from a peer. A failed disk also loses what it had not synced.
+   */
+  private nodeFailed(i: number, why?: Error): void {
     const n = this.nodes[i]!;
-    if (n.core === null) return;
-    n.ioFailed = true;
+    const core = n.core;
+    if (core === null) return;
     this.takeDown(i);
-    this.io.powerCut(this.rng, n.dir);
-    this.at(1000 + this.rng.int(20_000), () => this.restartNode(i));
+    n.failure = why ?? core.failure ?? errors.nodeFailed(i, 'failed');
+    if (why === undefined) this.io.powerCut(this.rng, n.dir);
+    this.scheduleRestart(i, 1000 + this.rng.int(20_000));
+  }
+
+  private scheduleRestart(i: number, delayMicros: number): void {
+    const n = this.nodes[i]!;
+    if (n.restarting) return;
+    n.restarting = true;
+    this.at(delayMicros, () => this.restartNode(i));
   }
 
   private injectIoFault(): void {
@@ -470,56 +495,70 @@ export class World {
     this.stats.bitFlips!++;
   }
 
-  /** Restarts a node from its own disk (or, after an I/O failure, from a copy of a healthy peer's). */
+  /** Restarts node i: restartSequence, the steps carried out on its files and core. */
   private restartNode(i: number): void {
     const n = this.nodes[i]!;
-    if (n.core !== null) return;
-    if (n.ioFailed) {
-      const src = chooseRebuildSource(i, this.nodes.map((p, j) => ({ healthy: p.core !== null && p.core.failure === null && j !== this.flipNode, scl: p.core?.scl ?? 0 })));
-      if (src === null) {
-        this.at(5000, () => this.restartNode(i));
-        return;
-      }
-      // The real rebuild: hold the source still at its durable point, copy it durably, swap it in
-      // (the node gets a new disk: its injected faults end).
-      const p = this.nodes[src]!;
-      const holds = new SnapshotHolds();
-      const point = holds.hold(1, p.core!);
-      try {
-        this.io.clearFaults(n.dir);
-        copyNodeFiles(p.dir, n.dir, point, SEGMENT_BYTES, this.io);
-      } finally {
-        holds.release(1);
-        p.core!.coalescer.paused = false;
-      }
-      installRebuild(n.dir, this.io);
-      n.ioFailed = false;
-      this.stats.rebuilds!++;
+    if (n.core !== null) {
+      n.restarting = false;
+      return;
     }
-    const core = this.newCore(i);
+    if (this.attaching) return void this.at(1000, () => this.restartNode(i)); // restarts wait for an attach
+    let core: NodeCore | null = null; // started by 'scan'
+    runWith(restartSequence(i, n.failure), (step, answer) => {
+      switch (step.kind) {
+        case 'rebuild':
+          return answer(attempt(() => this.rebuild(i)));
+        case 'scan':
+          core = this.newCore(i);
+          return answer(attempt(() => scanReport(core!, core!.recoverScan(this.history))));
+        case 'log-ranges':
+          return answer(this.nodes.flatMap((p, j) => (j !== i && p.core !== null && p.core.failure === null ? [{ scl: p.core.scl, logFrom: logFromOf(p.core) }] : [])));
+        case 'stop':
+          core = null;
+          return answer(undefined);
+        case 'rejoin':
+          return answer(attempt(() => core!.recoverTo(core!.scl, this.volumeEpoch, null, this.history)));
+        default:
+          throw new Error(`step ${step.kind} in a restart`);
+      }
+    }, (r) => {
+      n.restarting = false;
+      if (!r.ok) {
+        // A coded failure (I/O, no source to rebuild from) leaves it down; it is restarted again later
+        // (a rebuild if that failure calls for one). Anything else (an assertion) is a bug.
+        if (asOperatingError(r.error) === null) return this.oracle.violation(`node ${i} failed to rejoin: ${r.error.stack}`);
+        if (!isAuroralError(n.failure)) n.failure = r.error;
+        if (isAuroralError(r.error, ErrorCode.REBUILD_NEEDED)) this.stats.rebuildsNeeded!++;
+        return this.scheduleRestart(i, 5000);
+      }
+      this.bringUp(i, core!);
+      for (const w of [this.writer, this.zombie]) w?.gc.nodeUp(i, core!.scl);
+      this.ack(i);
+    });
+  }
+
+  /**
+   * The real rebuild (node/rebuild.ts): the source holds still at its durable point, the copy is
+   * taken durably and swapped in; the node gets a new disk (its injected faults end).
+   */
+  private rebuild(i: number): void {
+    const n = this.nodes[i]!;
+    // The node whose log takes bit flips is no source (corruption on one copy is in the model, not on two).
+    const src = chooseRebuildSource(i, this.nodes.map((p, j) => ({ healthy: p.core !== null && p.core.failure === null && j !== this.flipNode, scl: p.core?.scl ?? 0 })));
+    if (src === null) throw errors.recoveryFailed(`node ${i} must be rebuilt from a peer and no healthy peer is running`);
+    const p = this.nodes[src]!;
+    const holds = new SnapshotHolds();
+    const point = holds.hold(1, p.core!);
     try {
-      core.recoverScan(this.history);
-      core.recoverTo(core.scl, this.volumeEpoch, null, this.history);
-    } catch (e) {
-      // A coded failure (I/O, or a log it cannot catch up) is the node's: rebuild it from a peer.
-      // Anything else (an assertion) is a bug.
-      if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to rejoin: ${(e as Error).stack}`);
-      n.ioFailed = true;
-      this.stats.rebuildsNeeded!++;
-      this.at(5000, () => this.restartNode(i));
-      return;
+      this.io.clearFaults(n.dir);
+      copyNodeFiles(p.dir, n.dir, point, SEGMENT_BYTES, this.io);
+    } finally {
+      holds.release(1);
+      p.core!.coalescer.paused = false;
     }
-    // Peers' GC let go of the frames after its chain end (log-gc.ts): it can only be rebuilt.
-    const ranges = this.nodes.flatMap((p, j) => (j !== i && p.core !== null && p.core.failure === null ? [{ scl: p.core.scl, logFrom: logFromOf(p.core) }] : []));
-    if (!canCatchUpByLog(core.scl, ranges)) {
-      n.ioFailed = true;
-      this.stats.rebuildsNeeded!++;
-      this.at(1000, () => this.restartNode(i));
-      return;
-    }
-    n.core = core;
-    for (const w of [this.writer, this.zombie]) w?.gc.nodeUp(i, core.scl);
-    this.ack(i);
+    installRebuild(n.dir, this.io);
+    n.failure = null;
+    this.stats.rebuilds!++;
   }
 
   private hotLog(nodeDir: string, readOnly: boolean): FsHotLog {
@@ -542,6 +581,7 @@ export class World {
     this.stats.volumeCrashes!++;
     for (let i = 0; i < NODES; i++) {
       const n = this.nodes[i]!;
+      n.restarting = false; // its scheduled restart is cleared with every other event
       if (n.core !== null) {
         // Cuts that hit page images (a node recovering from block files plus the log above them).
         if (n.core.coalescer.coalesceLsn > 0) this.stats.nodesCutWithImages!++;
@@ -553,15 +593,16 @@ export class World {
     this.io.clearFaults(VOLUME_DIR);
     this.writer = null;
     this.zombie = null;
+    this.attaching = false;
     this.events.clear();
     this.recoverVolume();
     this.at(TICK_MICROS, () => this.tick());
   }
 
-  /** The open() sequence: scan, fence, plan, record the cut, truncate / catch up, start writing. */
+  /** The open(): every node scans, then openSequence, its steps carried out on the scanned cores. */
   private recoverVolume(): void {
-    const scans: NodeScan[] = [];
     const cores: (NodeCore | null)[] = [];
+    const scans: Outcome<ScanReport>[] = [];
     // Up to two nodes may be slow to come back: the volume opens without them (open() needs
     // max(Vw, Vr) = 4), and they rejoin later, possibly holding frames this recovery cuts off.
     const late = new Set<number>();
@@ -569,120 +610,152 @@ export class World {
     for (let i = 0; i < NODES; i++) {
       if (late.has(i)) {
         cores.push(null);
-        this.at(2000 + this.rng.int(20_000), () => this.restartNode(i));
+        scans.push({ ok: false, error: errors.nodeFailed(i, 'late') });
+        this.scheduleRestart(i, 2000 + this.rng.int(20_000));
         continue;
       }
       const core = this.newCore(i);
-      let s;
-      try {
-        s = core.recoverScan(this.history);
-      } catch (e) {
-        // Its own disk failed it (as a thread that fails its scan is left out at open): rebuilt later.
-        if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to scan: ${(e as Error).stack}`);
-        cores.push(null);
-        this.nodes[i]!.ioFailed = true;
-        this.stats.rebuildsNeeded!++;
-        this.at(5000, () => this.restartNode(i));
-        continue;
-      }
-      cores.push(core);
-      scans.push({ node: i, scl: core.scl, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast });
-      this.volumeEpoch = Math.max(this.volumeEpoch, core.epoch);
+      const s = attempt(() => scanReport(core, core.recoverScan(this.history)));
+      scans.push(s);
+      cores.push(s.ok ? core : null);
+      // Its own disk failed it (as a thread that fails its scan is left out at open): restarted later.
+      if (!s.ok) this.leftOut(i, s.error, 'scan');
     }
-    const epoch = this.volumeEpoch + 1;
-    for (const c of cores) c?.fence(epoch);
-    this.open(epoch, scans, (i, vdl, source) => {
-      const core = cores[i]!;
-      core.recoverTo(vdl, epoch, core.scl < vdl ? this.hotLog(this.nodes[source]!.dir, true) : null, this.history);
-      const n = this.nodes[i]!;
-      n.core = core;
-      n.ioFailed = false;
-    });
+    const epochRecorded = this.volumeEpoch;
+    runWith(openSequence(QUORUMS, scans, epochRecorded, this.history), (step, answer) => {
+      switch (step.kind) {
+        case 'fence':
+          return answer(step.nodes.map((i) => {
+            const f = attempt(() => cores[i]!.fence(step.epoch));
+            if (!f.ok) this.leftOut(i, f.error, 'fence');
+            return f;
+          }));
+        case 'record':
+          return answer(this.record(step.epoch, step.history));
+        case 'recover':
+          return answer(step.nodes.map((i, j) => {
+            const core = cores[i]!;
+            const source = step.sources[j]!;
+            const r = attempt(() => core.recoverTo(step.vdl, step.epoch, source === null ? null : this.hotLog(this.nodes[source]!.dir, true), step.history));
+            if (r.ok) this.bringUp(i, core);
+            else this.leftOut(i, r.error, 'recover');
+            return r;
+          }));
+        default:
+          throw new Error(`step ${step.kind} in an open`);
+      }
+    }, (r) => this.opened(r));
+  }
+
+  /** Node i failed a recovery step with a coded error (its own disk): it stays down and is restarted later. */
+  private leftOut(i: number, e: Error, step: string): void {
+    if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to ${step}: ${e.stack}`);
+    const n = this.nodes[i]!;
+    if (n.core !== null) this.takeDown(i);
+    n.failure = e;
+    this.stats.rebuildsNeeded!++;
+    this.scheduleRestart(i, 5000);
+  }
+
+  /** The 'record' step: the volume's epoch and truncation history (volume.json). */
+  private record(epoch: number, history: EpochRecord[]): undefined {
+    this.volumeEpoch = epoch;
+    this.history = history;
+    this.oracle.recovered(history.find((h) => h.epoch === epoch)!.vdl, epoch);
+    return undefined;
   }
 
   /**
-   * Writer failover: a new writer takes over the running nodes (fence, plan from their SCLs, record
-   * the cut); the old one may keep running as a zombie whose frames every fenced node refuses.
+   * Writer failover: a new writer takes over the running nodes (attachSequence: fence, plan from their
+   * SCLs, record the cut, adopt, wait for a write quorum at VDL); the old one may keep running as a
+   * zombie whose frames every fenced node refuses.
    */
   private failover(): void {
     const old = this.writer;
-    if (old === null) return;
-    const live = this.nodes.map((n, i) => ({ n, i })).filter(({ n }) => n.core !== null);
+    if (old === null || this.attaching) return;
+    const live = this.nodes.filter((n) => n.core !== null);
     if (live.length < Math.max(WRITE_QUORUM, READ_QUORUM)) return;
     this.stats.failovers!++;
-    const epoch = Math.max(this.volumeEpoch, ...live.map(({ n }) => n.core!.epoch)) + 1;
-    const scans: NodeScan[] = [];
-    for (const { n, i } of live) {
-      try {
-        const f = n.core!.fence(epoch);
-        scans.push({ node: i, scl: f.scl, lsnSeenMax: f.lsnSeenMax, lsnDurableSeen: 0, batchSeqLast: f.batchSeqLast });
-      } catch (e) {
-        // Fail closed, as a live attach does: a node that cannot be fenced is stopped, never left
-        // running at the old epoch (its disk failed it: rebuilt at restart).
-        if (asOperatingError(e) === null) return this.oracle.violation(`node ${i} failed to fence: ${(e as Error).stack}`);
-        this.nodeFailed(i);
-      }
-    }
-    // The old writer's unacknowledged commits are settled by the recovery below (kept or cut off).
+    const epoch = nextEpoch(this.volumeEpoch, this.nodes.map((n) => n.core?.epoch ?? 0));
+    // The old writer's unacknowledged commits are settled by the recovery (kept or cut off).
     old.zombie = true;
     this.zombie = this.rng.chance(0.5) ? old : null;
-    if (scans.length < Math.max(WRITE_QUORUM, READ_QUORUM)) {
-      // Too few nodes to decide (the attach fails with RECOVERY_FAILED): the volume is recovered again.
-      this.stats.opensRetried!++;
-      this.writer = null;
-      this.at(5000, () => this.crashVolume());
-      return;
-    }
-    this.open(epoch, scans, (i, vdl, source) => {
-      const core = this.nodes[i]!.core!;
-      core.adopt(epoch, this.history);
-      // The kept VDL may be on the source alone: bring every node to it before the writer opens.
-      const src = this.nodes[source]!.core!;
-      while (core.scl < vdl) {
-        const refs = src.framesAfter(core.scl, 64 * 1024).map((b) => ({ bytes: b, header: core.checkIncoming(b, viewOf(b), 0, b.length)! }));
-        const scl = core.scl;
-        if (refs.length === 0 || refs.some((r) => r.header === null) || core.receive(refs, true) === 0 || core.scl === scl) {
-          if (core.failure !== null) throw core.failure;
-          throw errors.rebuildNeeded(i, `cannot catch up from node ${source} (at ${core.scl}, VDL ${vdl})`);
-        }
-        core.indexAccepted(vdl);
-      }
+    this.writer = null;
+    this.attaching = true;
+    runWith(attachSequence(QUORUMS, epoch, this.history), (step, answer) => this.attachStep(step, answer), (r) => {
+      this.attaching = false;
+      this.opened(r);
     });
   }
 
-  private open(epoch: number, scans: NodeScan[], recover: (i: number, vdl: number, source: number) => void): void {
-    let plan;
-    try {
-      plan = planRecovery(scans, WRITE_QUORUM, READ_QUORUM);
-    } catch (e) {
-      this.oracle.violation(`recovery failed: ${(e as Error).message}`);
-      return;
-    }
-    this.volumeEpoch = epoch;
-    this.history = [...this.history, { epoch, vdl: plan.vdl }];
-    this.oracle.recovered(plan.vdl, epoch);
-    let ready = 0;
-    for (const s of scans) {
-      try {
-        recover(s.node, plan.vdl, plan.sourceNode);
-        ready++;
-      } catch (e) {
-        if (asOperatingError(e) === null) return this.oracle.violation(`node ${s.node} failed to recover to ${plan.vdl}: ${(e as Error).stack}`);
-        // Its own failure (see restartNode): it stays down and is rebuilt from a peer.
-        const n = this.nodes[s.node]!;
-        if (n.core !== null) this.takeDown(s.node);
-        n.ioFailed = true;
-        this.stats.rebuildsNeeded!++;
-        this.at(5000, () => this.restartNode(s.node));
+  private attachStep(step: RecoveryStep, answer: (reply: unknown) => void): void {
+    const running = (i: number) => this.nodes[i]!.core;
+    switch (step.kind) {
+      case 'fence':
+        return answer(step.nodes.map((i) => {
+          const core = running(i);
+          return core === null ? { ok: false, error: errors.nodeFailed(i, 'not running') } : this.coded(i, 'fence', attempt(() => core.fence(step.epoch)));
+        }));
+      case 'record':
+        return answer(this.record(step.epoch, step.history));
+      case 'adopt':
+        return answer(step.nodes.map((i) => {
+          const core = running(i);
+          return core === null ? { ok: false, error: errors.nodeFailed(i, 'not running') } : this.coded(i, 'adopt', attempt(() => core.adopt(step.epoch, step.history)));
+        }));
+      case 'exclude':
+        // Stopped, as the shell terminates its thread: one that failed itself is rebuilt at its
+        // restart, the others restart from their own files (a refused chain is cut by the history).
+        for (const i of step.nodes) {
+          const core = running(i);
+          if (core === null) continue;
+          this.stats.nodesExcluded!++;
+          if (core.failure !== null) this.nodeFailed(i);
+          else {
+            this.takeDown(i);
+            this.scheduleRestart(i, 1000 + this.rng.int(10_000));
+          }
+        }
+        return answer(undefined);
+      case 'await-holders': {
+        const deadline = this.now + ATTACH_CATCH_UP_MICROS;
+        const poll = (): void => {
+          let holders = 0;
+          for (const i of step.nodes) {
+            const c = running(i);
+            if (c !== null && c.failure === null && c.epoch === step.epoch && c.scl >= step.vdl) holders++;
+          }
+          if (holders >= step.quorum || this.now >= deadline) answer(holders);
+          else this.at(TICK_MICROS, poll);
+        };
+        return poll();
       }
+      default:
+        throw new Error(`step ${step.kind} in an attach`);
     }
-    if (ready < WRITE_QUORUM) {
-      // Not a safety problem (nothing was opened): the volume stays closed and is recovered again.
+  }
+
+  /** A node's step outcome; an uncoded failure (an assertion, not the node's disk or a refusal) is a bug. */
+  private coded<T>(i: number, step: string, o: Outcome<T>): Outcome<T> {
+    if (!o.ok && asOperatingError(o.error) === null) this.oracle.violation(`node ${i} failed to ${step}: ${o.error.stack}`);
+    return o;
+  }
+
+  /** An open or an attach finished: start the new writer, or recover the volume again. */
+  private opened(r: Outcome<Recovered>): void {
+    if (!r.ok) {
+      // Too few nodes to decide or to hold VDL (RECOVERY_FAILED): not a safety problem, nothing
+      // was opened; the volume is recovered again. Anything else (VOLUME_CORRUPT, an assertion) is.
+      if (!isAuroralError(r.error, ErrorCode.RECOVERY_FAILED)) return this.oracle.violation(`recovery failed: ${r.error.stack}`);
       this.stats.opensRetried!++;
       this.writer = null;
       this.at(5000, () => this.crashVolume());
       return;
     }
+    this.startWriter(r.value.epoch, r.value.plan, r.value.members);
+  }
+
+  private startWriter(epoch: number, plan: RecoveryPlan, members: number[]): void {
     const gc = new GroupCommitCore({
       nodes: NODES, writeQuorum: WRITE_QUORUM, epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext,
       frameBytesMax: FRAME_BYTES_MAX, retainBytesMax: 256 * 1024,
@@ -695,14 +768,14 @@ export class World {
       if (core === null) gc.nodeDown(i);
       else gc.nodeUp(i, core.scl);
     }
-    for (const s of scans) if (this.nodes[s.node]!.core !== null) this.ack(s.node);
-    // Every key must read back as the oracle expects, on every recovered node at the recovered VDL.
-    for (const s of scans) {
-      const core = this.nodes[s.node]!.core;
+    for (const i of members) if (this.nodes[i]!.core !== null) this.ack(i);
+    // Every key must read back as the oracle expects, on every member at the recovered VDL.
+    for (const i of members) {
+      const core = this.nodes[i]!.core;
       if (core === null || core.scl < plan.vdl) continue;
       for (const key of this.keys) {
         const r = core.read(this.encoder.encode(key), plan.vdl);
-        if (r.status === 'ok') this.oracle.checkRead(`node ${s.node} after recovery`, key, plan.vdl, r.result);
+        if (r.status === 'ok') this.oracle.checkRead(`node ${i} after recovery`, key, plan.vdl, r.result);
       }
     }
   }
@@ -715,7 +788,10 @@ export class World {
     for (let i = 0; i < NODES; i++) {
       const n = this.nodes[i]!;
       this.io.clearFaults(n.dir);
-      if (n.core === null) this.at(100, () => this.restartNode(i));
+      if (n.core === null) {
+        n.restarting = false; // restarted now, whatever was scheduled
+        this.scheduleRestart(i, 100);
+      }
     }
     this.zombie = null;
   }
@@ -751,4 +827,8 @@ export class World {
       }
     }
   }
+}
+
+function scanReport(core: NodeCore, s: { lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number }): ScanReport {
+  return { scl: core.scl, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast, epoch: core.epoch };
 }

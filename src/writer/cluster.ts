@@ -16,7 +16,7 @@ import { workerUrl } from '../shared/paths.js';
 import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
 import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotReply } from '../node/worker.js';
 import { chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
-import { restartSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
+import { nextEpoch, restartSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcReply, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
@@ -238,9 +238,7 @@ export class Cluster {
    * the attach's exclusive section, before any await), so two attaches never share an epoch.
    */
   claimEpoch(): number {
-    let e = this.epoch;
-    for (let i = 0; i < this.config.nodes; i++) e = Math.max(e, Atomics.load(this.control.i32, ctl.nodeEpoch(i)));
-    this.epoch = e + 1;
+    this.epoch = nextEpoch(this.epoch, Array.from({ length: this.config.nodes }, (_, i) => this.nodeEpoch(i)));
     return this.epoch;
   }
 
