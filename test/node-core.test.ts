@@ -165,6 +165,21 @@ describe('node core', () => {
     expect(again.recoverScan().lsnLast).toBe(3); // the truncated frame is gone from disk
   });
 
+  it('a rejoining node cuts its old-epoch frames at the lowest VDL any later recovery kept, not the first one\'s (an attach that failed after recording a higher VDL)', () => {
+    // The node took frames 1..5 at epoch 1 and went down. Recovery at epoch 2 recorded VDL 5 (from
+    // this node's chain) but its writer never opened; recovery at epoch 3, without this node, kept
+    // VDL 3, and its writer reused LSNs 4 and 5. Frames 4 and 5 here are not the volume's: served or
+    // counted as an SCL, they would be a stale value and an acknowledgement on a chain nobody has.
+    const log = new MemHotLog(64 * 1024);
+    const n = fresh(log);
+    n.receive([1, 2, 3, 4, 5].map(frame));
+    const history: EpochRecord[] = [{ epoch: 1, vdl: 0 }, { epoch: 2, vdl: 5 }, { epoch: 3, vdl: 3 }];
+    const back = new NodeCore(n.config, log, n.blocks, clock);
+    back.recoverScan(history);
+    expect(back.scl).toBe(3);
+    expect(back.read(new TextEncoder().encode('k5'), 5)).toEqual({ status: 'behind', scl: 3 });
+  });
+
   it('recovery never zeroes the frames after a corrupt-middle frame: the peer\'s copies overwrite them in place', () => {
     // Frame 3 of node A is damaged in the middle of its log; frames 4..8 after it are intact and
     // acknowledged. Recovery (VDL 8, node B as the source) must bring A to 8 without ever

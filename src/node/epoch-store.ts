@@ -55,10 +55,13 @@ export function mergeHistory(a: readonly EpochRecord[], b: readonly EpochRecord[
 }
 
 /**
- * The highest LSN a frame of epoch `epoch` may end at and still be part of the volume: the VDL
- * kept by the first recovery after that epoch (VDLs never decrease, so it is the tightest).
+ * The highest LSN a frame of epoch `epoch` may end at and still be part of the volume: the lowest
+ * VDL kept by any recovery after that epoch. Not simply the first one's: a recovery is recorded
+ * before its writer opens, and if that attach then fails (too few nodes reach its VDL in time, a
+ * crash meanwhile), the next recovery may keep less (nothing above was ever acknowledged) and
+ * cuts the frame even though the first record kept it.
  * `recovered`: the epoch of the last recovery applied to the log holding the frame (see
- * EpochState). null: unknown, because the deciding record may be one the cap dropped.
+ * EpochState). null: unknown, because a deciding record may be one the cap dropped.
  */
 export function cutFor(history: readonly EpochRecord[], epoch: number, recovered = 0): number | null {
   const oldest = history[0];
@@ -66,8 +69,9 @@ export function cutFor(history: readonly EpochRecord[], epoch: number, recovered
     // Records with epochs in (epoch, oldest.epoch) may have been dropped by the cap.
     return epoch < recovered ? Number.MAX_SAFE_INTEGER : null;
   }
-  for (const r of history) if (r.epoch > epoch) return r.vdl;
-  return Number.MAX_SAFE_INTEGER;
+  let cut = Number.MAX_SAFE_INTEGER;
+  for (const r of history) if (r.epoch > epoch && r.vdl < cut) cut = r.vdl;
+  return cut;
 }
 
 export class MemEpochStore implements EpochStore {

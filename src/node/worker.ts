@@ -6,7 +6,7 @@
 // Start-up protocol with the writer (over `port`): scan -> 'scanned' -> 'recover' -> 'ready'.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
-import { RingConsumer, RING_HEADER_BYTES } from '../ring/ring.js';
+import { RingFeed } from './ring-feed.js';
 import { NodeCore, type FrameRef } from './core.js';
 import { Gossip, GOSSIP_DEFAULTS, type GossipLinks, type GossipMessage } from './gossip.js';
 import { publishChainEnd } from './publish.js';
@@ -224,22 +224,12 @@ function mayAdvanceVdl(control: Control, writer: Control, nodes: number, writeQu
 
 function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { writer: Control }, stats: StatsBlock<typeof nodeStatKeys[number]>,
   reply: (r: NodeReply) => void, fail: (e: unknown) => void): void {
-  let ring = new RingConsumer(d.ring);
-  let whole = new Uint8Array(ring.sab);
-  let view = new DataView(ring.sab);
+  const feed = new RingFeed(d.ring, d.nodeId, GROUP_FRAMES_MAX);
   const id = d.nodeId;
   const c = d.config;
   const peers = d.peerPorts;
-  const frames: FrameRef[] = [];
   let failed = false;
-  let readMin = 0;
   let groupsSinceSlice = 0;
-  // Deterministic per node: a dropped-frames run can be replayed.
-  let rngState = (0x9e3779b9 ^ (id * 0x85ebca6b)) >>> 0 || 1;
-  const random = () => {
-    rngState ^= rngState << 13; rngState >>>= 0; rngState ^= rngState >>> 17; rngState ^= rngState << 5; rngState >>>= 0;
-    return rngState / 0x1_0000_0000;
-  };
   /** Held as a rebuild source: coalescing (and so log GC) stays stopped (rebuild.ts). */
   const holds = new SnapshotHolds();
   // Per-stage metrics: when this group was drained from the ring, and its (last) fdatasync.
@@ -292,7 +282,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       // are picked up at its next wake-up (they only trim retention).
       if (mayAdvanceVdl(control, link.writer, c.nodes, c.writeQuorum, core.scl)) link.writer.ring(ctl.gcDoorbell);
     }
-    core.indexAccepted(readMin); // after the ack: off the commit's critical path
+    core.indexAccepted(feed.readMin); // after the ack: off the commit's critical path
     return accepted;
   };
 
@@ -343,9 +333,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         try {
           const f = core.fence(msg.epoch);
           Atomics.store(control.i32, ctl.nodeEpoch(id), core.epoch);
-          ring = new RingConsumer(msg.ring);
-          whole = new Uint8Array(ring.sab);
-          view = new DataView(ring.sab);
+          feed.replace(msg.ring);
           link.writer = new Control(msg.writerControl);
           reply({ type: 'fenced', ...f, epoch: core.epoch });
         } catch (e) {
@@ -383,26 +371,12 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       }
     }
     if (!paused && !failed) {
-      frames.length = 0;
-      const dropPermille = Atomics.load(control.i32, ctl.nodeDropPermille(id));
-      let m = frames.length < GROUP_FRAMES_MAX ? ring.next() : null;
-      if (tracing && m !== null) recvAt = monoMicros();
-      while (m !== null) {
-        const abs = m.offset + RING_HEADER_BYTES; // message offsets are relative to the data area
-        const h = core.checkIncoming(whole, view, abs, abs + m.payloadBytes);
-        if (h === null) break;
-        if (dropPermille > 0 && random() * 1000 < dropPermille) {
-          core.stats.framesDropped++; // fault: lost on the way here
-        } else {
-          frames.push({ bytes: ring.bytes.subarray(m.offset, m.offset + m.payloadBytes), header: h });
-          if (h.lsnReadMin > readMin) readMin = h.lsnReadMin;
-        }
-        m = frames.length < GROUP_FRAMES_MAX ? ring.next() : null;
-      }
-      if (ring.position !== ring.loadReadPos()) {
+      const frames = feed.take(core, Atomics.load(control.i32, ctl.nodeDropPermille(id)));
+      if (tracing && frames !== null) recvAt = monoMicros();
+      if (feed.pending) {
         busy = true;
-        if (frames.length > 0) absorb(frames, false);
-        ring.release();
+        if (frames !== null && frames.length > 0) absorb(frames, false);
+        feed.release();
         stats.set(core.statsSnapshot());
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
           groupsSinceSlice = 0;

@@ -6,7 +6,8 @@
 //                                      | LSN, and every key reads back as the model says
 //   nothing above VDL is visible        | each read at R returns the newest write with LSN <= R
 //   transactions whole or absent        | each recovery never keeps part of a transaction
-//   VDL never decreases                 | each VDL advance and each recovery
+//   VDL never decreases                 | each VDL advance and each recovery (below a VDL a writer
+//                                      | opened at or acknowledged; a failed attach promised nothing)
 //   a fenced writer never collects an   | each acknowledgement: the write must still be on the volume
 //   acknowledgement                     | (not cut off by a recovery)
 //   nodes converge                      | at the end (world.ts): same frames, same values
@@ -67,18 +68,29 @@ export class Oracle {
     this.unsettled = this.unsettled.filter((t) => t[t.length - 1]!.lsn > this.vdlMax);
   }
 
+  /**
+   * A recovery recorded its cut at `vdl` (volume.json). Its writer has not opened yet: if the attach
+   * fails (too few nodes reach VDL in time, a crash meanwhile), a later recovery may keep less —
+   * nothing above the last VDL a writer opened at or acknowledged was ever promised — so the
+   * floor VDL must respect is raised only by opened() and by acknowledgements.
+   */
   recovered(vdl: number, epoch: number): void {
     if (vdl < this.ackedMax) this.violation(`recovery at epoch ${epoch} kept VDL ${vdl}, below acknowledged LSN ${this.ackedMax}: acknowledged writes lost`);
     if (vdl < this.vdlMax) this.violation(`recovery at epoch ${epoch} kept VDL ${vdl}, below the VDL ${this.vdlMax} reached before`);
-    this.vdlMax = Math.max(this.vdlMax, vdl);
     for (const t of this.unsettled) {
-      const kept = t.filter((w) => w.lsn <= vdl).length;
+      const kept = t.filter((w) => w.lsn <= vdl && !this.cut.has(w)).length;
       if (kept !== 0 && kept !== t.length) this.violation(`recovery at epoch ${epoch} (VDL ${vdl}) kept ${kept} of the ${t.length} writes of transaction ${t[0]!.txn}`);
     }
     for (const list of this.byKey.values()) {
       while (list.length > 0 && list[list.length - 1]!.lsn > vdl) this.cut.add(list.pop()!);
     }
-    this.unsettled = [];
+    this.unsettled = this.unsettled.filter((t) => !this.cut.has(t[t.length - 1]!)); // wholly cut: settled
+  }
+
+  /** A writer opened at the recovered `vdl` (a write quorum holds it): from now on it is the floor. */
+  opened(vdl: number): void {
+    this.vdlMax = Math.max(this.vdlMax, vdl);
+    this.unsettled = this.unsettled.filter((t) => t[t.length - 1]!.lsn > vdl);
   }
 
   /** The newest write of `key` with LSN <= readPoint, as the volume must return it. */

@@ -756,6 +756,7 @@ export class World {
   }
 
   private startWriter(epoch: number, plan: RecoveryPlan, members: number[]): void {
+    this.oracle.opened(plan.vdl);
     const gc = new GroupCommitCore({
       nodes: NODES, writeQuorum: WRITE_QUORUM, epoch, lsnPrev: plan.vdl, batchSeqNext: plan.batchSeqNext,
       frameBytesMax: FRAME_BYTES_MAX, retainBytesMax: 256 * 1024,
