@@ -4,6 +4,9 @@
 // do a slice of background work (preallocating the next segment).
 //
 // Start-up protocol with the writer (over `port`): scan -> 'scanned' -> 'recover' -> 'ready'.
+// What is decided lives in cores the simulator runs too, NodeCore (append, recovery, scrub, reads)
+// and Gossip (which peer, when); this file wires them to the writer's ring (RingFeed), the ports
+// and the control block.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingFeed } from './ring-feed.js';
