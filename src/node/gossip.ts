@@ -139,13 +139,13 @@ export class Gossip {
       this.host.statsChanged();
       // No copy of the damaged frame left in that peer's log (it collected it): if no running
       // peer's log has it, asking again for ever would never repair it.
-      if (good === undefined && msg.logFrom > f.repair.lsnPrev) this.rebuildIfNoPeerReaches(from, msg.logFrom, f.repair.lsnPrev);
+      if (good === undefined && msg.logFrom > f.repair.lsnPrev) this.rebuildIfNoPeerReaches(from, msg.logFrom, f.repair.lsnPrev, f.repair.lsnLast);
       return;
     }
     if (this.host.noticeFailure()) return;
     if (msg.frames.length === 0) {
       this.failedPeers.add(from); // it could not help: ask another next time
-      if (msg.logFrom > core.scl) this.rebuildIfNoPeerReaches(from, msg.logFrom, core.scl);
+      if (msg.logFrom > core.scl) this.rebuildIfNoPeerReaches(from, msg.logFrom, core.scl, core.scl + 1);
       return;
     }
     const refs: FrameRef[] = [];
@@ -170,15 +170,16 @@ export class Gossip {
   /**
    * Peer `from` answered that its hot log starts above `lsn`, which this node needs the frames after
    * (its chain end, or a damaged frame's start). The restart rule's decision (canCatchUpByLog), over
-   * the running peers ahead of `lsn`: one not asked yet may still reach back to it; one that
-   * answered counts with the log start it gave (a log start only moves up).
+   * the running peers whose chain reaches `sclAtLeast` (those tick() would ask): one not asked yet
+   * may still reach back to it; one that answered counts with the log start it gave (a log start
+   * only moves up, until the peer restarts: peerRestarted).
    */
-  private rebuildIfNoPeerReaches(from: number, logFrom: number, lsn: number): void {
+  private rebuildIfNoPeerReaches(from: number, logFrom: number, lsn: number, sclAtLeast: number): void {
     this.peersPastMe.set(from, logFrom);
     const ranges: LogRange[] = [];
     for (let i = 0; i < this.links.nodes; i++) {
       const scl = this.links.scl(i);
-      if (i === this.id || !this.links.running(i) || scl <= lsn) continue; // cannot help
+      if (i === this.id || !this.links.running(i) || scl < sclAtLeast) continue; // cannot help
       ranges.push({ scl, logFrom: this.peersPastMe.get(i) ?? -1 });
     }
     if (canCatchUpByLog(lsn, ranges)) return;

@@ -187,7 +187,7 @@ export function* attachSequence(q: Quorums, epoch: number, history: readonly Epo
   // The kept VDL may be on the source alone: VDL must never rest on fewer nodes than an
   // acknowledgement would, so the writer opens only once a write quorum holds it.
   const holders = (yield { kind: 'await-holders', nodes: members, epoch, vdl: plan.vdl, quorum: q.writeQuorum }) as number;
-  if (holders < q.writeQuorum) throw errors.recoveryFailed(`only ${holders} node(s) reached VDL ${plan.vdl} in time`);
+  if (holders < q.writeQuorum) throw errors.recoveryFailed(`only ${holders} node(s) reached VDL ${plan.vdl} within the catch-up wait (commitTimeoutMs)`);
   return { epoch, plan, history: kept, members, fenced: scans.length, excluded };
 }
 

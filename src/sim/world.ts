@@ -23,7 +23,7 @@ import { FaultFs } from '../fs/fault-fs.js';
 import { NodeCore, type FrameRef } from '../node/core.js';
 import { FsEpochStore, type EpochRecord } from '../node/epoch-store.js';
 import type { RecoveryPlan } from '../recovery/plan.js';
-import { attachSequence, attempt, nextEpoch, openSequence, restartSequence, runWith, type Outcome, type Quorums, type Recovered, type RecoveryStep, type ScanReport } from '../recovery/sequence.js';
+import { attachSequence, attempt, needsRebuild, nextEpoch, openSequence, restartSequence, runWith, type Outcome, type Quorums, type Recovered, type RecoveryStep, type ScanReport } from '../recovery/sequence.js';
 import { chooseRebuildSource, copyNodeFiles, installRebuild, logFromOf, settleRebuild, SnapshotHolds } from '../node/rebuild.js';
 import { Gossip, GOSSIP_DEFAULTS, type GossipMessage } from '../node/gossip.js';
 import { Oracle, type SimWrite } from './oracle.js';
@@ -351,6 +351,10 @@ export class World {
       const core = this.nodes[i]!.core;
       if (core === null) continue;
       const r = core.read(this.encoder.encode(key), readPoint);
+      if (core.failure !== null) {
+        this.nodeFailed(i); // an I/O error on the read fails the node, as its thread reports it
+        continue;
+      }
       if (r.status === 'corrupt') {
         this.stats.readsCorrupt!++;
         continue;
@@ -397,6 +401,8 @@ export class World {
       },
       statsChanged: () => {},
     }, GOSSIP_DEFAULTS);
+    // Its peers ask it again (a restarted or rebuilt node's log is not the one they heard about).
+    this.nodes.forEach((p, j) => { if (j !== i) p.gossip?.peerRestarted(i); });
   }
 
   /** A gossip message from node i to node j, over the simulated network (a private copy of any frame). */
@@ -527,7 +533,9 @@ export class World {
         // A coded failure (I/O, no source to rebuild from) leaves it down; it is restarted again later
         // (a rebuild if that failure calls for one). Anything else (an assertion) is a bug.
         if (asOperatingError(r.error) === null) return this.oracle.violation(`node ${i} failed to rejoin: ${r.error.stack}`);
-        if (!isAuroralError(n.failure)) n.failure = r.error;
+        // As the shell records the thread's latest failure; a rebuild that found no source keeps the
+        // failure that calls for one.
+        if (n.failure === null || needsRebuild(r.error)) n.failure = r.error;
         if (isAuroralError(r.error, ErrorCode.REBUILD_NEEDED)) this.stats.rebuildsNeeded!++;
         return this.scheduleRestart(i, 5000);
       }

@@ -122,7 +122,12 @@ export class Volume {
     try {
       const run = threadSteps(c, cluster, link, false);
       const r = await runAsync(attachSequence(c, epoch, cluster.history), async (s) => {
-        if (s.kind === 'record') this.lastAttach.fenceMs = performance.now() - t0;
+        if (s.kind === 'fence') {
+          const fenced = (await run(s)) as { ok: boolean }[];
+          this.lastAttach.fenceMs = performance.now() - t0;
+          this.lastAttach.nodesFenced = fenced.filter((f) => f.ok).length;
+          return fenced;
+        }
         if (s.kind === 'exclude') {
           const stopped = (await run(s)) as number;
           this.lastAttach.nodesExcluded += stopped;
@@ -134,7 +139,6 @@ export class Volume {
         this.lastAttach.catchUpMs = performance.now() - t1;
         return holders;
       });
-      this.lastAttach.nodesFenced = r.fenced;
       return { link, epoch, plan: r.plan };
     } catch (e) {
       cluster.retire(link); // no writer: a node restarted now waits for the next attach's fence
