@@ -60,6 +60,15 @@ class FailingReadLog extends MemHotLog {
 }
 
 describe('fail-stop on every node I/O error', () => {
+  it('an fsync error while preallocating the next segment fails the node (IO_ERROR), not swallowed and redone on a fresh spare', () => {
+    const io = new FaultFs();
+    const n = fsCore(io);
+    io.failSyncAfterOk(`${NODE_DIR}/log/spare.tmp`, 0); // the spare's first fsync fails (once)
+    feedUntilFailed(n, 400); // several segments: preallocation runs in the idle work between frames
+    expect(n.failure?.code).toBe('IO_ERROR');
+    expect(n.failure?.message).toMatch(/preallocate/);
+  });
+
   it('a block-file fsync error in coalescing fails the node with IO_ERROR, and it writes and syncs nothing again', () => {
     const io = new FaultFs();
     const n = fsCore(io);

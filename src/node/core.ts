@@ -133,7 +133,7 @@ export class NodeCore {
    */
   idleWork(idle = true): boolean {
     if (this.failure !== null) return false;
-    if (!idle) return this.log.idleWork(this.position);
+    if (!idle) return this.preallocate();
     try {
       if (this.coalescer.step()) return true;
       if (scrubStep(this)) return true;
@@ -143,7 +143,17 @@ export class NodeCore {
       this.failWith(e, 'coalescing');
       return false;
     }
-    return this.log.idleWork(this.position);
+    return this.preallocate();
+  }
+
+  /** A slice of the log's preallocation; an I/O error there fails the node (the log latched it). */
+  private preallocate(): boolean {
+    try {
+      return this.log.idleWork(this.position);
+    } catch (e) {
+      this.failWith(e, 'preallocation');
+      return false;
+    }
   }
 
   /**

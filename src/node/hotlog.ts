@@ -205,7 +205,10 @@ export class FsHotLog implements HotLog {
     try {
       this.spareStep();
     } catch (e) {
-      // Preallocation failing (ENOSPC) is reported when a segment is actually needed.
+      // Any other error (EIO on the zero-fill or its fsync) is the disk failing: fail-stop, as for
+      // a segment's, never swallowed and "retried" on a fresh spare.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw this.latch(ioError('preallocate segment', path.join(this.dir, SPARE_NAME), e));
+      // A full disk is reported when a segment is actually needed (a peer may free space first).
       if (this.spareFd >= 0) this.io.closeSync(this.spareFd);
       this.spareFd = -1;
       this.spareBytes = 0;
