@@ -165,6 +165,31 @@ describe('node core', () => {
     expect(again.recoverScan().lsnLast).toBe(3); // the truncated frame is gone from disk
   });
 
+  it('catches up at open from a source that removes its segments above VDL meanwhile (a vanished segment is the end of its log, not an error)', () => {
+    // At open the source truncates above VDL while the nodes behind read its log: a segment listed
+    // by the reader can be gone by the time it is read (ENOENT).
+    class TruncatingLog extends MemHotLog {
+      truncating = false;
+      override segments(): number[] {
+        return this.truncating ? [...super.segments(), 1] : super.segments(); // listed before the source removed it
+      }
+      override readSegment(seq: number): Uint8Array {
+        if (this.truncating && seq === 1) throw Object.assign(new Error(`ENOENT: no such file, open segment ${seq}`), { code: 'ENOENT', syscall: 'open' });
+        return super.readSegment(seq);
+      }
+    }
+    const src = new TruncatingLog(64 * 1024);
+    fresh(src).receive([1, 2, 3].map(frame));
+    const behind = fresh();
+    behind.receive([frame(1)]);
+    const back = new NodeCore(behind.config, behind.log, behind.blocks, clock);
+    back.recoverScan();
+    src.truncating = true;
+    back.recoverTo(3, 2, src);
+    expect(back.failure).toBeNull();
+    expect(back.scl).toBe(3);
+  });
+
   it('a rejoining node cuts its old-epoch frames at the lowest VDL any later recovery kept, not the first one\'s (an attach that failed after recording a higher VDL)', () => {
     // The node took frames 1..5 at epoch 1 and went down. Recovery at epoch 2 recorded VDL 5 (from
     // this node's chain) but its writer never opened; recovery at epoch 3, without this node, kept

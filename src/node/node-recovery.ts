@@ -200,7 +200,7 @@ function zeroFrom(core: NodeCore, seq: number, position: number): void {
 
 function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
   const batch: FrameRef[] = [];
-  scanHotLog(peer, core.config.payloadBytesMax, (f: ScannedFrame, segment: Uint8Array) => {
+  scanHotLog(whileTruncating(peer), core.config.payloadBytesMax, (f: ScannedFrame, segment: Uint8Array) => {
     if (f.header.lsnLast > core.scl && f.header.lsnLast <= lsnTo) {
       batch.push({ bytes: segment.slice(f.position, f.position + f.bytes), header: f.header });
     }
@@ -213,6 +213,26 @@ function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
     throw errors.rebuildNeeded(core.config.nodeId, `its chain ends at ${core.scl}, and the peer's hot log does not continue from there ` +
       `(accepted ${accepted} of ${batch.length} frames up to ${lsnTo})`);
   }
+}
+
+/**
+ * The source's log as a catch-up at open reads it: the source recovers at the same time, truncating
+ * above VDL and removing the segments after VDL's, so a segment listed a moment ago may be gone. It
+ * reads as empty (the end of the log), never as an error that would fail this node: anything it
+ * held was above VDL, and if a frame up to VDL were missing, the chain would come up short and
+ * catchUpFrom would say REBUILD_NEEDED.
+ */
+function whileTruncating(peer: HotLog): HotLog {
+  const view = Object.create(peer) as HotLog;
+  view.readSegment = (seq: number) => {
+    try {
+      return peer.readSegment(seq);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Uint8Array(0);
+      throw e;
+    }
+  };
+  return view;
 }
 
 /**
