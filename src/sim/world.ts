@@ -126,7 +126,14 @@ export class World {
   private readonly nodes: SimNode[] = [];
   private writer: Writer | null = null;
   private zombie: Writer | null = null;
+  /** The epoch volume.json records (the last recovery's). */
   private volumeEpoch = 0;
+  /**
+   * The volume's newest epoch as the shell knows it (Cluster.epoch): recorded, or claimed by an
+   * attach (before its fence) even if that attach then failed. A node restarts at it, so it refuses
+   * the frames of a writer such an attach fenced elsewhere.
+   */
+  private epochClaimed = 0;
   private history: EpochRecord[] = [];
   /** The one node whose durable log may be hit by bit flips (corruption on one copy is in the model). */
   private readonly flipNode: number;
@@ -523,7 +530,7 @@ export class World {
           core = null;
           return answer(undefined);
         case 'rejoin':
-          return answer(attempt(() => core!.recoverTo(core!.scl, this.volumeEpoch, null, this.history)));
+          return answer(attempt(() => core!.recoverTo(core!.scl, this.epochClaimed, null, this.history)));
         default:
           throw new Error(`step ${step.kind} in a restart`);
       }
@@ -602,6 +609,7 @@ export class World {
     this.writer = null;
     this.zombie = null;
     this.attaching = false;
+    this.epochClaimed = this.volumeEpoch; // a new process knows what volume.json says
     this.events.clear();
     this.recoverVolume();
     this.at(TICK_MICROS, () => this.tick());
@@ -668,6 +676,7 @@ export class World {
   /** The 'record' step: the volume's epoch and truncation history (volume.json). */
   private record(epoch: number, history: EpochRecord[]): undefined {
     this.volumeEpoch = epoch;
+    this.epochClaimed = Math.max(this.epochClaimed, epoch);
     this.history = history;
     this.oracle.recovered(history.find((h) => h.epoch === epoch)!.vdl, epoch);
     return undefined;
@@ -684,7 +693,8 @@ export class World {
     const live = this.nodes.filter((n) => n.core !== null);
     if (live.length < Math.max(WRITE_QUORUM, READ_QUORUM)) return;
     this.stats.failovers!++;
-    const epoch = nextEpoch(this.volumeEpoch, this.nodes.map((n) => n.core?.epoch ?? 0));
+    const epoch = nextEpoch(this.epochClaimed, this.nodes.map((n) => n.core?.epoch ?? 0));
+    this.epochClaimed = epoch; // claimed before the fence, as Cluster.claimEpoch
     // The old writer's unacknowledged commits are settled by the recovery (kept or cut off).
     old.zombie = true;
     this.zombie = this.rng.chance(0.5) ? old : null;
