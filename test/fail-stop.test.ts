@@ -67,6 +67,9 @@ describe('fail-stop on every node I/O error', () => {
     feedUntilFailed(n, 400); // several segments: preallocation runs in the idle work between frames
     expect(n.failure?.code).toBe('IO_ERROR');
     expect(n.failure?.message).toMatch(/preallocate/);
+    const before = { ...io.stats };
+    for (let i = 0; i < 4; i++) n.idleWork(i % 2 === 0);
+    expect(io.stats).toEqual(before); // writes and syncs nothing again
   });
 
   it('a block-file fsync error in coalescing fails the node with IO_ERROR, and it writes and syncs nothing again', () => {

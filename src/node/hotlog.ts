@@ -202,13 +202,16 @@ export class FsHotLog implements HotLog {
 
   idleWork(currentUsedBytes: number): boolean {
     if (this.broken !== null || this.spareReady || currentUsedBytes * 2 < this.segmentBytes) return false;
+    const opening = this.spareFd < 0;
     try {
       this.spareStep();
     } catch (e) {
-      // Any other error (EIO on the zero-fill or its fsync) is the disk failing: fail-stop, as for
-      // a segment's, never swallowed and "retried" on a fresh spare.
-      if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw this.latch(ioError('preallocate segment', path.join(this.dir, SPARE_NAME), e));
-      // A full disk is reported when a segment is actually needed (a peer may free space first).
+      // An error writing or syncing the spare (EIO on the zero-fill or its fsync) is the disk
+      // failing: fail-stop, as for a segment, never swallowed and "retried" on a fresh spare.
+      // Failing to open it (EMFILE: six nodes share one process) or a full disk or quota put
+      // nothing in doubt: reported when a segment is actually needed (space may be freed first).
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!opening && code !== 'ENOSPC' && code !== 'EDQUOT') throw this.latch(ioError('preallocate segment', path.join(this.dir, SPARE_NAME), e));
       if (this.spareFd >= 0) this.io.closeSync(this.spareFd);
       this.spareFd = -1;
       this.spareBytes = 0;

@@ -217,10 +217,11 @@ function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
 
 /**
  * The source's log as a catch-up at open reads it: the source recovers at the same time, truncating
- * above VDL and removing the segments after VDL's, so a segment listed a moment ago may be gone. It
- * reads as empty (the end of the log), never as an error that would fail this node: anything it
- * held was above VDL, and if a frame up to VDL were missing, the chain would come up short and
- * catchUpFrom would say REBUILD_NEEDED.
+ * above VDL and removing the segments after VDL's, so a segment listed a moment ago may be gone
+ * (ENOENT). It reads as an empty segment instead of an error that would fail this node. That is
+ * safe whatever the segment held: only frames up to lsnTo are taken, receive() appends only a frame
+ * whose lsnPrev is this node's chain end (a gap is never bridged), and a chain that comes up short
+ * of lsnTo is REBUILD_NEEDED (catchUpFrom).
  */
 function whileTruncating(peer: HotLog): HotLog {
   const view = Object.create(peer) as HotLog;
