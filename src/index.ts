@@ -1,5 +1,5 @@
 // Public API of Auroral. See README.md and docs/architecture.md.
-export { Database, type Key, type Value, type Faults } from './writer/database.js';
+export { Database, type Key, type Value, type BatchOp, type Faults } from './writer/database.js';
 export { open, openVolume, Volume } from './writer/volume.js';
 export { Transaction } from './writer/transaction.js';
 export { WriterState } from './writer/lifecycle.js';

@@ -24,6 +24,8 @@ import { monoMicros } from '../shared/mono-clock.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
+/** One operation of db.batch() (the level / lmdb-js convention). */
+export type BatchOp = { type: 'put'; key: Key; value: Value } | { type: 'del'; key: Key };
 
 /** An MTR waiting for LSNs (LAL) or log-ring space; retried in FIFO order. */
 interface Blocked {
@@ -170,6 +172,38 @@ export class Database {
       return Promise.reject(e);
     }
     return this.commit([op], op.id);
+  }
+
+  /**
+   * Commits `ops` as one MTR, the level / lmdb-js batch convention: all of it becomes durable and
+   * visible at once, or none of it, and a key written twice keeps its last operation. Resolves
+   * with the batch's commit LSN once durable (an empty batch: at once, with VDL). Validated whole
+   * before anything is encoded: one bad operation rejects the batch (INVALID_ARGUMENT naming it).
+   */
+  batch(ops: readonly BatchOp[]): Promise<number> {
+    if (!this.life.accepting) return Promise.reject(this.deadError());
+    if (!Array.isArray(ops)) return Promise.reject(errors.invalidArgument('ops', "must be an array of { type: 'put' | 'del', key, value }"));
+    const byKey = new Map<string, TxOp>();
+    try {
+      ops.forEach((o: BatchOp, i) => {
+        if (o === null || typeof o !== 'object') throw errors.invalidArgument(`ops[${i}]`, "must be { type: 'put' | 'del', key, value }");
+        let t: TxOp;
+        if (o.type === 'put') {
+          if (o.value === undefined || o.value === null) throw errors.invalidArgument(`ops[${i}].value`, "is required for a 'put' (use type 'del' to delete)");
+          t = this.op(Op.PUT, o.key, o.value);
+        } else if (o.type === 'del') {
+          t = this.op(Op.DELETE, o.key, null);
+        } else {
+          throw errors.invalidArgument(`ops[${i}].type`, `must be 'put' or 'del', got ${JSON.stringify((o as { type?: unknown }).type)}`);
+        }
+        byKey.set(t.id, t); // first-write order, last operation (as a transaction keeps them)
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (byKey.size === 0) return Promise.resolve(this.commits.vdl);
+    const list = [...byKey.values()];
+    return this.commit(list, list.map((o) => o.id));
   }
 
   /** @internal validates one operation and computes its page and size. */
