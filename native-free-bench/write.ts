@@ -1,7 +1,8 @@
 // Write benchmark: durable puts/s and commit latency at several puts-in-flight levels, with two
 // single-file baselines measured in the same run (see baselines.ts). One tinybench iteration is
 // one fixed time window of a running closed loop; latency percentiles come from an HDR histogram
-// of every put (not from window averages).
+// of every put (not from window averages). The db.batch rows commit 16 puts per batch (one MTR)
+// with the same number of puts in flight; their puts/s counts puts, their latency is per batch.
 //
 //   npm run bench:write -- [--inflight 1,16,64,256] [--window-ms 1000] [--windows 3] [--fsync fdatasync|none] [--quick]
 import type { Bench } from 'tinybench';
@@ -35,21 +36,32 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'auroral-bench-'));
 interface CaseResult extends WindowCase {
   recordsPerBatch: number | null;
   syncsPerNodePerSec: number | null;
+  /** Puts per operation (db.batch rows: the batch size), so that puts/s compares across rows. */
+  putsPerOp: number;
 }
+
+/** Puts per db.batch() in the batch rows. */
+const BATCH_PUTS = 16;
 
 const results: CaseResult[] = [];
 
 type Counters = () => { recordsPerBatch: number; syncsPerNode: number };
 
 function addCase(bench: Bench, name: string, inflight: number,
-  make: () => Promise<{ target: PutTarget; close: () => Promise<void>; counters?: Counters }>): void {
+  make: () => Promise<{ target: PutTarget; close: () => Promise<void>; counters?: Counters; batch?: Database }>): void {
   const keys = new KeySource();
+  // A batch row keeps the same number of puts in flight: inflight / BATCH_PUTS batches of BATCH_PUTS.
+  const batched = name.includes('db.batch');
+  const putsPerOp = batched ? BATCH_PUTS : 1;
   let extra: { recordsPerBatch: number | null; syncsPerNodePerSec: number | null } = { recordsPerBatch: null, syncsPerNodePerSec: null };
-  addWindowCase(bench, name, inflight, windowMs, async () => {
+  addWindowCase(bench, name, batched ? Math.max(1, inflight / BATCH_PUTS) : inflight, windowMs, async () => {
     const t = await make();
     let before: ReturnType<Counters> | null = null;
+    const db = t.batch;
+    const put = () => t.target.put(keys.take(), value);
+    const batch = db === undefined ? put : () => db.batch(Array.from({ length: BATCH_PUTS }, () => ({ type: 'put' as const, key: keys.take(), value })));
     return {
-      op: () => t.target.put(keys.take(), value),
+      op: batched ? batch : put,
       close: t.close,
       onRunStart: () => { before = t.counters?.() ?? null; },
       onRunEnd: (c) => {
@@ -59,7 +71,7 @@ function addCase(bench: Bench, name: string, inflight: number,
         }
       },
     };
-  }, (c) => results.push({ ...c, ...extra }));
+  }, (c) => results.push({ ...c, ...extra, inflight, putsPerOp }));
 }
 
 /** Records per batch since the previous call, and fdatasyncs per node so far. */
@@ -93,6 +105,14 @@ for (const inflight of inflights) {
     counters();
     return { target: db, close: () => db.close(), counters };
   });
+  if (inflight >= BATCH_PUTS) {
+    addCase(bench, `auroral db.batch of ${BATCH_PUTS} puts`, inflight, async () => {
+      const db = await open({ dir: fs.mkdtempSync(path.join(root, 'db-')), fsync });
+      const counters = auroralCounters(db);
+      counters();
+      return { target: db, close: () => db.close(), counters, batch: db };
+    });
+  }
 }
 
 console.log(`auroral write benchmark: ${windows} windows of ${windowMs} ms per case, 16-byte keys, 100-byte values, fsync=${fsync}, ${os.cpus().length} cpus, node ${process.version}`);
@@ -108,14 +128,14 @@ const rows = results.map((r) => {
   return {
     case: r.name,
     inflight: r.inflight,
-    'puts/s': Math.round(rate(r)),
-    'window min..max': spread(r),
+    'puts/s': Math.round(rate(r) * r.putsPerOp),
+    'window min..max': spread({ ...r, windowRates: r.windowRates.map((w) => w * r.putsPerOp) }),
     'p50 ms': +(r.hist.getValueAtPercentile(50) / 1000).toFixed(3),
     'p99 ms': +(r.hist.getValueAtPercentile(99) / 1000).toFixed(3),
     'records/batch': r.recordsPerBatch === null ? '' : +r.recordsPerBatch.toFixed(1),
     'fdatasyncs/node/s': r.syncsPerNodePerSec === null ? '' : Math.round(r.syncsPerNodePerSec),
-    'x baseline (a)': +(rate(r) / rate(a)).toFixed(2),
-    'x baseline (b)': b === undefined ? '' : +(rate(r) / rate(b)).toFixed(2),
+    'x baseline (a)': +((rate(r) * r.putsPerOp) / rate(a)).toFixed(2),
+    'x baseline (b)': b === undefined ? '' : +((rate(r) * r.putsPerOp) / rate(b)).toFixed(2),
   };
 });
 console.table(rows);
