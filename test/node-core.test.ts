@@ -165,6 +165,27 @@ describe('node core', () => {
     expect(again.recoverScan().lsnLast).toBe(3); // the truncated frame is gone from disk
   });
 
+  it('a node whose log lost a frame its page images already hold asks for a rebuild at rejoin (REBUILD_NEEDED), instead of failing every restart the same way', () => {
+    // Found by the simulator (seed 808): the first frame the log still held (at the coalesce point)
+    // was damaged, so the chain the scan finds ends at 0, below the images' 190. RECOVERY_FAILED
+    // there did not ask for a rebuild, and every restart failed again.
+    const log = new MemHotLog(4096);
+    const n = fresh(log);
+    const kFrame = (i: number) => ref(buildFrame([{ key: `k${i % 5}`, value: `v${i}`.repeat(20) }], i, i - 1, 1, i));
+    for (let i = 1; i <= 200; i++) {
+      n.receive([kFrame(i)]);
+      n.indexAccepted(i);
+      while (n.idleWork()) { /* coalesce and collect the log as it grows */ }
+    }
+    const first = n.frameDir.at(n.frameDir.first)!;
+    expect(first.lsnLast).toBeLessThanOrEqual(n.coalescer.coalesceLsn);
+    log.flipBit(first.seq, first.position + 70);
+    const back = new NodeCore(n.config, log, n.blocks, clock);
+    back.recoverScan();
+    expect(back.scl).toBeLessThan(n.coalescer.coalesceLsn);
+    expect(() => back.recoverTo(back.scl, 1, null)).toThrow(expect.objectContaining({ code: 'REBUILD_NEEDED' }));
+  });
+
   it('catches up at open from a source that removes its segments above VDL meanwhile (a vanished segment is the end of its log, not an error)', () => {
     // At open the source truncates above VDL while the nodes behind read its log: a segment listed
     // by the reader can be gone by the time it is read (ENOENT).

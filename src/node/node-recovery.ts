@@ -125,6 +125,9 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
   core.epoch = epoch;
   const meta = core.blocks.readMeta();
   if (lsnKeep >= 0 && lsnKeep < meta.coalesceLsn) {
+    // Its own chain stops below what its page images hold (a damaged frame its GC had not yet let
+    // go of): its files cannot rejoin as they are, and would fail the same way at every restart.
+    if (lsnKeep === core.scl) throw errors.rebuildNeeded(core.config.nodeId, `its log's chain ends at ${core.scl}, below the point ${meta.coalesceLsn} its page images hold`);
     throw errors.recoveryFailed(`node ${core.config.nodeId}: recovered VDL ${lsnKeep} is below its coalesce point ${meta.coalesceLsn}`);
   }
   const first = scan.frames[0];
