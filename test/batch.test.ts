@@ -3,18 +3,8 @@
 // batch with a typed error naming it and writes nothing, and the MTR limits apply.
 // Method: real volumes in temp dirs; reopen with the page cache off so reads come from the nodes.
 import { describe, expect, it } from 'vitest';
-import { open, type Database } from '../src/index.js';
-import { smallOptions, tempDir, text } from './helpers.js';
-
-async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = {}): Promise<T> {
-  const dir = tempDir();
-  const db = await open(smallOptions(dir, extra));
-  try {
-    return await fn(db, dir);
-  } finally {
-    await db.close();
-  }
-}
+import { open } from '../src/index.js';
+import { smallOptions, tempDir, text, withDb } from './helpers.js';
 
 describe('db.batch', () => {
   it('commits puts and deletes as one MTR, the last operation per key winning, and keeps them across reopen', async () => {

@@ -4,17 +4,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { open, isAuroralError, Volume, type Database } from '../src/index.js';
 import { errors } from '../src/errors.js';
-import { putEventually, smallOptions, tempDir, text } from './helpers.js';
-
-async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra = {}): Promise<T> {
-  const dir = tempDir();
-  const db = await open(smallOptions(dir, extra));
-  try {
-    return await fn(db, dir);
-  } finally {
-    await db.close();
-  }
-}
+import { putEventually, smallOptions, tempDir, text, withDb } from './helpers.js';
 
 /** Worker threads and message ports this process holds (each open volume holds 7+ of each). */
 const threadHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach } from 'vitest';
-import { isAuroralError, type Database, type OpenOptions } from '../src/index.js';
+import { isAuroralError, open, type Database, type OpenOptions } from '../src/index.js';
 
 const dirs: string[] = [];
 
@@ -29,6 +29,17 @@ export function smallOptions(dir: string, extra: Partial<OpenOptions> = {}): Ope
     logRingBytes: 1 << 20,
     ...extra,
   };
+}
+
+/** Opens a small volume in a temp dir, runs `fn`, and closes it whatever happens. */
+export async function withDb<T>(fn: (db: Database, dir: string) => Promise<T>, extra: Partial<OpenOptions> = {}): Promise<T> {
+  const dir = tempDir();
+  const db = await open(smallOptions(dir, extra));
+  try {
+    return await fn(db, dir);
+  } finally {
+    await db.close();
+  }
 }
 
 export const text = (v: Uint8Array | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v).toString());
