@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { open, type Database } from '../src/index.js';
 import { KeySource, type PutTarget } from '../src/cli/workload.js';
 import { addWindowCase, rate, spread, windowBench, type WindowCase } from './harness.js';
-import { FsyncPerPut, NaiveGroupCommit } from './baselines.js';
+import { FsyncPerPut, NaiveGroupCommit } from '../src/bench/baselines.js';
+import { cpuBetween, readThreadCpu, type ThreadCpuShare } from '../src/metrics/thread-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +39,8 @@ interface CaseResult extends WindowCase {
   syncsPerNodePerSec: number | null;
   /** Puts per operation (db.batch rows: the batch size), so that puts/s compares across rows. */
   putsPerOp: number;
+  /** CPU microseconds per put of each thread over the measured windows (empty off Linux). */
+  cpu: ThreadCpuShare[];
 }
 
 /** Puts per db.batch() in the batch rows. */
@@ -48,12 +51,14 @@ const results: CaseResult[] = [];
 type Counters = () => { recordsPerBatch: number; syncsPerNode: number };
 
 function addCase(bench: Bench, name: string, inflight: number,
-  make: () => Promise<{ target: PutTarget; close: () => Promise<void>; counters?: Counters; batch?: Database }>): void {
+  make: () => Promise<{ target: PutTarget; close: () => Promise<void>; counters?: Counters; batch?: Database; threads?: () => Map<number, string> }>): void {
   const keys = new KeySource();
   // A batch row keeps the same number of puts in flight: inflight / BATCH_PUTS batches of BATCH_PUTS.
   const batched = name.includes('db.batch');
   const putsPerOp = batched ? BATCH_PUTS : 1;
   let extra: { recordsPerBatch: number | null; syncsPerNodePerSec: number | null } = { recordsPerBatch: null, syncsPerNodePerSec: null };
+  let cpu: ThreadCpuShare[] = [];
+  let cpuBefore = new Map<number, number>();
   addWindowCase(bench, name, batched ? Math.max(1, inflight / BATCH_PUTS) : inflight, windowMs, async () => {
     const t = await make();
     let before: ReturnType<Counters> | null = null;
@@ -63,15 +68,21 @@ function addCase(bench: Bench, name: string, inflight: number,
     return {
       op: batched ? batch : put,
       close: t.close,
-      onRunStart: () => { before = t.counters?.() ?? null; },
+      onRunStart: () => {
+        before = t.counters?.() ?? null;
+        cpuBefore = readThreadCpu();
+      },
       onRunEnd: (c) => {
+        const names = t.threads?.() ?? new Map([[process.pid, 'writer']]);
+        const puts = c.ops * putsPerOp;
+        cpu = cpuBetween(cpuBefore, readThreadCpu(), names).map((x) => ({ thread: x.thread, micros: x.micros / puts }));
         const after = t.counters?.();
         if (after !== undefined && before !== null) {
           extra = { syncsPerNodePerSec: (after.syncsPerNode - before.syncsPerNode) / (c.elapsedMs / 1000), recordsPerBatch: after.recordsPerBatch };
         }
       },
     };
-  }, (c) => results.push({ ...c, ...extra, inflight, putsPerOp }));
+  }, (c) => results.push({ ...c, ...extra, inflight, putsPerOp, cpu }));
 }
 
 /** Records per batch since the previous call, and fdatasyncs per node so far. */
@@ -86,6 +97,10 @@ function auroralCounters(db: Database): Counters {
     r0 = g.records;
     return { recordsPerBatch: rpb, syncsPerNode: s.nodes.reduce((n, x) => n + x.syncs, 0) / s.nodes.length };
   };
+}
+
+function threadsOf(db: Database): () => Map<number, string> {
+  return () => new Map(db.stats().threads.map((t) => [t.tid, t.thread]));
 }
 
 const bench = windowBench('auroral write path', windows);
@@ -103,14 +118,14 @@ for (const inflight of inflights) {
     const db = await open({ dir: fs.mkdtempSync(path.join(root, 'db-')), fsync });
     const counters = auroralCounters(db);
     counters();
-    return { target: db, close: () => db.close(), counters };
+    return { target: db, close: () => db.close(), counters, threads: threadsOf(db) };
   });
   if (inflight >= BATCH_PUTS) {
     addCase(bench, `auroral db.batch of ${BATCH_PUTS} puts`, inflight, async () => {
       const db = await open({ dir: fs.mkdtempSync(path.join(root, 'db-')), fsync });
       const counters = auroralCounters(db);
       counters();
-      return { target: db, close: () => db.close(), counters, batch: db };
+      return { target: db, close: () => db.close(), counters, batch: db, threads: threadsOf(db) };
     });
   }
 }
@@ -139,4 +154,20 @@ const rows = results.map((r) => {
   };
 });
 console.table(rows);
-if (args.json !== undefined) fs.writeFileSync(args.json, JSON.stringify(rows, null, 2));
+// The cost model: CPU microseconds per acknowledged put, per thread (kernel accounting, all
+// windows of the case). 'helpers' = every other thread: V8's platform/GC workers, libuv's pool.
+const cpuRows = results.filter((r) => r.cpu.length > 0).map((r) => {
+  const row: Record<string, string | number> = { case: r.name, inflight: r.inflight };
+  let total = 0;
+  for (const t of r.cpu) {
+    row[t.thread.replace('group-commit', 'gc')] = +t.micros.toFixed(2);
+    total += t.micros;
+  }
+  row['total µs/put'] = +total.toFixed(2);
+  return row;
+});
+if (cpuRows.length > 0) {
+  console.log('CPU µs per put, per thread (writer = the main thread, which also runs the benchmark loop)');
+  console.table(cpuRows);
+}
+if (args.json !== undefined) fs.writeFileSync(args.json, JSON.stringify({ rows, cpu: cpuRows }, null, 2));

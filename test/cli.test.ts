@@ -73,9 +73,20 @@ describe('auroral CLI', () => {
     }
     expect(report.points[1]!.params.inflight).toBe(8);
     expect(report.points[2]!.options.groupCommit?.waitMicrosMax).toBe(500);
+    // Baseline (b) once per in-flight level, measured in the same run; CPU per put of every thread.
+    expect(report.baselines?.map((b) => b.inflight)).toEqual([1, 8]);
+    for (const b of report.baselines!) expect(b.opsPerSec).toBeGreaterThan(0);
+    if (fs.existsSync('/proc/thread-self')) {
+      for (const p of report.points) {
+        expect(p.cpuMicrosPerOp.map((t) => t.thread)).toEqual(['writer', 'group-commit', 'node-0', 'node-1', 'node-2', 'node-3', 'node-4', 'node-5', 'helpers']);
+        for (const t of p.cpuMicrosPerOp.slice(0, 8)) expect(t.micros, t.thread).toBeGreaterThan(0);
+      }
+      expect(r.out).toMatch(/baseline \(b\) naive group commit, 8 in flight: [\d,]+ puts\/s.*auroral at 8 in flight = [\d.]+x, [\d.]+x of it/);
+    }
     const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script src|<link |<img |(src|href)="?https?:|url\(/); // nothing fetched
-    expect(html.match(/<svg /g)?.length).toBeGreaterThanOrEqual(8);
+    expect(html.match(/<svg /g)?.length).toBeGreaterThanOrEqual(9);
+    expect(html).toMatch(/baseline \(b\) naive group commit/); // a line of the throughput chart
   });
 
   it('runs tpcb-like and reports transactions/s, percentiles and a consistency check', () => {

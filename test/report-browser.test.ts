@@ -48,8 +48,10 @@ describe('bench report in headless Chromium', () => {
           height: box.height,
         };
       }));
-      // Throughput / p50 / p99 vs inflight, latency histogram, stages, cut reasons, fdatasync per node.
-      expect(charts.length).toBeGreaterThanOrEqual(7);
+      // Throughput (with baseline (b)) / p50 / p99 vs inflight, CPU per thread, latency histogram,
+      // stages, cut reasons, fdatasync per node.
+      expect(charts.length).toBeGreaterThanOrEqual(8);
+      expect(charts.some((c) => /CPU µs per put, per thread/.test(c.title))).toBe(true);
       for (const c of charts) {
         expect(c.drawn, c.title).toBeGreaterThan(0);
         expect(c.width * c.height, c.title).toBeGreaterThan(100 * 100);

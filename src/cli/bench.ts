@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import { buildGrid, parseKnob, type Knob } from '../bench/sweep.js';
-import { runPoint, type PointResult } from '../bench/run-point.js';
+import { runBaseline, runPoint, type BaselineResult, type PointResult } from '../bench/run-point.js';
+import type { ThreadCpuShare } from '../metrics/thread-cpu.js';
 import { renderReport, type BenchReport } from '../report/html.js';
 import { stageNames } from '../metrics/stages.js';
 import { defaultParams, workloadNames, type WorkloadName } from '../workload/index.js';
@@ -40,6 +41,8 @@ knobs
 output
   --out DIR            where results.json and report.html go (default auroral-results/<time>)
   --no-report          write nothing, print only
+  --no-baselines       put workload: skip baseline (b), the naive single-file group commit
+                       measured at each in-flight level of the run (same window, same values)
   --dir DIR            parent of the temporary volume directories (default: the OS temp dir)
 
 example
@@ -59,7 +62,7 @@ const ms = (micros: number): string => (micros / 1000).toFixed(micros < 10_000 ?
 export function summaryTable(points: PointResult[]): string {
   const unit = points[0]?.unit ?? 'op';
   return formatTable(
-    ['point', `${unit}/s`, 'p50 ms', 'p99 ms', 'max ms', 'rec/frame', 'cuts idle/time/bytes', 'fsync p50 ms', 'largest stage (mean)'],
+    ['point', `${unit}/s`, 'p50 ms', 'p99 ms', 'max ms', 'rec/frame', 'cuts idle/time/bytes', 'fsync p50 ms', 'CPU µs/op', 'largest stage (mean)'],
     points.map((p) => {
       const c = p.groupCommit.cuts;
       const fs50 = p.stages.fsyncPerNode.map((n) => n.p50).sort((a, b) => a - b);
@@ -68,6 +71,7 @@ export function summaryTable(points: PointResult[]): string {
         p.label, Math.round(p.opsPerSec).toLocaleString('en-US'), ms(p.latencyMicros.p50), ms(p.latencyMicros.p99), ms(p.latencyMicros.max),
         p.groupCommit.recordsPerBatch.toFixed(1), `${c.idle}/${c.time}/${c.bytes}`,
         fs50.length === 0 || fs50[0] === 0 ? '-' : ms(fs50[Math.floor(fs50.length / 2)]!),
+        p.cpuMicrosPerOp.length === 0 ? '-' : p.cpuMicrosPerOp.reduce((n, t) => n + t.micros, 0).toFixed(1),
         top === '-' ? '-' : `${top} ${(p.stages.micros[top].mean / 1000).toFixed(3)} ms`,
       ];
     }),
@@ -90,8 +94,31 @@ export function detail(p: PointResult): string {
     lines.push(`  fdatasync per node p50/p99 ms: ${p.stages.fsyncPerNode.map((n) => `${ms(n.p50)}/${ms(n.p99)}`).join('  ')}`);
     lines.push(`  first node durable (count): ${p.stages.firstDurableByNode.join(' / ')}`);
   }
+  const cpu = cpuLine(p.cpuMicrosPerOp, p.unit);
+  if (cpu !== null) lines.push(`  ${cpu}`);
   if (p.verified !== null) lines.push(`  check: ${p.verified}`);
   return lines.join('\n');
+}
+
+/** "CPU µs per put: writer 8.4 · group-commit 7.3 · nodes 22.1 (3.4..4.2 each) · helpers 5.8 · total 43.6" */
+export function cpuLine(cpu: readonly ThreadCpuShare[], unit: string): string | null {
+  if (cpu.length === 0) return null;
+  const f = (v: number): string => v.toFixed(v < 10 ? 2 : 1);
+  const nodes = cpu.filter((t) => t.thread.startsWith('node-')).map((t) => t.micros);
+  const other = cpu.filter((t) => !t.thread.startsWith('node-'));
+  const total = cpu.reduce((n, t) => n + t.micros, 0);
+  const parts = other.filter((t) => t.thread !== 'helpers').map((t) => `${t.thread} ${f(t.micros)}`);
+  if (nodes.length > 0) parts.push(`nodes ${f(nodes.reduce((a, b) => a + b, 0))} (${f(Math.min(...nodes))}..${f(Math.max(...nodes))} each)`);
+  parts.push(`helpers ${f(other.find((t) => t.thread === 'helpers')?.micros ?? 0)}`);
+  return `CPU µs per ${unit}: ${parts.join(' · ')} · total ${f(total)}`;
+}
+
+export function baselineLine(b: BaselineResult, points: readonly PointResult[]): string {
+  const same = points.filter((p) => p.params.inflight === b.inflight);
+  const ratio = same.map((p) => `${(p.opsPerSec / b.opsPerSec).toFixed(2)}x`).join(', ');
+  const cpu = b.cpuMicrosPerOp.reduce((n, t) => n + t.micros, 0);
+  return `${b.name}, ${b.inflight} in flight: ${Math.round(b.opsPerSec).toLocaleString('en-US')} puts/s, p50 ${ms(b.latencyMicros.p50)} p99 ${ms(b.latencyMicros.p99)} ms, ` +
+    `CPU ${cpu.toFixed(2)} µs/put; auroral at ${b.inflight} in flight = ${ratio} of it`;
 }
 
 function machine(): BenchReport['machine'] {
@@ -112,7 +139,7 @@ export async function bench(args: string[]): Promise<void> {
     'value-bytes': { type: 'string' }, keys: { type: 'string' }, tables: { type: 'string' }, scale: { type: 'string' },
     'read-percent': { type: 'string' }, seed: { type: 'string' }, sweep: { type: 'string', multiple: true },
     set: { type: 'string', multiple: true }, fsync: { type: 'string' }, out: { type: 'string' }, 'no-report': { type: 'boolean' },
-    dir: { type: 'string' },
+    dir: { type: 'string' }, 'no-baselines': { type: 'boolean' },
   });
   if (a.help === true) {
     console.log(benchUsage);
@@ -165,16 +192,27 @@ export async function bench(args: string[]): Promise<void> {
     if (tty) bar.update((i + 1) * 100, { point: Math.min(i + 2, grid.length), label });
   }
   if (tty) bar.stop();
+
+  // Baseline (b) at each in-flight level of the run: the same closed loop and values against one
+  // file, so the report's throughput carries what a user would get without Auroral, same machine, same minute.
+  const baselines: BaselineResult[] = [];
+  if (workload === 'put' && a['no-baselines'] !== true) {
+    for (const inflight of [...new Set(results.map((r) => r.params.inflight))]) {
+      if (!tty) console.error(`  baseline (b) at ${inflight} in flight ...`);
+      baselines.push(await runBaseline(inflight, params.valueBytes, { workload, seconds, warmupSeconds, baseDir }));
+    }
+  }
   const elapsed = (performance.now() - started) / 1000;
 
   if (results.length === 1) console.log(detail(results[0]!));
   else console.log(summaryTable(results));
+  for (const b of baselines) console.log(baselineLine(b, results));
   console.log(`(${elapsed.toFixed(1)} s)`);
   if (results.some((r) => r.options.fsync === 'none')) console.log('fsync none: UNSAFE, nothing acknowledged was made durable; figures measure CPU cost only');
   if (outDir === null) return;
   const report: BenchReport = {
     tool: 'auroral', version: VERSION, date: new Date().toISOString(), command: `auroral bench ${args.join(' ')}`.trim(),
-    machine: machine(), workload, seconds, warmupSeconds, sweeps, sets, points: results,
+    machine: machine(), workload, seconds, warmupSeconds, sweeps, sets, points: results, baselines,
   };
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(report, null, 1)}\n`);

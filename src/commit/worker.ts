@@ -13,6 +13,7 @@ import { Queue } from 'mnemonist';
 import { StageTrace, isSampled } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
 import { serializeError, type SerializedError } from '../errors.js';
+import { ownTid } from '../metrics/thread-cpu.js';
 
 export interface GcWorkerData {
   /** This writer's own control block (doorbells, VDL, PGMRPL, fencedBy). */
@@ -48,6 +49,7 @@ function main(d: GcWorkerData): void {
   const c = d.config;
   const control = new Control(d.control);
   const vol = new Control(d.volumeControl);
+  Atomics.store(control.i32, ctl.gcTid, ownTid());
   // Nodes that moved to a newer epoch (a newer writer fenced them) can never ack this writer again;
   // once more than nodes - writeQuorum have, no write quorum is left: this writer is fenced.
   const fenceQuorum = c.nodes - c.writeQuorum + 1;

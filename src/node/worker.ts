@@ -20,6 +20,7 @@ import { checkLayout } from '../shared/layout.js';
 import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
+import { ownTid } from '../metrics/thread-cpu.js';
 import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { readVolume, volumeFrameBytesMax } from '../recovery/volume.js';
@@ -100,6 +101,7 @@ function main(d: NodeWorkerData): void {
   const control = new Control(d.control);
   const stats = new StatsBlock(nodeStatKeys, d.stats);
   const i32 = control.i32;
+  Atomics.store(i32, ctl.nodeTid(d.nodeId), ownTid());
   settleRebuild(nodeDir(c.dir, d.nodeId)); // before anything opens (or creates) the node's files
   const log = new FsHotLog(nodeLogDir(c.dir, d.nodeId), c.segmentBytes, c.fsync, false, {
     slowSyncMicros: () => Atomics.load(i32, ctl.nodeSlowSyncMicros(d.nodeId)),

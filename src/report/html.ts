@@ -1,7 +1,7 @@
 // The bench report: one self-contained HTML file (inline SVG and CSS, no script but the results
 // as JSON data, nothing fetched), readable offline and attachable to an issue.
 import { stageNames } from '../metrics/stages.js';
-import type { PointResult } from '../bench/run-point.js';
+import type { BaselineResult, PointResult } from '../bench/run-point.js';
 import type { Knob } from '../bench/sweep.js';
 import { categoryChart, esc, logXChart, short, stackedBars } from './svg.js';
 
@@ -17,6 +17,8 @@ export interface BenchReport {
   sweeps: Knob[];
   sets: Knob[];
   points: PointResult[];
+  /** Baseline (b) at each in-flight level of the run (put workload), measured in the same run. */
+  baselines?: BaselineResult[];
 }
 
 const ms = (micros: number): string => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
@@ -36,7 +38,7 @@ function knobCurves(r: BenchReport): string {
     const groups = [...new Set(r.points.map(groupOf))];
     const categories = k.values.map(String);
     const series = (f: (p: PointResult) => number) => groups.map((g) => ({
-      name: g,
+      name: g === '' ? 'auroral' : g,
       values: k.values.map((v) => {
         const p = r.points.find((q) => groupOf(q) === g && q.knobs[k.path] === v);
         return p === undefined ? null : f(p);
@@ -44,12 +46,41 @@ function knobCurves(r: BenchReport): string {
     }));
     const unit = r.points[0]?.unit ?? 'op';
     out.push(`<h3>${esc(k.path)}</h3><div class="row">`,
-      categoryChart({ title: `Throughput vs ${k.path}`, xLabel: k.path, yLabel: `${unit}/s`, categories, series: series((p) => p.opsPerSec) }),
+      categoryChart({ title: `Throughput vs ${k.path}`, xLabel: k.path, yLabel: `${unit}/s`, categories, series: [...series((p) => p.opsPerSec), ...baselineSeries(r, k)] }),
       categoryChart({ title: `p50 latency vs ${k.path}`, xLabel: k.path, yLabel: 'ms', categories, series: series((p) => p.latencyMicros.p50 / 1000) }),
       categoryChart({ title: `p99 latency vs ${k.path}`, xLabel: k.path, yLabel: 'ms', categories, series: series((p) => p.latencyMicros.p99 / 1000) }),
       '</div>');
   }
   return out.join('\n');
+}
+
+/**
+ * Baseline (b) as a line of the throughput chart: against inflight, its value at each level; against
+ * any other knob (which a single file does not have), flat at the run's in-flight level.
+ */
+function baselineSeries(r: BenchReport, k: Knob): { name: string; values: (number | null)[] }[] {
+  const bs = r.baselines ?? [];
+  if (bs.length === 0) return [];
+  if (k.path === 'inflight') {
+    return [{ name: 'baseline (b) naive group commit', values: k.values.map((v) => bs.find((b) => b.inflight === v)?.opsPerSec ?? null) }];
+  }
+  return bs.map((b) => ({ name: `baseline (b), ${b.inflight} in flight`, values: k.values.map(() => b.opsPerSec) }));
+}
+
+/** CPU µs per unit of work of each thread, per point and per baseline: the cost model. */
+function cpuSection(r: BenchReport): string {
+  const rows = [
+    ...r.points.map((p) => ({ label: p.label, cpu: p.cpuMicrosPerOp })),
+    ...(r.baselines ?? []).map((b) => ({ label: `${b.name} x${b.inflight}`, cpu: b.cpuMicrosPerOp })),
+  ].filter((x) => x.cpu.length > 0);
+  if (rows.length === 0) return '<p>No per-thread CPU accounting on this platform (it reads /proc/self/task).</p>';
+  const threads = [...new Set(rows.flatMap((x) => x.cpu.map((t) => t.thread)))];
+  const at = (cpu: { thread: string; micros: number }[], t: string): number => cpu.find((c) => c.thread === t)?.micros ?? 0;
+  const bars = stackedBars({
+    title: `CPU µs per ${r.points[0]?.unit ?? 'op'}, per thread`, xLabel: 'µs', partNames: threads,
+    rows: rows.map((x) => ({ label: x.label, parts: threads.map((t) => at(x.cpu, t)) })),
+  });
+  return `${bars}${table(['point', ...threads, 'total'], rows.map((x) => [x.label, ...threads.map((t) => at(x.cpu, t).toFixed(2)), x.cpu.reduce((n, c) => n + c.micros, 0).toFixed(2)]))}`;
 }
 
 /** Latency histograms: share of operations per quarter-octave bucket, at most 8 points per chart. */
@@ -107,10 +138,18 @@ function fsyncSection(r: BenchReport): string {
 
 export function renderReport(r: BenchReport): string {
   const unit = r.points[0]?.unit ?? 'op';
-  const summary = r.points.map((p) => [
-    p.label, Math.round(p.opsPerSec).toLocaleString('en-US'), ms(p.latencyMicros.p50), ms(p.latencyMicros.p90), ms(p.latencyMicros.p99),
-    ms(p.latencyMicros.p999), ms(p.latencyMicros.max), p.groupCommit.recordsPerBatch.toFixed(1), p.verified ?? '',
-  ]);
+  const baseOf = (p: PointResult): BaselineResult | undefined => r.baselines?.find((b) => b.inflight === p.params.inflight);
+  const summary = [
+    ...r.points.map((p) => [
+      p.label, Math.round(p.opsPerSec).toLocaleString('en-US'), ms(p.latencyMicros.p50), ms(p.latencyMicros.p90), ms(p.latencyMicros.p99),
+      ms(p.latencyMicros.p999), ms(p.latencyMicros.max), p.groupCommit.recordsPerBatch.toFixed(1),
+      baseOf(p) === undefined ? '' : `${(p.opsPerSec / baseOf(p)!.opsPerSec).toFixed(2)}x`, p.verified ?? '',
+    ]),
+    ...(r.baselines ?? []).map((b) => [
+      `${b.name} x${b.inflight}`, Math.round(b.opsPerSec).toLocaleString('en-US'), ms(b.latencyMicros.p50), ms(b.latencyMicros.p90), ms(b.latencyMicros.p99),
+      ms(b.latencyMicros.p999), ms(b.latencyMicros.max), '', '1.00x', '',
+    ]),
+  ];
   const fixed = r.sets.map((k) => `${k.path}=${String(k.values[0])}`).join(', ');
   // The results are embedded as data (never executed) so the report is also the results file.
   const json = JSON.stringify(r).replace(/</g, '\\u003c');
@@ -129,8 +168,12 @@ svg.chart{border:1px solid #eee}code{background:#f3f3f3;padding:1px 4px}
 ${esc(r.date)} · ${r.machine.cpus} × ${esc(r.machine.cpuModel)} · ${r.machine.memoryGiB} GiB · Node ${esc(r.machine.node)} · ${esc(r.machine.platform)} ·
 ${r.seconds} s per point after ${r.warmupSeconds} s warm-up, a fresh volume each${fixed === '' ? '' : ` · fixed: ${esc(fixed)}`}</p>
 <h2>Results</h2>
-${table(['point', `${unit}/s`, 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'records/frame', 'check'], summary)}
+${table(['point', `${unit}/s`, 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'records/frame', 'x baseline (b)', 'check'], summary)}
 ${r.sweeps.length > 0 ? `<h2>Knobs</h2>${knobCurves(r)}` : ''}
+<h2>CPU per ${esc(unit)}, per thread</h2>
+<p class="meta">From the kernel's accounting of each thread (/proc/self/task/*/schedstat) over the measured window, divided by the ${esc(unit)}s done.
+writer = the main thread (it also runs the benchmark's closed loop); helpers = every other thread of the process (V8's platform and GC workers, libuv's pool).</p>
+${cpuSection(r)}
 <h2>Latency distribution</h2>
 ${histograms(r)}
 <h2>Per-stage breakdown</h2>

@@ -73,10 +73,14 @@ export const ctl = {
    * fenced it (a write quorum of nodes moved on); the writer then fails everything with FENCED.
    */
   fencedBy: LINE_DURABLE * I32_PER_LINE + 4,
+  /** i32, in a writer's own control block: its group-commit thread's kernel tid (metrics/thread-cpu.ts), written by that thread. */
+  gcTid: LINE_DURABLE * I32_PER_LINE + 5,
+  /** i32: node i's kernel tid (metrics/thread-cpu.ts), written by node i at start. */
+  nodeTid: (i: number) => (LINE_NODE0 + i) * I32_PER_LINE + 12,
 };
 
 export const CONTROL_BYTES = (LINE_NODE0 + limits.nodesMax) * LINE_BYTES;
-assert(ctl.nodeTearNext(limits.nodesMax - 1) * 4 < CONTROL_BYTES && 11 < I32_PER_LINE, 'control block too small');
+assert(ctl.nodeTid(limits.nodesMax - 1) * 4 < CONTROL_BYTES && 12 < I32_PER_LINE, 'control block too small');
 assert(ctl.writerDoorbell * 4 >= LINE_BYTES && ctl.vdl * 8 >= 2 * LINE_BYTES, 'control lines overlap');
 
 export class Control {

@@ -6,6 +6,7 @@ import type { Cluster, WriterLink } from './cluster.js';
 import type { CacheLease, CacheStats } from './page-cache.js';
 import type { Reader } from './reader.js';
 import type { StageStats } from '../metrics/stages.js';
+import { ownTid } from '../metrics/thread-cpu.js';
 
 /** One node in db.stats(): its identity and state, plus every counter in nodeStatKeys. */
 export type NodeStatsSnapshot = Record<NodeStatKey, number> & {
@@ -60,9 +61,29 @@ export interface DatabaseStats {
   cache: CacheStats & { hitRatio: number; bytesMax: number };
   /** Per-stage commit metrics since open or the last resetStageMetrics() (see metrics/stages.ts). */
   stages: StageStats;
+  /**
+   * The kernel thread id of each Auroral thread ('writer' is the calling thread, i.e. the process's
+   * main thread), for per-thread CPU accounting (metrics/thread-cpu.ts). Empty off Linux; a thread
+   * not started yet is missing.
+   */
+  threads: { thread: string; tid: number }[];
 }
 
 const stateNames = { [NodeState.STARTING]: 'starting', [NodeState.RUNNING]: 'running', [NodeState.FAILED]: 'failed', [NodeState.STOPPED]: 'stopped' } as const;
+
+function threadIds(config: Config, cluster: Cluster, link: WriterLink): { thread: string; tid: number }[] {
+  const out: { thread: string; tid: number }[] = [];
+  const writer = ownTid();
+  if (writer < 0) return out;
+  out.push({ thread: 'writer', tid: writer });
+  const gc = Atomics.load(link.control.i32, ctl.gcTid);
+  if (gc > 0) out.push({ thread: 'group-commit', tid: gc });
+  for (let i = 0; i < config.nodes; i++) {
+    const tid = Atomics.load(cluster.control.i32, ctl.nodeTid(i));
+    if (tid > 0) out.push({ thread: `node-${i}`, tid });
+  }
+  return out;
+}
 
 export function collectStats(config: Config, cluster: Cluster, link: WriterLink, w: {
   epoch: number; vdl: number; lsnNext: number; acknowledged: number; timedOut: number; pending: number;
@@ -96,5 +117,6 @@ export function collectStats(config: Config, cluster: Cluster, link: WriterLink,
       hitRatio: w.cache.stats.hits + w.cache.stats.misses === 0 ? 0 : w.cache.stats.hits / (w.cache.stats.hits + w.cache.stats.misses),
     },
     stages: w.stages,
+    threads: threadIds(config, cluster, link),
   };
 }

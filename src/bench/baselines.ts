@@ -4,7 +4,7 @@
 // Both append to one file on the main thread with synchronous calls, the cheapest form Node has.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { PutTarget } from '../src/cli/workload.js';
+import type { PutTarget } from '../cli/workload.js';
 
 function record(key: Uint8Array, value: Uint8Array): Uint8Array {
   const b = new Uint8Array(8 + key.length + value.length);
