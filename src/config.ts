@@ -63,6 +63,11 @@ export interface OpenOptions {
   cacheBytesMax?: number;
   /** Time between background scrub passes on each node, ms (0: only after a corrupt read). */
   scrubIntervalMs?: number;
+  /**
+   * Bytes of durable, acknowledged frames a node may leave unindexed while writes keep coming
+   * (it indexes when quiet, or when a read needs it); 0 = index every frame right after its ack.
+   */
+  indexLagBytesMax?: number;
   metrics?: MetricsOptions;
 }
 
@@ -86,6 +91,7 @@ export interface Config {
   pageCount: number;
   cacheBytesMax: number;
   scrubIntervalMs: number;
+  indexLagBytesMax: number;
   metrics: Required<MetricsOptions>;
 }
 
@@ -135,6 +141,7 @@ export const defaults = {
   pageCount: 1024,
   cacheBytesMax: 64 * MiB,
   scrubIntervalMs: 60_000,
+  indexLagBytesMax: 16 * MiB,
   metrics: { stages: true, sampleLsns: 32 },
 };
 
@@ -164,7 +171,7 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
 const knownOptions = new Set([
   'dir', 'nodes', 'writeQuorum', 'readQuorum', 'groupCommit', 'fsync', 'logRingBytes', 'nodeRingBytes',
   'commitTimeoutMs', 'readTimeoutMs', 'keyBytesMax', 'valueBytesMax', 'mtrBytesMax', 'lsnAllocationLimit',
-  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax', 'scrubIntervalMs', 'metrics',
+  'segmentBytes', 'retainBytesMax', 'pageCount', 'cacheBytesMax', 'scrubIntervalMs', 'indexLagBytesMax', 'metrics',
 ]);
 const knownGroupCommit = new Set(['batchBytesMax', 'batchRecordsMax', 'waitMicrosMax', 'mode', 'framesInFlightMax']);
 const knownMetrics = new Set(['stages', 'sampleLsns']);
@@ -231,6 +238,7 @@ export function resolveConfig(options: OpenOptions): Config {
     pageCount: pow2('pageCount', options.pageCount ?? defaults.pageCount, 1, 1 << 20),
     cacheBytesMax: int('cacheBytesMax', options.cacheBytesMax ?? defaults.cacheBytesMax, 0, limits.cacheBytesMax),
     scrubIntervalMs: int('scrubIntervalMs', options.scrubIntervalMs ?? defaults.scrubIntervalMs, 0, 24 * 3_600_000),
+    indexLagBytesMax: int('indexLagBytesMax', options.indexLagBytesMax ?? defaults.indexLagBytesMax, 0, 4096 * MiB),
     metrics: {
       stages: bool('metrics.stages', mIn.stages ?? defaults.metrics.stages),
       sampleLsns: int('metrics.sampleLsns', mIn.sampleLsns ?? defaults.metrics.sampleLsns, 1, 1 << 20),

@@ -38,7 +38,7 @@ describe('coalescing', () => {
         const f: FrameRef = { bytes: buildFrame(recs.slice(at, at + 20), lsn, lsn - 1, 1, lsn), header: null as never };
         f.header = decodeFrame(f.bytes);
         expect(n.receive([f])).toBe(1);
-        n.indexAccepted(f.header.lsnLast); // PGMRPL follows VDL
+        n.afterAck(f.header.lsnLast); // PGMRPL follows VDL
         lsn += 20;
         while (n.idleWork()) { /* coalesce as the log grows */ }
       }

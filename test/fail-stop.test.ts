@@ -44,7 +44,7 @@ function feedUntilFailed(n: NodeCore, frames: number): void {
     const bytes = buildFrame(recs, lsn, lsn - 1, 1, lsn);
     const ref: FrameRef = { bytes, header: decodeFrame(bytes) };
     if (n.receive([ref]) !== 1) break;
-    n.indexAccepted(ref.header.lsnLast);
+    n.afterAck(ref.header.lsnLast);
     lsn += 20;
     while (n.idleWork()) { /* coalesce as the log grows */ }
   }
@@ -124,7 +124,7 @@ describe('fail-stop on every node I/O error', () => {
     n.recoverTo(0, 1, null);
     const bytes = buildFrame([{ key: 'k', value: 'v' }], 1, 0, 1, 1);
     expect(n.receive([{ bytes, header: decodeFrame(bytes) }])).toBe(1);
-    n.indexAccepted(1);
+    n.afterAck(1);
     log.failing = true;
     expect(n.read(new TextEncoder().encode('k'), 1)).toEqual({ status: 'failed' });
     expect(n.failure?.code).toBe('IO_ERROR');

@@ -134,7 +134,7 @@ describe('node core', () => {
     const n = fresh();
     const frames = [1, 2, 3].map((i) => ref(buildFrame([{ key: 'same', value: `v${i}` }], i, i - 1, 1, i)));
     n.receive(frames);
-    n.indexAccepted(0);
+    n.afterAck(0);
     const key = new TextEncoder().encode('same');
     const at = (rp: number) => {
       const r = n.read(key, rp);
@@ -174,7 +174,7 @@ describe('node core', () => {
     const kFrame = (i: number) => ref(buildFrame([{ key: `k${i % 5}`, value: `v${i}`.repeat(20) }], i, i - 1, 1, i));
     for (let i = 1; i <= 200; i++) {
       n.receive([kFrame(i)]);
-      n.indexAccepted(i);
+      n.afterAck(i);
       while (n.idleWork()) { /* coalesce and collect the log as it grows */ }
     }
     const first = n.frameDir.at(n.frameDir.first)!;

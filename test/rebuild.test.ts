@@ -210,7 +210,7 @@ describe('rebuild source held still', () => {
         const f: FrameRef = { bytes: buildFrame(recs, lsn, lsn - 1, 1, lsn), header: null as never };
         f.header = decodeFrame(f.bytes);
         expect(core.receive([f])).toBe(1);
-        core.indexAccepted(f.header.lsnLast);
+        core.afterAck(f.header.lsnLast);
         lsn += 50;
       }
     };

@@ -107,7 +107,7 @@ export async function profile(args: string[]): Promise<void> {
   const mainJs = fileURLToPath(workerUrl('cli/main.js'));
   console.log(`auroral profile: ${workload} for ${seconds} s under 0x and --cpu-prof, into ${out}`);
   const code = await run(process.execPath, [zeroX, '--quiet', '-D', flameDir, '--', process.execPath, '--cpu-prof', `--cpu-prof-dir=${threadsDir}`,
-    mainJs, 'bench', ...forwarded], { ...process.env, AURORAL_THREAD_MAP: mapFile });
+    mainJs, 'bench', '--no-baselines', ...forwarded], { ...process.env, AURORAL_THREAD_MAP: mapFile });
   if (code !== 0) throw new Error(`the profiled bench exited with status ${code}`);
 
   // CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile -> <thread>.cpuprofile

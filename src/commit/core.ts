@@ -6,7 +6,7 @@
 // retainBytesMax. Past that bound the laggard nodes are detached (they must catch up from a peer)
 // as long as a write quorum stays attached; otherwise the core stops accepting MTRs, and
 // back-pressure reaches the writer through the log ring.
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { sealFrame } from '../log/frame.js';
 import { readU64 } from '../log/u64.js';
@@ -118,14 +118,14 @@ export class GroupCommitCore {
     const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     const lsnFirst = readU64(view, 8);
     const lsnLast = lsnFirst + recordCount - 1;
-    assert(lsnFirst > Math.max(this.batchLsnLast, this.lsnPrev), `MTR LSN ${lsnFirst} not above ${Math.max(this.batchLsnLast, this.lsnPrev)}`);
+    if (!(lsnFirst > Math.max(this.batchLsnLast, this.lsnPrev))) fail(`MTR LSN ${lsnFirst} not above ${Math.max(this.batchLsnLast, this.lsnPrev)}`);
     assert(FRAME_HEADER_BYTES + this.batchBytes + payload.length <= this.scratch.length, 'MTR does not fit the frame buffer');
     if (this.batchRecords === 0) {
       this.batchLsnFirst = lsnFirst;
       this.batchStartedMicros = nowMicros;
     } else {
       // Records within a frame must have consecutive LSNs (the writer allocates them so).
-      assert(lsnFirst === this.batchLsnLast + 1, `LSN gap inside a batch: ${this.batchLsnLast} -> ${lsnFirst}`);
+      if (!(lsnFirst === this.batchLsnLast + 1)) fail(`LSN gap inside a batch: ${this.batchLsnLast} -> ${lsnFirst}`);
     }
     this.scratch.set(payload, FRAME_HEADER_BYTES + this.batchBytes);
     this.batchBytes += payload.length;

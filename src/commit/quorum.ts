@@ -4,10 +4,10 @@
 // VDL is the highest MTR end (CPL) <= VCL. Frames never split an MTR, so every frame ends at a CPL,
 // and an SCL is always a frame end; hence VCL is itself a CPL and VDL = VCL. VDL only moves
 // forward: an SCL that goes down (a node restarted with less) never takes back an acknowledgement.
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 
 export function kthLargest(values: readonly number[], k: number): number {
-  assert(k >= 1 && k <= values.length, `k=${k} out of range for ${values.length} values`);
+  if (!(k >= 1 && k <= values.length)) fail(`k=${k} out of range for ${values.length} values`);
   const sorted = [...values].sort((a, b) => b - a);
   return sorted[k - 1]!;
 }

@@ -18,7 +18,7 @@
 //   48 u64 lsnLast        LSN of the last record; always an MTR end (a CPL)
 //   56 u64 lsnReadMin     PGMRPL: lowest read point in use (<= VDL) when cut
 import { crc32 } from 'node:zlib';
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { errors } from '../errors.js';
 import { decodeRecord, type RedoRecord } from './record.js';
@@ -65,7 +65,7 @@ function frameCrc(bytes: Uint8Array, offset: number, payloadBytes: number): numb
 export function sealFrame(bytes: Uint8Array, view: DataView, offset: number, h: FrameHeader): void {
   assert(h.payloadBytes % 8 === 0 && h.payloadBytes > 0, 'frame payload must be non-empty and 8-aligned');
   assert(h.recordCount > 0, 'frame must hold a record');
-  assert(h.lsnPrev < h.lsnFirst && h.lsnFirst <= h.lsnLast, `frame LSNs out of order: prev ${h.lsnPrev} first ${h.lsnFirst} last ${h.lsnLast}`);
+  if (!(h.lsnPrev < h.lsnFirst && h.lsnFirst <= h.lsnLast)) fail(`frame LSNs out of order: prev ${h.lsnPrev} first ${h.lsnFirst} last ${h.lsnLast}`);
   assert(offset + FRAME_HEADER_BYTES + h.payloadBytes <= bytes.length, 'frame does not fit its buffer');
   view.setUint32(offset, FRAME_MAGIC, true);
   view.setUint16(offset + 4, FRAME_VERSION, true);

@@ -17,7 +17,7 @@
 //   node-reads.ts     read (the writer's reads), framesAfter (gossip), readValue
 // Members marked @internal are public only for those modules. They import this file for types
 // only, so there is no import cycle at run time.
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import { asOperatingError, AuroralError, errors } from '../errors.js';
 import { checkFrame, frameBytes, type FrameHeader } from '../log/frame.js';
 import type { ScanResult } from '../log/scanner.js';
@@ -35,6 +35,7 @@ import { cutFor, MemEpochStore, type EpochRecord, type EpochState, type EpochSto
 import { adopt, fence, recoverScan, recoverTo, rejoinPoint } from './node-recovery.js';
 import { addReplacement, damagedBlockValues, repairFrame, rewriteImages, scrubStep } from './scrub.js';
 import { framesAfter, read, readValue } from './node-reads.js';
+import { indexAfterAppend, indexIdleSlice } from './indexing.js';
 
 export interface NodeCoreConfig {
   nodeId: number;
@@ -51,6 +52,11 @@ export interface NodeCoreConfig {
   logGcNodes?: () => readonly LogGcNode[];
   /** Time between scrub passes, microseconds (0: only when a read found a bad checksum). */
   scrubIntervalMicros?: number;
+  /**
+   * Bytes of appended frames the node may leave unindexed (indexing.ts). Default 0: every frame is
+   * indexed right after its ack (unit tests); nodes run with the volume's indexLagBytesMax.
+   */
+  indexLagBytesMax?: number;
 }
 
 /** A frame as it sits in the inbound ring (or a peer's segment): a view of its bytes. */
@@ -121,6 +127,13 @@ export class NodeCore {
   failure: AuroralError | null = null;
   /** @internal */
   readonly clock: Clock;
+  /** The chain's records up to here (a frame end) are in the index; above it, only in the log (indexing.ts). */
+  indexedLsn = 0;
+  /** @internal Bytes of the frames above indexedLsn. */
+  unindexedBytes = 0;
+  /** @internal When receive() last appended a frame, on the injected clock. */
+  lastAppendMicros = 0;
+  readonly indexLagBytesMax: number;
   /** @internal The append point: the segment and offset where the next accepted frame goes. */
   seq = 0;
   /** @internal */
@@ -135,6 +148,7 @@ export class NodeCore {
     if (this.failure !== null) return false;
     if (!idle) return this.preallocate();
     try {
+      if (indexIdleSlice(this)) return true;
       if (this.coalescer.step()) return true;
       if (scrubStep(this)) return true;
     } catch (e) {
@@ -220,15 +234,17 @@ export class NodeCore {
     st.blockBytes = c.blockBytes;
     st.segmentsDeleted = c.segmentsDeleted;
     st.blockValuesReplaced = c.valuesReplaced;
+    st.indexedLsn = this.indexedLsn;
+    st.indexLagBytes = this.unindexedBytes;
     st.hotLogSegments = this.segmentLastLsn.size;
     st.hotLogBytes = this.segmentLastLsn.size * this.log.segmentBytes; // segments are preallocated
     return st;
   }
-  /** Where the frames accepted by the last receive() were written: indexed after the ack. */
+  /** Where the frames accepted by the last receive() were written (their bytes valid until afterAck()). */
   private readonly accepted: { frame: FrameRef; seq: number; position: number }[] = [];
 
-  /** The frames accepted by the last receive() (valid until indexAccepted()). */
-  get acceptedFrames(): readonly { frame: FrameRef }[] {
+  /** The frames accepted by the last receive() (valid until afterAck()). */
+  get acceptedFrames(): readonly { frame: FrameRef; seq: number; position: number }[] {
     return this.accepted;
   }
 
@@ -246,8 +262,10 @@ export class NodeCore {
     this.blocks = blocks;
     this.clock = clock;
     this.index = new KeyIndex(Math.max(12, Math.log2(config.pageCount)));
+    this.indexLagBytesMax = config.indexLagBytesMax ?? 0;
+    // A cycle's images hold every version at or below its LSN: only what is indexed.
     this.coalescer = new Coalescer(this.index, blocks, config.pageCount, log.segmentBytes, {
-      scl: () => this.scl,
+      scl: () => this.indexedLsn,
       readValue: (seq, position, valueBytes) => readValue(this, seq, position, valueBytes),
       fileBytes: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.fileBytes(seq & ~BLOCK_BIT) : this.log.segmentBytes),
       readFile: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.readAll(seq & ~BLOCK_BIT) : this.log.readSegment(seq)),
@@ -366,6 +384,7 @@ export class NodeCore {
         }
         this.accepted.push({ frame: f, seq: this.seq, position: this.position });
         this.frameDir.add({ lsnPrev: h.lsnPrev, lsnLast: h.lsnLast, seq: this.seq, position: this.position, bytes: f.bytes.length });
+        this.unindexedBytes += f.bytes.length;
         this.segmentLastLsn.set(this.seq, h.lsnLast);
         this.coalescer.bytesSinceCycle += f.bytes.length;
         views.push(f.bytes);
@@ -392,6 +411,7 @@ export class NodeCore {
     if (accepted > 0) {
       this.stats.groups++;
       this.scl = chainEnd;
+      this.lastAppendMicros = this.clock.nowMicros();
     }
     return accepted;
   }
@@ -408,13 +428,27 @@ export class NodeCore {
   // ---- background: apply ------------------------------------------------------------------
 
   /**
-   * Indexes the frames accepted by the last receive() (after its ack; their bytes must still be
-   * valid, i.e. the ring not yet released). `readMin` is the PGMRPL piggybacked on them.
+   * After the ack of the frames the last receive() accepted (their bytes must still be valid, i.e.
+   * the ring not yet released): index them now only if the backlog passed indexLagBytesMax
+   * (indexing.ts); otherwise they wait for a quiet moment or a read. `readMin` is the PGMRPL
+   * piggybacked on them.
    */
-  indexAccepted(readMin: number): void {
+  afterAck(readMin: number): void {
     this.index.setReadMin(readMin);
-    for (const a of this.accepted) this.indexFrame(a.frame.bytes, a.frame.header, a.seq, a.position);
+    indexAfterAppend(this);
     this.accepted.length = 0;
+  }
+
+  /** @internal (indexing.ts) the chain is indexed up to `lsn`, a frame of `bytes` more. */
+  noteIndexed(lsn: number, bytes: number): void {
+    this.indexedLsn = lsn;
+    this.unindexedBytes -= bytes;
+  }
+
+  /** @internal (node-recovery.ts) the index was rebuilt from the whole log: it covers the chain. */
+  indexRebuilt(): void {
+    this.indexedLsn = this.scl;
+    this.unindexedBytes = 0;
   }
 
   /** Adds every record of a (checked) frame to the index, located at (seq, position). */
@@ -439,7 +473,7 @@ export class NodeCore {
       at += size;
       count++;
     }
-    assert(count === h.recordCount, `frame ${h.lsnFirst}..${h.lsnLast} holds ${count} records, header says ${h.recordCount}`);
+    if (!(count === h.recordCount)) fail(`frame ${h.lsnFirst}..${h.lsnLast} holds ${count} records, header says ${h.recordCount}`);
     this.stats.recordsApplied += count;
   }
 

@@ -1,6 +1,6 @@
 // Where each frame of a node's chain lives in its hot log, in LSN order: lets the node serve
 // "frames after LSN x" to a peer (gossip) with one lookup and a pread per frame.
-import { assert } from '../assert.js';
+import { fail } from '../assert.js';
 
 export interface FrameLocation {
   lsnPrev: number;
@@ -20,7 +20,7 @@ export class FrameDirectory {
 
   add(f: FrameLocation): void {
     const last = this.entries[this.entries.length - 1];
-    assert(last === undefined || this.entries.length === this.head || f.lsnPrev === last.lsnLast, `frame directory broken: ${f.lsnPrev} after ${last?.lsnLast}`);
+    if (!(last === undefined || this.entries.length === this.head || f.lsnPrev === last.lsnLast)) fail(`frame directory broken: ${f.lsnPrev} after ${last?.lsnLast}`);
     this.entries.push(f);
   }
 

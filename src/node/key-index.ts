@@ -11,7 +11,7 @@
 // at or below PGMRPL (lowest read point in use) can never be read again and are freed as new
 // versions arrive. Key bytes are stored once per key in an append-only arena (a deleted key keeps
 // its bytes until coalescing rewrites the index; see docs/architecture.md).
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 
 const NONE = -1;
 /** valueBytes of a tombstone (a delete). */
@@ -75,14 +75,24 @@ export class KeyIndex {
     if (lsn > this.readMin) this.readMin = lsn;
   }
 
-  /** Finds the head slot (newest version) of the key at key[start, end) with hash h. */
-  private findHead(h: number, key: Uint8Array, start: number, end: number): { slot: number; before: number } {
+  /** The slot before the last findHead() result in its bucket chain (NONE: it is the first). */
+  private foundBefore = NONE;
+
+  /**
+   * Finds the head slot (newest version) of the key at key[start, end) with hash h; its
+   * predecessor in the chain is left in foundBefore (no object per call: this runs per record).
+   */
+  private findHead(h: number, key: Uint8Array, start: number, end: number): number {
     let before = NONE;
     for (let s = this.buckets[h & this.mask]!; s !== NONE; s = this.nextInBucket[s]!) {
-      if (this.hash[s] === h && this.keyEquals(s, key, start, end)) return { slot: s, before };
+      if (this.hash[s] === h && this.keyEquals(s, key, start, end)) {
+        this.foundBefore = before;
+        return s;
+      }
       before = s;
     }
-    return { slot: NONE, before };
+    this.foundBefore = before;
+    return NONE;
   }
 
   private keyEquals(s: number, key: Uint8Array, start: number, end: number): boolean {
@@ -96,7 +106,8 @@ export class KeyIndex {
 
   /** Records a version of key[start, end) written at `lsn`, its value at (seq, position). */
   insert(h: number, key: Uint8Array, start: number, end: number, lsn: number, seq: number, position: number, valueBytes: number, valueChecksum: number): void {
-    const { slot: head, before } = this.findHead(h, key, start, end);
+    const head = this.findHead(h, key, start, end);
+    const before = this.foundBefore;
     const n = this.allocSlot();
     this.hash[n] = h;
     this.lsn[n] = lsn;
@@ -116,7 +127,7 @@ export class KeyIndex {
       if (this.keys > this.buckets.length) this.growBuckets();
       return;
     }
-    assert(lsn > this.lsn[head]!, `index versions out of LSN order: ${lsn} after ${this.lsn[head]}`);
+    if (!(lsn > this.lsn[head]!)) fail(`index versions out of LSN order: ${lsn} after ${this.lsn[head]}`);
     this.keyOff[n] = this.keyOff[head]!;
     this.prevVersion[n] = head;
     this.nextInBucket[n] = this.nextInBucket[head]!;
@@ -154,7 +165,7 @@ export class KeyIndex {
 
   /** The newest version of the key with lsn <= readPoint, or null. */
   lookup(h: number, key: Uint8Array, readPoint: number): VersionLocation | null {
-    let v = this.findHead(h, key, 0, key.length).slot;
+    let v = this.findHead(h, key, 0, key.length);
     while (v !== NONE && this.lsn[v]! > readPoint) v = this.prevVersion[v]!;
     if (v === NONE) return null;
     return { lsn: this.lsn[v]!, seq: this.seq[v]!, position: this.pos[v]!, valueBytes: this.valueBytes[v]!, valueChecksum: this.checksum[v]! };
@@ -207,7 +218,12 @@ export class KeyIndex {
       this.keyArena = grown;
     }
     const off = this.keyArenaUsed;
-    this.keyArena.set(key.subarray(start, end), off);
+    const arena = this.keyArena;
+    if (len <= 64) {
+      for (let i = 0; i < len; i++) arena[off + i] = key[start + i]!; // no subarray object per key
+    } else {
+      arena.set(key.subarray(start, end), off);
+    }
     this.keyArenaUsed += len;
     return off;
   }
@@ -249,16 +265,20 @@ export class KeyIndex {
 
   /** Doubles the bucket table and relinks every key's head slot (load factor <= 1). */
   private growBuckets(): void {
-    const heads: number[] = [];
-    for (let b = 0; b < this.buckets.length; b++) {
-      for (let s = this.buckets[b]!; s !== NONE; s = this.nextInBucket[s]!) heads.push(s);
-    }
-    this.buckets = new Int32Array(this.buckets.length * 2).fill(NONE);
+    const old = this.buckets;
+    this.buckets = new Int32Array(old.length * 2).fill(NONE);
     this.mask = this.buckets.length - 1;
-    for (const s of heads) {
-      const b = this.hash[s]! & this.mask;
-      this.nextInBucket[s] = this.buckets[b]!;
-      this.buckets[b] = s;
+    // Each old chain splits between buckets b and b + old.length; relink in place, no list of heads
+    // (a JS array of millions of slot numbers was most of an insert's amortized cost).
+    for (let b = 0; b < old.length; b++) {
+      let s = old[b]!;
+      while (s !== NONE) {
+        const next = this.nextInBucket[s]!;
+        const nb = this.hash[s]! & this.mask;
+        this.nextInBucket[s] = this.buckets[nb]!;
+        this.buckets[nb] = s;
+        s = next;
+      }
     }
   }
 

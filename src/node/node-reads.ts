@@ -9,6 +9,7 @@ import { AuroralError } from '../errors.js';
 import { valueChecksum } from '../log/record.js';
 import { BLOCK_BIT } from './blocks.js';
 import { keyHash, TOMBSTONE } from './key-index.js';
+import { indexTo } from './indexing.js';
 // Type only: core.ts imports this module at run time, never the reverse.
 import type { NodeCore, NodeRead } from './core.js';
 
@@ -41,6 +42,12 @@ export function framesAfter(core: NodeCore, lsn: number, bytesMax: number): Uint
 export function read(core: NodeCore, key: Uint8Array, readPoint: number): NodeRead {
   if (core.failure !== null) return { status: 'failed' };
   if (readPoint > core.scl) return { status: 'behind', scl: core.scl };
+  if (core.indexedLsn < readPoint) {
+    // Durable here but not indexed yet (indexing.ts): index up to the read point first.
+    const s = indexTo(core, readPoint);
+    if (s === 'failed') return { status: 'failed' };
+    if (s === 'damaged') return { status: 'corrupt' }; // another node serves it; scrub repairs this one
+  }
   core.stats.reads++;
   const v = core.index.lookup(keyHash(key), key, readPoint);
   if (v === null) return { status: 'ok', result: { found: false } };

@@ -257,4 +257,5 @@ function rebuildIndex(core: NodeCore): void {
     throw errors.recoveryFailed(`node ${core.config.nodeId}: after recovery its log ends at ${r.lsnLast} (${r.outcome}, ` +
       `${r.frames.length} frames, fault ${r.fault?.why ?? 'none'}, segments ${core.log.segments().join(',')}), expected ${core.scl}`);
   }
+  core.indexRebuilt();
 }

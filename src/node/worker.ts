@@ -21,6 +21,7 @@ import { nodeDir, nodeLogDir } from './paths.js';
 import { StageTrace } from '../metrics/trace.js';
 import { monoMicros } from '../shared/mono-clock.js';
 import { ownTid } from '../metrics/thread-cpu.js';
+import { INDEX_QUIET_MICROS } from './indexing.js';
 import type { Config } from '../config.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { readVolume, volumeFrameBytesMax } from '../recovery/volume.js';
@@ -119,7 +120,7 @@ function main(d: NodeWorkerData): void {
   const payloadBytesMax = volumeFrameBytesMax(readVolume(c.dir), c) - FRAME_HEADER_BYTES;
   const core = new NodeCore(
     { nodeId: d.nodeId, pageCount: c.pageCount, payloadBytesMax, logGcNodes,
-      scrubIntervalMicros: c.scrubIntervalMs * 1000 },
+      scrubIntervalMicros: c.scrubIntervalMs * 1000, indexLagBytesMax: c.indexLagBytesMax },
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: monoMicros },
     new FsEpochStore(nodeDir(c.dir, d.nodeId)),
   );
@@ -287,7 +288,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       // are picked up at its next wake-up (they only trim retention).
       if (mayAdvanceVdl(control, link.writer, c.nodes, c.writeQuorum, core.scl)) link.writer.ring(ctl.gcDoorbell);
     }
-    core.indexAccepted(feed.readMin); // after the ack: off the commit's critical path
+    core.afterAck(feed.readMin); // indexing waits for a quiet moment or a read (indexing.ts)
     return accepted;
   };
 
@@ -400,8 +401,10 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       stats.set(core.statsSnapshot());
       if (more) continue;
     }
-    // With a fetch outstanding, wake up to time it out even if nothing rings.
-    control.park(ctl.nodeDoorbell(id), seen, gossip.wantsSoon ? GOSSIP_WAKE_MS : PARK_TIMEOUT_MS);
+    // With a fetch outstanding, wake up to time it out even if nothing rings; with frames not yet
+    // indexed, to index them once the node has been quiet for INDEX_QUIET_MICROS.
+    const wakeMs = core.unindexedBytes > 0 ? INDEX_QUIET_MICROS / 1000 : gossip.wantsSoon ? GOSSIP_WAKE_MS : PARK_TIMEOUT_MS;
+    control.park(ctl.nodeDoorbell(id), seen, wakeMs);
   }
 }
 

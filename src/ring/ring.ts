@@ -16,7 +16,7 @@
 // Publication: the producer writes headers and payloads with plain stores, then Atomics.store's
 // writePos; the consumer Atomics.load's writePos before reading anything below it. Release is the
 // mirror image. The producer never overwrites bytes below readPos + cap (back-pressure, not loss).
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 
 export const RING_HEADER_BYTES = 256;
 const WRITE_POS_INDEX = 0; // BigInt64 index of writePos
@@ -97,7 +97,7 @@ export class RingProducer extends RingView {
    * Nothing is visible to the consumer until publish().
    */
   tryReserve(payloadBytes: number, tag: number): number {
-    assert(payloadBytes >= 0 && payloadBytes <= this.payloadBytesMax, `message of ${payloadBytes} bytes exceeds ring limit ${this.payloadBytesMax}`);
+    if (!(payloadBytes >= 0 && payloadBytes <= this.payloadBytesMax)) fail(`message of ${payloadBytes} bytes exceeds ring limit ${this.payloadBytesMax}`);
     const need = messageBytes(payloadBytes);
     let offset = this.writePos & this.mask;
     const tail = this.capacity - offset;
@@ -171,7 +171,7 @@ export class RingConsumer extends RingView {
     }
     const tag = this.u32[(offset >>> 2) + 1]!;
     const size = messageBytes(payloadBytes);
-    assert(offset + size <= this.capacity, `ring message overruns the data area (${payloadBytes} bytes at ${offset})`);
+    if (!(offset + size <= this.capacity)) fail(`ring message overruns the data area (${payloadBytes} bytes at ${offset})`);
     this.readPos += size;
     assert(this.readPos <= this.writePosSeen, 'ring message extends past the published position');
     return { offset: offset + MESSAGE_HEADER_BYTES, payloadBytes, tag, end: this.readPos };

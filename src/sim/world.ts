@@ -112,6 +112,8 @@ interface SimNode {
   restarting: boolean;
 }
 
+const INDEX_LAG_BY_SEED = [0, 4096, 64 * 1024, 1 << 30];
+
 export class World {
   readonly rng: Random;
   readonly oracle = new Oracle();
@@ -316,7 +318,7 @@ export class World {
       return 0;
     }
     if (accepted > 0) {
-      core.indexAccepted(this.writer?.gc.vdl ?? 0);
+      core.afterAck(this.writer?.gc.vdl ?? 0);
       this.ack(i);
     }
     return accepted;
@@ -588,6 +590,9 @@ export class World {
     return new NodeCore({
       nodeId: i, pageCount: PAGE_COUNT, payloadBytesMax: FRAME_BYTES_MAX - FRAME_HEADER_BYTES,
       logGcNodes: () => this.nodes.map((m) => ({ live: m.core !== null, scl: m.core?.scl ?? 0 })), scrubIntervalMicros: 0,
+      // Both indexing policies (node/indexing.ts), by seed: after every ack, and lagging behind by
+      // a few frames, a few hundred, or without bound until a quiet moment or a read.
+      indexLagBytesMax: INDEX_LAG_BY_SEED[this.o.seed % INDEX_LAG_BY_SEED.length]!,
     }, this.hotLog(n.dir, false), new FsBlockStorage(n.dir, this.io), { nowMicros: () => this.now }, new FsEpochStore(n.dir, this.io));
   }
 

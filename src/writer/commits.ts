@@ -10,7 +10,7 @@
 // queue plus the unknown-outcome commits hold at most LAL commits, and pendingKeys at most LAL
 // keys (a commit has no more keys than records).
 import { FixedDeque, Heap } from 'mnemonist';
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import { errors, type AuroralError } from '../errors.js';
 
 interface Commit {
@@ -89,7 +89,7 @@ export class CommitPipeline {
   /** True if `count` more LSNs may be allocated without passing the LAL. */
   canAllocate(count: number): boolean {
     // A bigger MTR could never be allocated; Database.commit refuses it (TRANSACTION_TOO_LARGE).
-    assert(count >= 1 && count <= this.lal, `an MTR of ${count} records exceeds the LAL (${this.lal})`);
+    if (!(count >= 1 && count <= this.lal)) fail(`an MTR of ${count} records exceeds the LAL (${this.lal})`);
     return this.lsnNext + count - 1 - Math.max(this.vdl, this.lsnBase) <= this.lal;
   }
 
@@ -102,7 +102,7 @@ export class CommitPipeline {
 
   /** Registers a commit whose MTR ends at `lsn` (its CPL); `keys` become pending until durable. */
   add(lsn: number, keys: string | string[], nowMs: number, resolve: (lsn: number) => void, reject: (e: AuroralError) => void, sampledAt = -1): void {
-    assert(lsn > this.vdl && lsn < this.lsnNext, `commit LSN ${lsn} must be allocated and above VDL ${this.vdl}`);
+    if (!(lsn > this.vdl && lsn < this.lsnNext)) fail(`commit LSN ${lsn} must be allocated and above VDL ${this.vdl}`);
     assert(this.queue.size + this.unknown.size < this.lal, 'more commits in flight than the LAL allows');
     if (typeof keys === 'string') this.pendingKeys.set(keys, lsn);
     else for (const k of keys) this.pendingKeys.set(k, lsn);

@@ -3,15 +3,15 @@
 // Reads go to one node whose SCL covers the read point; a key with a write in flight is read only
 // after that write is durable (key tracking), so a read never returns what a crash could lose.
 import { performance } from 'node:perf_hooks';
-import { assert } from '../assert.js';
+import { fail } from '../assert.js';
 import type { Config } from '../config.js';
 import { errors, type AuroralError } from '../errors.js';
 import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
 import { RingProducer } from '../ring/ring.js';
-import { ctl } from '../shared/control.js';
+import { ctl, sleepersOf } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import { CommitPipeline } from './commits.js';
-import { keyId, ownBytes } from './keys.js';
+import { borrowBytes, copyBytes, keyId, ownBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
 import { WriterLifecycle, WriterState } from './lifecycle.js';
 import type { CacheLease } from './page-cache.js';
@@ -167,7 +167,9 @@ export class Database {
     if (!this.life.accepting) return Promise.reject(this.deadError());
     let op: TxOp;
     try {
-      op = this.op(kind, key, value);
+      // Borrowed, not copied: encoded into the ring before this call returns, unless it has to
+      // wait for LSNs or ring space, and then commit() takes its own copy.
+      op = this.op(kind, key, value, false);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -206,13 +208,16 @@ export class Database {
     return this.commit(list, list.map((o) => o.id));
   }
 
-  /** @internal validates one operation and computes its page and size. */
-  op(kind: Op, key: Key, value: Value | null): TxOp {
-    // Kept past the call (blocked MTRs, transactions, the cache): private copies (keys.ts).
-    const k = ownBytes('key', key);
+  /**
+   * @internal validates one operation and computes its page and size. `own`: private copies of the
+   * caller's bytes (keys.ts), for an operation kept past the call (a transaction's); false only
+   * for one commit() takes at once (it copies what it has to keep).
+   */
+  op(kind: Op, key: Key, value: Value | null, own = true): TxOp {
+    const k = own ? ownBytes('key', key) : borrowBytes('key', key);
     if (k.length === 0) throw errors.invalidArgument('key', 'must not be empty');
     if (k.length > this.config.keyBytesMax) throw errors.keyTooLarge(k.length, this.config.keyBytesMax);
-    const v = value === null ? null : ownBytes('value', value);
+    const v = value === null ? null : own ? ownBytes('value', value) : borrowBytes('value', value);
     if (v !== null && v.length > this.config.valueBytesMax) throw errors.valueTooLarge(v.length, this.config.valueBytesMax);
     return { op: kind, key: k, value: v, id: keyId(k), pageId: pageIdOf(k, this.config.pageCount), bytes: recordBytes(k.length, v?.length ?? 0) };
   }
@@ -226,49 +231,59 @@ export class Database {
     for (const o of ops) mtrBytes += o.bytes;
     if (mtrBytes > this.config.mtrBytesMax) return Promise.reject(errors.transactionTooLarge(mtrBytes, this.config.mtrBytesMax));
     return new Promise<number>((resolve, reject) => {
-      const b: Blocked = {
-        ops, mtrBytes, keys, deadlineMs: performance.now() + this.config.commitTimeoutMs,
-        calledAt: this.metrics.enabled ? monoMicros() : 0, resolve, reject,
-      };
-      // FIFO: LSN order must follow call order, so nobody overtakes a blocked commit.
-      if (this.blocked.length > this.blockedHead || !this.tryEncode(b)) this.blocked.push(b);
+      const calledAt = this.metrics.enabled ? monoMicros() : 0;
+      // FIFO: LSN order must follow call order, so nobody overtakes a blocked commit. The common
+      // case encodes at once and allocates nothing more than the promise and its queue entry.
+      if (this.blocked.length > this.blockedHead || !this.encode(ops, mtrBytes, keys, calledAt, resolve, reject)) {
+        // Kept until encoded: the caller may reuse its buffers as soon as this call returns.
+        for (const o of ops) {
+          o.key = copyBytes(o.key);
+          if (o.value !== null) o.value = copyBytes(o.value);
+        }
+        this.blocked.push({ ops, mtrBytes, keys, deadlineMs: performance.now() + this.config.commitTimeoutMs, calledAt, resolve, reject });
+      }
       this.ensurePumping();
     });
   }
 
   private tryEncode(b: Blocked): boolean {
+    return this.encode(b.ops, b.mtrBytes, b.keys, b.calledAt, b.resolve, b.reject);
+  }
+
+  private encode(ops: TxOp[], mtrBytes: number, keys: string | string[], calledAt: number,
+    resolve: (lsn: number) => void, reject: (e: AuroralError) => void): boolean {
     if (this.link.fatal !== null) { // the thread is gone (FAILED, or died while CLOSING)
-      b.reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal.message}`));
+      reject(errors.nodeFailed(-1, `group-commit thread died: ${this.link.fatal.message}`));
       return true;
     }
-    const count = b.ops.length;
+    const count = ops.length;
     if (!this.commits.canAllocate(count)) return false;
-    let offset = this.ring.tryReserve(b.mtrBytes, count);
+    let offset = this.ring.tryReserve(mtrBytes, count);
     if (offset < 0) {
       // Ask the group-commit thread to ring us when it frees space, then look once more (it may
       // have freed space between our check and the flag).
       Atomics.store(this.link.control.i32, ctl.writerWantsSpace, 1);
-      offset = this.ring.tryReserve(b.mtrBytes, count);
+      offset = this.ring.tryReserve(mtrBytes, count);
       if (offset < 0) return false;
     }
-    Atomics.store(this.link.control.i32, ctl.writerWantsSpace, 0);
+    if (Atomics.load(this.link.control.i32, ctl.writerWantsSpace) !== 0) Atomics.store(this.link.control.i32, ctl.writerWantsSpace, 0);
     const lsnFirst = this.commits.allocate(count);
     let at = offset;
     for (let i = 0; i < count; i++) {
-      const o = b.ops[i]!;
+      const o = ops[i]!;
       at += encodeRecord(this.ring.bytes, this.ringView, at, o.op, i === count - 1, lsnFirst + i, o.pageId, o.key, o.value);
       // The writer applies its own redo to its cache: the entry is now the key's newest version.
       this.cache.applyWrite(o.pageId, o.id, lsnFirst + i, o.value);
     }
-    assert(at - offset === b.mtrBytes, 'MTR size mismatch');
+    if (at - offset !== mtrBytes) fail(`MTR size mismatch: ${at - offset} encoded, ${mtrBytes} reserved`);
     this.ring.publish(); // payload first, then the position (Atomics.store inside)
     this.ringGcSoon();
     let sampledAt = -1;
     if (this.metrics.enabled && isSampled(lsnFirst, lsnFirst + count - 1, this.metrics.sampleLsns)) {
-      sampledAt = b.calledAt;
+      sampledAt = calledAt;
       this.metrics.onEncoded(this.ring.usedBytes);
     }
-    this.commits.add(lsnFirst + count - 1, b.keys, performance.now(), b.resolve, b.reject, sampledAt);
+    this.commits.add(lsnFirst + count - 1, keys, performance.now(), resolve, reject, sampledAt);
     return true;
   }
 
@@ -312,8 +327,15 @@ export class Database {
         const seen = Atomics.load(i32, ctl.writerDoorbell);
         const next = this.onWake();
         if (!this.hasWork()) break;
+        // Counted as a sleeper while it waits, so the group-commit thread notifies (Control.ring).
+        const sleepers = sleepersOf(ctl.writerDoorbell);
+        Atomics.add(i32, sleepers, 1);
         const r = Atomics.waitAsync(i32, ctl.writerDoorbell, seen, Math.max(1, Math.min(next ?? 100, 100)));
-        if (r.async) await r.value;
+        try {
+          if (r.async) await r.value;
+        } finally {
+          Atomics.sub(i32, sleepers, 1);
+        }
       }
     } finally {
       this.pumping = false;

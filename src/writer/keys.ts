@@ -13,6 +13,16 @@ export function ownBytes(name: 'key' | 'value', v: unknown): Uint8Array {
   throw errors.invalidArgument(name, `must be a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);
 }
 
+/**
+ * The caller's string or bytes as bytes, without a copy of a Uint8Array: only for bytes used
+ * before the call returns (a single put encoded at once; commit() copies what must wait).
+ */
+export function borrowBytes(name: 'key' | 'value', v: unknown): Uint8Array {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (v instanceof Uint8Array) return v;
+  throw errors.invalidArgument(name, `must be a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);
+}
+
 /** One char per byte (latin1): an exact Map key for arbitrary key bytes. */
 export function keyId(key: Uint8Array): string {
   // fromCharCode.apply is ~2.5x faster than a Buffer round trip for short keys; long keys go

@@ -1,0 +1,125 @@
+// Goal: a node with a lag bound acks frames without indexing them, and yet every read at a read
+// point it has acknowledged sees exactly the acknowledged values (on-demand indexing); it indexes
+// the backlog only once quiet, never lets the backlog pass the bound, never indexes bytes that
+// fail their CRC, and coalesces only what is indexed.
+// Method: NodeCore over the in-memory HotLog with a hand-driven clock (src/node/indexing.ts).
+import { describe, expect, it } from 'vitest';
+import { MemHotLog } from '../src/node/hotlog.js';
+import { MemBlockStorage } from '../src/node/blocks.js';
+import { NodeCore, type FrameRef } from '../src/node/core.js';
+import { decodeFrame } from '../src/log/frame.js';
+import { INDEX_QUIET_MICROS } from '../src/node/indexing.js';
+import { buildFrame } from './frame-builder.js';
+
+const dec = new TextDecoder();
+const enc = new TextEncoder();
+
+function setup(indexLagBytesMax: number, segmentBytes = 1 << 20) {
+  const clock = { t: 1_000_000, nowMicros() { return this.t; } };
+  const log = new MemHotLog(segmentBytes);
+  const core = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20, indexLagBytesMax }, log, new MemBlockStorage(), clock);
+  core.recoverScan();
+  core.recoverTo(0, 1, null);
+  let lsn = 1;
+  const frameBytes: number[] = [];
+  /** Appends one frame of `n` puts (key k<i % keys> = round-tagged value) and acks it. */
+  const append = (n: number, keys: number, tag: string): FrameRef => {
+    const recs = Array.from({ length: n }, (_, i) => ({ key: `k${(lsn + i) % keys}`, value: `${tag}-${lsn + i}` }));
+    const bytes = buildFrame(recs, lsn, lsn - 1, 1, lsn);
+    const f: FrameRef = { bytes, header: decodeFrame(bytes) };
+    expect(core.receive([f])).toBe(1);
+    core.afterAck(0);
+    frameBytes.push(bytes.length);
+    lsn += n;
+    return f;
+  };
+  const read = (key: string, rp = core.scl): string | null | undefined => {
+    const r = core.read(enc.encode(key), rp);
+    if (r.status !== 'ok') return r.status as never;
+    return r.result.found ? (r.result.value === null ? null : dec.decode(r.result.value)) : undefined;
+  };
+  return { core, log, clock, append, read, frameBytes };
+}
+
+describe('lazy indexing (node/indexing.ts)', () => {
+  it('acks without indexing; a read indexes up to its read point first and sees every acknowledged value', () => {
+    const { core, append, read } = setup(1 << 30);
+    const model = new Map<string, string>();
+    for (let f = 0; f < 20; f++) {
+      const fr = append(10, 37, 'v');
+      for (let i = 0; i < 10; i++) model.set(`k${(fr.header.lsnFirst + i) % 37}`, `v-${fr.header.lsnFirst + i}`);
+    }
+    expect(core.scl).toBe(200);
+    expect(core.indexedLsn).toBe(0);
+    expect(core.stats.recordsApplied).toBe(0);
+    // A read at an older read point indexes only that far, and sees the values as of it.
+    expect(read('k5', 50)).toBe('v-42');
+    expect(core.indexedLsn).toBe(50);
+    for (const [k, v] of model) expect(read(k)).toBe(v);
+    expect(core.indexedLsn).toBe(200);
+    expect(core.stats.framesIndexedOnRead).toBe(20);
+    expect(core.unindexedBytes).toBe(0);
+  });
+
+  it('indexes the backlog only once nothing was appended for INDEX_QUIET_MICROS', () => {
+    const { core, clock, append } = setup(1 << 30);
+    for (let f = 0; f < 10; f++) append(5, 1000, 'v');
+    clock.t += INDEX_QUIET_MICROS - 1;
+    expect(core.idleWork(true)).toBe(false);
+    expect(core.indexedLsn).toBe(0);
+    clock.t += 1;
+    while (core.idleWork(true)) { /* slices */ }
+    expect(core.indexedLsn).toBe(core.scl);
+    expect(core.stats.recordsApplied).toBe(50);
+    expect(core.stats.framesIndexedOnRead).toBe(0);
+  });
+
+  it('never lets the unindexed backlog pass indexLagBytesMax: the oldest frames are indexed, down to half', () => {
+    const { core, append, frameBytes } = setup(8192);
+    let maxLag = 0;
+    for (let f = 0; f < 200; f++) {
+      append(8, 5000, 'v');
+      maxLag = Math.max(maxLag, core.unindexedBytes);
+      expect(core.unindexedBytes).toBeLessThanOrEqual(8192);
+    }
+    expect(maxLag).toBeGreaterThan(8192 / 2); // it did lag
+    expect(core.indexedLsn).toBeGreaterThan(0);
+    expect(core.stats.framesIndexedOverLag).toBeGreaterThan(0);
+    // Everything above the indexed point is exactly the backlog it reports.
+    const lagFrames = frameBytes.slice(frameBytes.length - (core.scl - core.indexedLsn) / 8);
+    expect(lagFrames.reduce((a, b) => a + b, 0)).toBe(core.unindexedBytes);
+  });
+
+  it('with indexLagBytesMax = 0 every frame is indexed at its ack (from the ring)', () => {
+    const { core, append } = setup(0);
+    append(4, 10, 'v');
+    expect(core.indexedLsn).toBe(4);
+    expect(core.stats.recordsApplied).toBe(4);
+  });
+
+  it('never indexes a frame damaged on disk after its ack: the read answers corrupt and a scrub is due', () => {
+    const { core, log, append, read } = setup(1 << 30);
+    append(4, 10, 'good');
+    const loc = core.frameDir.at(core.frameDir.first)!;
+    log.flipBit(loc.seq, loc.position + 70);
+    expect(read('k1')).toBe('corrupt');
+    expect(core.indexedLsn).toBe(0);
+    expect(core.stats.recordsApplied).toBe(0);
+    expect(core.scrubSoon).toBe(true);
+  });
+
+  it('coalesces only what is indexed, and after a quiet moment catches up and coalesces all of it', () => {
+    const { core, clock, append, read } = setup(1 << 30, 64 * 1024);
+    for (let f = 0; f < 250; f++) append(20, 50, 'v'); // > 3 segments of 64 KiB
+    core.index.setReadMin(core.scl);
+    // Not quiet: no indexing, so nothing to coalesce (a cycle never covers unindexed frames).
+    while (core.idleWork(true)) { /* slices */ }
+    expect(core.coalescer.coalesceLsn).toBe(0);
+    clock.t += INDEX_QUIET_MICROS;
+    while (core.idleWork(true)) { /* index, then coalesce */ }
+    expect(core.indexedLsn).toBe(core.scl);
+    expect(core.coalescer.coalesceLsn).toBeGreaterThan(0);
+    expect(core.coalescer.coalesceLsn).toBeLessThanOrEqual(core.indexedLsn);
+    for (let k = 0; k < 50; k++) expect(read(`k${k}`)).toMatch(/^v-\d+$/);
+  });
+});
