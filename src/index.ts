@@ -4,6 +4,7 @@ export { open, openVolume, Volume } from './writer/volume.js';
 export { Transaction } from './writer/transaction.js';
 export { WriterState } from './writer/lifecycle.js';
 export { Snapshot } from './writer/snapshot.js';
+export type { ScanEntry, ScanOptions } from './writer/key-scan.js';
 export { AuroralError, ErrorCode, isAuroralError } from './errors.js';
 export { defaults, limits, type OpenOptions, type GroupCommitOptions, type MetricsOptions, type FsyncMode, type GroupCommitMode } from './config.js';
 export type { DatabaseStats, NodeStatsSnapshot } from './writer/stats.js';

@@ -14,7 +14,7 @@
 // here so that the API stays `core.x(...)`:
 //   node-recovery.ts  recoverScan, fence, adopt, rejoinPoint, recoverTo (open, writer failover)
 //   scrub.ts          scrub slices of idleWork, frame repair, block-value repair
-//   node-reads.ts     read (the writer's reads), framesAfter (gossip), readValue
+//   node-reads.ts     read and scanPage (the writer's reads), framesAfter (gossip), readValue
 // Members marked @internal are public only for those modules. They import this file for types
 // only, so there is no import cycle at run time.
 import { assert, fail } from '../assert.js';
@@ -34,7 +34,7 @@ import { logGcBound, type LogGcNode } from './log-gc.js';
 import { cutFor, MemEpochStore, type EpochRecord, type EpochState, type EpochStore } from './epoch-store.js';
 import { adopt, fence, recoverScan, recoverTo, rejoinPoint } from './node-recovery.js';
 import { addReplacement, damagedBlockValues, repairFrame, rewriteImages, scrubStep } from './scrub.js';
-import { framesAfter, read, readValue } from './node-reads.js';
+import { framesAfter, read, readValue, scanPage } from './node-reads.js';
 import { indexAfterAppend, indexIdleSlice } from './indexing.js';
 
 export interface NodeCoreConfig {
@@ -70,7 +70,11 @@ export type NodeStats = Record<NodeStatKey, number>;
 
 /** found: false = no version at or below the read point; value null = deleted. */
 export type KeyRead = { found: false } | { found: true; lsn: number; value: Uint8Array | null };
-export type NodeRead = { status: 'ok'; result: KeyRead } | { status: 'behind'; scl: number } | { status: 'failed' } | { status: 'corrupt' };
+/** Why a node does not answer a read: not caught up to the read point, failed, or a value failed its checksum. */
+export type NodeRefusal = { status: 'behind'; scl: number } | { status: 'failed' } | { status: 'corrupt' };
+export type NodeRead = { status: 'ok'; result: KeyRead } | NodeRefusal;
+/** A page scan's answer (node-reads.ts scanPage): a packed chunk (scan-chunk.ts) and the cursor for the rest, or null. */
+export type NodeScan = { status: 'ok'; chunk: Uint8Array; after: Uint8Array | null } | NodeRefusal;
 
 export interface Clock {
   /** Monotonic microseconds. */
@@ -487,5 +491,10 @@ export class NodeCore {
   /** The value of `key` as of `readPoint`, read from this node's log (node-reads.ts). */
   read(key: Uint8Array, readPoint: number): NodeRead {
     return read(this, key, readPoint);
+  }
+
+  /** The live keys of one page as of `readPoint`, one chunk of about `bytesMax` (node-reads.ts). */
+  scanPage(pageId: number, readPoint: number, prefix: Uint8Array, after: Uint8Array | null, bytesMax: number): NodeScan {
+    return scanPage(this, pageId, readPoint, prefix, after, bytesMax);
   }
 }

@@ -58,6 +58,8 @@ export type NodeRequest =
   /** The new writer's recovery outcome: its epoch and the VDL it kept, in the history. */
   | { type: 'adopt'; epoch: number; history: EpochRecord[] }
   | { type: 'read'; id: number; key: Uint8Array; readPoint: number }
+  /** One chunk of a page scan (node-reads.ts scanPage): keys after `after` (null: from the start). */
+  | { type: 'scan-page'; id: number; pageId: number; readPoint: number; prefix: Uint8Array; after: Uint8Array | null; bytesMax: number }
   | { type: 'peer-port'; peer: number; port: MessagePort }
   /** Rebuild source (rebuild.ts): hold still and answer a SnapshotReply on `reply`; held until the release of `id`. */
   | { type: 'snapshot-hold'; id: number; reply: MessagePort }
@@ -80,7 +82,9 @@ export type NodeReply =
    * only the step asked for (fence, adopt) was refused and the node runs on.
    */
   | { type: 'failed'; error: SerializedError; fatal: boolean }
-  | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; value: Uint8Array | null; found: boolean; lsn: number };
+  | { type: 'read-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; value: Uint8Array | null; found: boolean; lsn: number }
+  /** `chunk` (status ok only) is transferred: a packed scan chunk (scan-chunk.ts); `after`: the cursor for the rest of the page, or null. */
+  | { type: 'scan-result'; id: number; status: 'ok' | 'behind' | 'failed' | 'corrupt'; chunk: Uint8Array | null; after: Uint8Array | null };
 
 /** At most this many frames per append group (bounds one writev and one apply pass). */
 const GROUP_FRAMES_MAX = 1024;
@@ -124,7 +128,7 @@ function main(d: NodeWorkerData): void {
     log, new FsBlockStorage(nodeDir(c.dir, d.nodeId)), { nowMicros: monoMicros },
     new FsEpochStore(nodeDir(c.dir, d.nodeId)),
   );
-  const reply = (r: NodeReply) => port.postMessage(r);
+  const reply = (r: NodeReply, transfer: ArrayBuffer[] = []) => port.postMessage(r, transfer);
   const link = { writer: new Control(d.writerControl) }; // the attached writer's block (replaced by 'fence')
   const fail = (e: unknown) => {
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.FAILED);
@@ -229,7 +233,7 @@ function mayAdvanceVdl(control: Control, writer: Control, nodes: number, writeQu
 }
 
 function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { writer: Control }, stats: StatsBlock<typeof nodeStatKeys[number]>,
-  reply: (r: NodeReply) => void, fail: (e: unknown) => void): void {
+  reply: (r: NodeReply, transfer?: ArrayBuffer[]) => void, fail: (e: unknown) => void): void {
   const feed = new RingFeed(d.ring, d.nodeId, GROUP_FRAMES_MAX);
   const id = d.nodeId;
   const c = d.config;
@@ -367,6 +371,14 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         } else {
           reply({ type: 'read-result', id: msg.id, status: r.status, found: false, value: null, lsn: 0 });
         }
+      }
+      if (msg.type === 'scan-page') {
+        // As a read: lost while paused or muted. Served inline, between appends: bytesMax bounds the stall.
+        if (paused || Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue;
+        const r = core.scanPage(msg.pageId, msg.readPoint, msg.prefix, msg.after, msg.bytesMax);
+        noticeFailure();
+        if (r.status === 'ok') reply({ type: 'scan-result', id: msg.id, status: 'ok', chunk: r.chunk, after: r.after }, [r.chunk.buffer as ArrayBuffer]);
+        else reply({ type: 'scan-result', id: msg.id, status: r.status, chunk: null, after: null });
       }
     }
     if (!paused) {

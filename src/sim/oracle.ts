@@ -5,6 +5,8 @@
 //   no acknowledged write is lost       | each recovery: the recovered VDL covers every acknowledged
 //                                      | LSN, and every key reads back as the model says
 //   nothing above VDL is visible        | each read at R returns the newest write with LSN <= R
+//   a scan at R is the model at R       | each recovery and at the end: a full scan of a node at R
+//                                      | returns every live key once, with its newest value <= R
 //   transactions whole or absent        | each recovery never keeps part of a transaction
 //   VDL never decreases                 | each VDL advance and each recovery (below a VDL a writer
 //                                      | opened at or acknowledged; a failed attach promised nothing)
@@ -115,6 +117,25 @@ export class Oracle {
       (want.value === null ? got.value === null : got.value !== null && Buffer.compare(got.value, want.value) === 0);
     if (!same && !(want.value === null && !got.found)) {
       this.violation(`${where}: read of ${key} at ${readPoint} returned ${gotShown}, expected ${show(want)}`);
+    }
+  }
+
+  /** A full scan of one node at `readPoint` (sim/scan-check.ts): exactly the keys live at R, each once, each with its newest value. */
+  checkScan(where: string, readPoint: number, got: ReadonlyMap<string, Uint8Array>, duplicates: readonly string[]): void {
+    if (duplicates.length > 0) return this.violation(`${where}: scan at ${readPoint} returned ${duplicates[0]} more than once`);
+    for (const key of got.keys()) {
+      if (!this.byKey.has(key)) return this.violation(`${where}: scan at ${readPoint} returned ${key}, never written`);
+    }
+    for (const key of this.byKey.keys()) {
+      const want = this.expected(key, readPoint);
+      const value = got.get(key);
+      if (want === undefined || want.value === null) {
+        if (value !== undefined) this.violation(`${where}: scan at ${readPoint} returned ${key} (${value.length} bytes), which is ${want === undefined ? 'not written' : 'deleted'} at that point`);
+      } else if (value === undefined) {
+        this.violation(`${where}: scan at ${readPoint} missed ${key} (LSN ${want.lsn}, ${want.value.length} bytes)`);
+      } else if (Buffer.compare(value, want.value) !== 0) {
+        this.violation(`${where}: scan at ${readPoint} returned ${key} with other bytes than LSN ${want.lsn}'s`);
+      }
     }
   }
 }

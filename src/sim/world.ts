@@ -27,6 +27,7 @@ import { attachSequence, attempt, needsRebuild, nextEpoch, openSequence, restart
 import { chooseRebuildSource, copyNodeFiles, installRebuild, logFromOf, settleRebuild, SnapshotHolds } from '../node/rebuild.js';
 import { Gossip, GOSSIP_DEFAULTS, type GossipMessage } from '../node/gossip.js';
 import { Oracle, type SimWrite } from './oracle.js';
+import { scanAll } from './scan-check.js';
 import { Random } from '../shared/random.js';
 
 export interface SimOptions {
@@ -801,6 +802,8 @@ export class World {
         const r = core.read(this.encoder.encode(key), plan.vdl);
         if (r.status === 'ok') this.oracle.checkRead(`node ${i} after recovery`, key, plan.vdl, r.result);
       }
+      const scan = scanAll(core, plan.vdl, PAGE_COUNT);
+      if (scan.status === 'ok') this.oracle.checkScan(`node ${i} after recovery`, plan.vdl, scan.entries, scan.duplicates);
     }
   }
 
@@ -849,6 +852,9 @@ export class World {
         if (r.status === 'ok') this.oracle.checkRead(`node ${i} at the end`, key, vdl, r.result);
         else if (r.status !== 'corrupt' || i !== this.flipNode) this.oracle.violation(`node ${i} at the end: read of ${key} -> ${r.status}`);
       }
+      const scan = scanAll(core, vdl, PAGE_COUNT);
+      if (scan.status === 'ok') this.oracle.checkScan(`node ${i} at the end`, vdl, scan.entries, scan.duplicates);
+      else if (scan.status !== 'corrupt' || i !== this.flipNode) this.oracle.violation(`node ${i} at the end: scan -> ${scan.status}`);
     }
   }
 }

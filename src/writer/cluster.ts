@@ -25,6 +25,9 @@ import { nodeDir } from '../node/paths.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
 type ReadResult = Extract<NodeReply, { type: 'read-result' }>;
+type ScanResult = Extract<NodeReply, { type: 'scan-result' }>;
+/** A page scan request without its id (Cluster.scanPage). */
+export type ScanPageRequest = Omit<Extract<NodeRequest, { type: 'scan-page' }>, 'type' | 'id'>;
 
 /**
  * A rebuild's source answers its hold (after any fdatasync in progress: a slow device may take
@@ -49,7 +52,7 @@ const ASYNC_FAULT_HOOKS = new Set(['crashNode', 'restartNode', 'killWriter']);
 
 interface PendingRead {
   node: number;
-  resolve: (r: ReadResult) => void;
+  resolve: (r: ReadResult | ScanResult) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -313,7 +316,7 @@ export class Cluster {
   }
 
   private onNodeMessage(i: number, h: NodeHandle, msg: NodeReply): void {
-    if (msg.type === 'read-result') {
+    if (msg.type === 'read-result' || msg.type === 'scan-result') {
       const p = this.reads.get(msg.id);
       if (p === undefined) return; // timed out already
       this.reads.delete(msg.id);
@@ -416,16 +419,27 @@ export class Cluster {
   }
 
   read(node: number, key: Uint8Array, readPoint: number, timeoutMs: number): Promise<ReadResult> {
+    return this.askRead<ReadResult>(node, timeoutMs, (id) => ({ type: 'read', id, key, readPoint }));
+  }
+
+  /** One chunk of a page scan from `node` (node-reads.ts scanPage). */
+  scanPage(node: number, req: ScanPageRequest, timeoutMs: number): Promise<ScanResult> {
+    return this.askRead<ScanResult>(node, timeoutMs, (id) => ({ type: 'scan-page', id, ...req }));
+  }
+
+  /** Sends a read-like request and waits for its answer (matched by id), at most `timeoutMs`. */
+  private askRead<T extends ReadResult | ScanResult>(node: number, timeoutMs: number, request: (id: number) => NodeRequest): Promise<T> {
     if (this.nodes[node] === null) return Promise.reject(errors.nodeFailed(node, 'not running'));
     if (this.reads.size >= READS_PENDING_MAX) return Promise.reject(errors.readUnavailable(`${READS_PENDING_MAX} reads are already waiting for nodes`));
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const id = ++this.readId;
       const timer = setTimeout(() => {
         this.reads.delete(id);
         reject(errors.readUnavailable(`node ${node} did not answer a read within readTimeoutMs=${timeoutMs}`));
       }, timeoutMs);
-      this.reads.set(id, { node, resolve, reject, timer });
-      this.send(node, { type: 'read', id, key, readPoint });
+      // The answer carries the request's id, so it is of the request's type (T).
+      this.reads.set(id, { node, resolve: resolve as (r: ReadResult | ScanResult) => void, reject, timer });
+      this.send(node, request(id));
     });
   }
 

@@ -11,6 +11,7 @@ import { RingProducer } from '../ring/ring.js';
 import { ctl, sleepersOf } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import { CommitPipeline } from './commits.js';
+import { scanPrefix, type ScanEntry, type ScanOptions } from './key-scan.js';
 import { borrowBytes, copyBytes, keyId, ownBytes } from './keys.js';
 import { Transaction, type TxOp } from './transaction.js';
 import { WriterLifecycle, WriterState } from './lifecycle.js';
@@ -403,6 +404,27 @@ export class Database {
   snapshot(): Snapshot {
     if (!this.life.accepting) throw this.deadError();
     return new Snapshot(this.reader, this.commits.vdl, this.config.keyBytesMax);
+  }
+
+  /**
+   * Every live key with its value as of one snapshot (snapshot.scan), taken at the VDL when the
+   * iteration starts and released when it ends, whether it completes, fails or is left early
+   * (`break`). Bad options throw at the call. See writer/key-scan.ts.
+   */
+  scan(options?: ScanOptions): AsyncGenerator<ScanEntry, void, undefined> {
+    if (!this.life.accepting) throw this.deadError();
+    const prefix = scanPrefix(options, this.config.keyBytesMax);
+    return this.scanSnapshot(prefix);
+  }
+
+  // The snapshot is taken at the first next(), not at the call: a scan never iterated holds nothing.
+  private async *scanSnapshot(prefix: Uint8Array): AsyncGenerator<ScanEntry, void, undefined> {
+    const snap = this.snapshot();
+    try {
+      yield* snap.scan({ prefix });
+    } finally {
+      snap.release();
+    }
   }
 
   private waitDurable(lsn: number): Promise<void> {

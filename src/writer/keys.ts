@@ -7,7 +7,7 @@
 import { errors } from '../errors.js';
 
 /** The caller's string or bytes, as bytes the engine owns: a fresh encoding or a private copy. */
-export function ownBytes(name: 'key' | 'value', v: unknown): Uint8Array {
+export function ownBytes(name: 'key' | 'value' | 'options.prefix', v: unknown): Uint8Array {
   if (typeof v === 'string') return Buffer.from(v, 'utf8'); // fresh; nobody else holds it
   if (v instanceof Uint8Array) return copyBytes(v);
   throw errors.invalidArgument(name, `must be a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);

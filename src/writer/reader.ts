@@ -12,9 +12,11 @@
 // to the next one (counted). The epoch matters: a node at an older one missed a fence and may hold a
 // fenced writer's frames at LSNs this writer reuses; one at a newer one follows a newer writer.
 import { performance } from 'node:perf_hooks';
+import { assert } from '../assert.js';
 import { errors } from '../errors.js';
 import type { Config } from '../config.js';
 import { pageIdOf } from '../log/record.js';
+import { decodeScanChunk, type ScanEntry } from '../node/scan-chunk.js';
 import { ctl } from '../shared/control.js';
 import type { Cluster, WriterLink } from './cluster.js';
 import type { CommitPipeline } from './commits.js';
@@ -96,7 +98,38 @@ export class Reader {
     return a.found && a.value !== null ? (fill ? copyBytes(a.value) : a.value) : undefined;
   }
 
-  private async readFromNodes(k: Uint8Array, readPoint: number): Promise<NodeAnswer> {
+  private readFromNodes(k: Uint8Array, readPoint: number): Promise<NodeAnswer> {
+    return this.fromNodes(readPoint, (i) => this.cluster.read(i, k, readPoint, this.config.readTimeoutMs));
+  }
+
+  /**
+   * One chunk of page `pageId` at a snapshot's read point (key-scan.ts), from the first node that
+   * answers it; the read point is held meanwhile (as a miss holds it). The page cache is not
+   * consulted: it holds some keys of a page, the nodes hold all of them.
+   */
+  async scanPage(pageId: number, readPoint: number, prefix: Uint8Array, after: Uint8Array | null, bytesMax: number):
+    Promise<{ entries: ScanEntry[]; after: Uint8Array | null }> {
+    if (this.isClosed()) throw errors.closed();
+    this.hold(readPoint);
+    try {
+      const r = await this.fromNodes(readPoint, (i) => this.cluster.scanPage(i, { pageId, readPoint, prefix, after, bytesMax }, this.config.readTimeoutMs));
+      assert(r.chunk !== null, 'a scan answer without its chunk');
+      return { entries: decodeScanChunk(r.chunk), after: r.after };
+    } finally {
+      this.release(readPoint);
+    }
+  }
+
+  get pageCount(): number {
+    return this.config.pageCount;
+  }
+
+  /**
+   * Asks eligible nodes in turn (choose) until one answers 'ok': an error, a timeout, or a node
+   * that is behind, failed or found a value corrupt moves the request on to the next node. The one
+   * retry policy of every read (gets and scan chunks).
+   */
+  private async fromNodes<T extends { status: string }>(readPoint: number, ask: (node: number) => Promise<T>): Promise<T> {
     const tried = new Array<boolean>(this.config.nodes).fill(false);
     let lastError: unknown = null;
     for (let attempt = 0; attempt < this.config.nodes; attempt++) {
@@ -107,7 +140,7 @@ export class Reader {
       this.stats.perNode[i]!++;
       const t0 = performance.now();
       try {
-        const r = await this.cluster.read(i, k, readPoint, this.config.readTimeoutMs);
+        const r = await ask(i);
         const us = (performance.now() - t0) * 1000;
         this.latencyMicros[i] = this.latencyMicros[i] === 0 ? us : (1 - EWMA_WEIGHT) * this.latencyMicros[i]! + EWMA_WEIGHT * us;
         if (r.status === 'ok') return r;

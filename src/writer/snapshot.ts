@@ -3,6 +3,7 @@
 // the object is not relied on, so an unreleased snapshot holds node memory until close().
 import { errors } from '../errors.js';
 import type { Key } from './database.js';
+import { scanAt, scanPrefix, type ScanEntry, type ScanOptions } from './key-scan.js';
 import { ownBytes } from './keys.js';
 import type { Reader } from './reader.js';
 
@@ -31,6 +32,19 @@ export class Snapshot {
       return Promise.reject(e);
     }
     return this.reader.getAt(k, this.readPoint);
+  }
+
+  /**
+   * Every live key (deleted keys skipped) as of this snapshot's read point, with its value, each
+   * exactly once, in no particular order; `prefix`: only keys starting with it. Fetches one chunk
+   * (about 256 KiB) at a time. Bad options throw at the call; a released snapshot rejects the next
+   * step with SNAPSHOT_RELEASED. Breaking out early leaves the snapshot held (release it).
+   */
+  scan(options?: ScanOptions): AsyncGenerator<ScanEntry, void, undefined> {
+    const prefix = scanPrefix(options, this.keyBytesMax);
+    return scanAt(this.reader, this.readPoint, prefix, () => {
+      if (this.released) throw errors.snapshotReleased(this.readPoint);
+    });
   }
 
   /** Idempotent. */

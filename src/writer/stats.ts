@@ -49,7 +49,7 @@ export interface DatabaseStats {
   };
   nodes: NodeStatsSnapshot[];
   reads: {
-    /** Page reads sent to nodes (cache misses and snapshot reads), in total and per node. */
+    /** Requests sent to nodes (cache misses, snapshot reads, scan chunks), in total and per node. */
     nodeReads: number;
     perNode: number[];
     /** Reads retried on another node after an error, a timeout or a node that was behind. */
