@@ -106,6 +106,7 @@ describe('lazy indexing (node/indexing.ts)', () => {
     expect(core.indexedLsn).toBe(0);
     expect(core.stats.recordsApplied).toBe(0);
     expect(core.scrubSoon).toBe(true);
+    expect(core.stats.readsCorrupt).toBe(1);
   });
 
   it('coalesces only what is indexed, and after a quiet moment catches up and coalesces all of it', () => {

@@ -55,7 +55,10 @@ export function refuseReadAt(core: NodeCore, readPoint: number): NodeRefusal | n
     // Durable here but not indexed yet (indexing.ts): index up to the read point first.
     const s = indexTo(core, readPoint);
     if (s === 'failed') return { status: 'failed' };
-    if (s === 'damaged') return { status: 'corrupt' }; // another node serves it; scrub repairs this one
+    if (s === 'damaged') { // a frame up to R fails its CRC: another node serves the read, scrub repairs this one
+      core.stats.readsCorrupt++;
+      return { status: 'corrupt' };
+    }
   }
   return null;
 }

@@ -190,7 +190,8 @@ export const nodeStatKeys = [
   // indexing (node/indexing.ts): the chain is indexed up to indexedLsn; bytes of frames above it;
   // frames indexed because a read needed them, and because the backlog passed indexLagBytesMax
   'indexedLsn', 'indexLagBytes', 'framesIndexedOnRead', 'framesIndexedOverLag',
-  // reads served; reads refused because a value failed its checksum (another node serves them)
+  // reads served; reads refused because a value, or a frame not yet indexed, failed its checksum
+  // (another node serves them)
   'reads', 'readsCorrupt',
   // scrub: passes; damaged hot-log frames found and repaired in place from a peer; page images
   // failing their CRC; image rewrites after damage; damaged values replaced by a peer's exact version
