@@ -66,6 +66,7 @@ export interface OpenOptions {
   /**
    * Bytes of durable, acknowledged frames a node may leave unindexed while writes keep coming
    * (it indexes when quiet, or when a read needs it); 0 = index every frame right after its ack.
+   * Capped at segmentBytes: coalescing and hot-log GC wait for indexing.
    */
   indexLagBytesMax?: number;
   metrics?: MetricsOptions;

@@ -53,8 +53,9 @@ export interface NodeCoreConfig {
   /** Time between scrub passes, microseconds (0: only when a read found a bad checksum). */
   scrubIntervalMicros?: number;
   /**
-   * Bytes of appended frames the node may leave unindexed (indexing.ts). Default 0: every frame is
-   * indexed right after its ack (unit tests); nodes run with the volume's indexLagBytesMax.
+   * Bytes of appended frames the node may leave unindexed (indexing.ts), at most one segment.
+   * Default 0: every frame is indexed right after its ack (unit tests); nodes run with the
+   * volume's indexLagBytesMax.
    */
   indexLagBytesMax?: number;
 }
@@ -266,7 +267,9 @@ export class NodeCore {
     this.blocks = blocks;
     this.clock = clock;
     this.index = new KeyIndex(Math.max(12, Math.log2(config.pageCount)));
-    this.indexLagBytesMax = config.indexLagBytesMax ?? 0;
+    // At most one segment: coalescing and hot-log GC wait for indexing, so a lag bound above a
+    // segment would keep that much more log on disk.
+    this.indexLagBytesMax = Math.min(config.indexLagBytesMax ?? 0, log.segmentBytes);
     // A cycle's images hold every version at or below its LSN: only what is indexed.
     this.coalescer = new Coalescer(this.index, blocks, config.pageCount, log.segmentBytes, {
       scl: () => this.indexedLsn,
