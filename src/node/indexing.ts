@@ -4,9 +4,10 @@
 // records enter the key index (key -> versions, key-index.ts) later, in chain order, when
 //   - the node has been quiet (nothing appended) for INDEX_QUIET_MICROS: idle CPU, a slice at a time;
 //   - a read at read point R finds the index below R: the frames up to R first (on demand);
-//   - the frames not yet indexed exceed indexLagBytesMax: the oldest, down to half of it, so a
-//     long write burst neither holds a huge backlog for the first read nor stops coalescing and
-//     hot-log GC for long (both work only below the indexed point).
+//   - the frames not yet indexed exceed indexLagBytesMax: the oldest, just back under it (a few
+//     frames per append, never a long stall on the ack path), so a long write burst neither holds
+//     a huge backlog for the first read nor stops coalescing and hot-log GC for long (both work
+//     only below the indexed point).
 // Nothing is held in memory for it: frames not yet indexed are read back from the hot log (the
 // page cache, normally), CRC-checked again, then indexed. With indexLagBytesMax = 0 every frame is
 // indexed right after its ack, from the ring (the behaviour before; the benchmarks compare both).
@@ -19,8 +20,11 @@ import type { NodeCore } from './core.js';
 
 /** Nothing appended for this long: the node is idle and indexes its backlog. */
 export const INDEX_QUIET_MICROS = 20_000;
-/** Frames indexed per idle slice (each slice returns to the loop, which checks for new frames). */
-const IDLE_FRAMES_PER_SLICE = 32;
+/**
+ * Frames indexed per idle slice: each slice returns to the loop, which takes new frames first, so
+ * a frame arriving during a slice waits for at most this many frames' indexing.
+ */
+const IDLE_FRAMES_PER_SLICE = 4;
 
 export type IndexStep = 'indexed' | 'none' | 'damaged' | 'failed';
 
@@ -65,9 +69,7 @@ export function indexTo(core: NodeCore, lsn: number): IndexStep {
 /** After an append group's ack: index only past the lag bound (or always, with a bound of 0). */
 export function indexAfterAppend(core: NodeCore): void {
   const max = core.indexLagBytesMax;
-  if (core.unindexedBytes <= max) return;
-  const floor = max / 2;
-  while (core.unindexedBytes > floor && indexNext(core) === 'indexed') core.stats.framesIndexedOverLag++;
+  while (core.unindexedBytes > max && indexNext(core) === 'indexed') if (max > 0) core.stats.framesIndexedOverLag++;
 }
 
 /** An idle slice: index some of the backlog if the node has been quiet. True if more remains. */
