@@ -382,6 +382,39 @@ export class RedisServer implements ServerApi {
     return parts.join('\r\n');
   }
 
+  /**
+   * Runs `input` as one connection would, without a socket (the fuzzer drives millions of inputs
+   * through it): parses, executes, waits for each reply's durability; stops at a protocol error.
+   */
+  async runVirtual(input: Buffer): Promise<string> {
+    const c: ClientState = {
+      id: this.nextId++, name: null, proto: 2, authed: this.requirepass === null, multi: null, multiError: false, watched: new Map(),
+      watcher: { dirty: false }, addr: 'virtual:0', laddr: 'virtual:0', created: Date.now(), lastInteraction: Date.now(), lastCommand: 'NULL',
+      closeAfterReply: false, outBytes: () => 0,
+    };
+    const p = new RequestParser(this.opts.resp);
+    p.authenticated = c.authed;
+    p.feed(input);
+    const out: Promise<Buffer>[] = [];
+    for (;;) {
+      let a: Buffer[] | null;
+      try {
+        a = p.next();
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) throw e;
+        out.push(Promise.resolve(encodeReply(new ErrorReply(`ERR ${e.message}`))));
+        break;
+      }
+      if (a === null) break;
+      const o = this.exec.run(c, a);
+      p.authenticated = c.authed;
+      out.push(o.gate === null ? Promise.resolve(o.reply) : o.gate.then(() => o.reply, () => o.failReply));
+      if (c.closeAfterReply) break;
+    }
+    this.exec.unwatch(c);
+    return Buffer.concat(await Promise.all(out)).toString('latin1');
+  }
+
   /** Types held, for tests. */
   typeCounts(): Record<string, number> {
     const out: Record<string, number> = {};
