@@ -1,7 +1,7 @@
 // auroral serve with real clients: ioredis and node-redis (pipelines, MULTI/EXEC/WATCH, binary
 // values, expiry, RESP3, reconnect), and the dataset after a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { startServer, type Running } from './redis-helpers.js';
 
