@@ -53,7 +53,7 @@ function apply(b: Buffer, m: Mutation): Buffer {
     case 'flip': {
       if (b.length === 0) return b;
       const c = Buffer.from(b);
-      c[at % b.length] ^= 1 << m.bit;
+      c[at % b.length] = c[at % b.length]! ^ (1 << m.bit);
       return c;
     }
     case 'insert': return Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]);
