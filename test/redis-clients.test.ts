@@ -68,7 +68,7 @@ describe('auroral serve with ioredis', () => {
         expect(await r.sadd('s', 'x', 'y', 'z')).toBe(3);
         expect((await r.smembers('s')).sort()).toEqual(['x', 'y', 'z']);
         expect(await r.zadd('z', 1, 'a', 2, 'b', 3, 'c')).toBe(3);
-        expect(await r.zrange('z', 0, -1, 'WITHSCORES')).toEqual(['a', '1', 'b', '2', 'c', '3']);
+        expect(await r.zrange('z', '0', '-1', 'WITHSCORES')).toEqual(['a', '1', 'b', '2', 'c', '3']);
         expect(await r.zrangebyscore('z', '(1', '+inf')).toEqual(['b', 'c']);
         expect(await r.zincrby('z', 2.5, 'a')).toBe('3.5');
         const seen = new Set<string>();
