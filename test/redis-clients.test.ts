@@ -3,15 +3,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { startServer, type Running } from './redis-helpers.js';
+import { tempDir } from './helpers.js';
+import * as fs from 'node:fs';
+import { scratchDir, startServer, type Running } from './redis-helpers.js';
 
 // One server for the file (opening a volume starts seven threads); each test uses its own keys.
 let shared: Running;
 beforeAll(async () => {
-  shared = await startServer();
+  shared = await startServer(scratchDir());
 });
 afterAll(async () => {
   await shared.close();
+  fs.rmSync(shared.dir, { recursive: true, force: true });
 });
 const withServer = async <T>(fn: (r: Running) => Promise<T>): Promise<T> => {
   await shared.srv.keyspace; // the same server
@@ -110,7 +113,7 @@ describe('auroral serve with ioredis', () => {
   });
 
   it('reconnects after the server restarts, and the data (TTLs included) is back', async () => {
-    const first = await startServer();
+    const first = await startServer(tempDir('auroral-redis-'));
     const port = first.port;
     const r = new Redis({ port, retryStrategy: () => 50, maxRetriesPerRequest: 50 });
     r.on('error', () => {}); // refused while the server restarts: ioredis retries

@@ -1,10 +1,25 @@
 // Helpers for the Redis-server tests: an in-process `auroral serve` on a small volume, and a raw
 // RESP connection for byte-exact checks.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { open, type Database, type OpenOptions } from '../src/index.js';
 import { beforeOpen } from '../src/redis/load.js';
 import { RedisServer, type ServeOptions } from '../src/redis/server.js';
-import { smallOptions, tempDir } from './helpers.js';
+
+/** helpers.ts's smallOptions (not imported: scripts use this file outside vitest). */
+export function smallOptions(dir: string, extra: Partial<OpenOptions> = {}): OpenOptions {
+  return {
+    dir, segmentBytes: 1 << 20, valueBytesMax: 16 << 10, mtrBytesMax: 64 << 10, groupCommit: { batchBytesMax: 64 << 10 },
+    nodeRingBytes: 1 << 20, logRingBytes: 1 << 20, ...extra,
+  };
+}
+
+/** A temp dir the caller removes (vitest's tempDir is removed after each test, too early for a server shared by a file). */
+export function scratchDir(prefix = 'auroral-redis-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
 
 export interface Running {
   srv: RedisServer;
@@ -14,7 +29,7 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startServer(dir = tempDir('auroral-redis-'), opts: Partial<ServeOptions> = {}, dbOpts: Partial<OpenOptions> = {}): Promise<Running> {
+export async function startServer(dir: string, opts: Partial<ServeOptions> = {}, dbOpts: Partial<OpenOptions> = {}): Promise<Running> {
   const pre = beforeOpen(dir);
   const db = await open(smallOptions(dir, dbOpts));
   let srv: RedisServer;
@@ -36,8 +51,8 @@ export async function startServer(dir = tempDir('auroral-redis-'), opts: Partial
   };
 }
 
-export async function withServer<T>(fn: (r: Running) => Promise<T>, opts: Partial<ServeOptions> = {}, dbOpts: Partial<OpenOptions> = {}): Promise<T> {
-  const r = await startServer(undefined, opts, dbOpts);
+export async function withServer<T>(dir: string, fn: (r: Running) => Promise<T>, opts: Partial<ServeOptions> = {}, dbOpts: Partial<OpenOptions> = {}): Promise<T> {
+  const r = await startServer(dir, opts, dbOpts);
   try {
     return await fn(r);
   } finally {

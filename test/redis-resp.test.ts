@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { encodeCommand, encodeReply, formatDouble17g, MapReply, ProtocolError, RequestParser, defaultRespLimits, DoubleReply } from '../src/redis/resp.js';
+import { tempDir } from './helpers.js';
 import { RawConn, startServer } from './redis-helpers.js';
 import { dumpKeyspace, fuzzInputs, fuzzServer } from './redis-fuzz-core.js';
 
@@ -63,7 +64,7 @@ describe('RESP parser', () => {
 
 describe('protocol errors on a live server', () => {
   it('replies -ERR Protocol error, closes that connection only, runs nothing of the bad request; then 10K fuzzed inputs (600 over sockets)', async () => {
-    const r = await startServer();
+    const r = await startServer(tempDir('auroral-redis-'));
     try {
       const other = await RawConn.connect(r.port);
       const bad = await RawConn.connect(r.port);

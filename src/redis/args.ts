@@ -61,18 +61,6 @@ export function floatArg(b: Buffer, msg = ERR_FLOAT): number {
   return v;
 }
 
-/** INCRBYFLOAT's output: %.17Lf with trailing zeros cut (close to redis's long double form). */
-export function formatHumanFloat(x: number): string {
-  if (x === Infinity) return 'inf';
-  if (x === -Infinity) return '-inf';
-  if (Object.is(x, -0) || x === 0) return '0';
-  const s = String(x);
-  if (!s.includes('e')) return s; // the shortest form that reads back: what the user typed
-  let f = Math.abs(x) >= 1 ? BigInt(Math.round(x)).toString() : x.toFixed(17);
-  if (f.includes('.')) f = f.replace(/0+$/, '').replace(/\.$/, '');
-  return f === '-0' ? '0' : f;
-}
-
 export const upper = (b: Buffer): string => b.toString('latin1').toUpperCase();
 
 /** redis stringmatchlen: glob-style match on bytes (latin1 strings). */

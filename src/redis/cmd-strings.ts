@@ -1,5 +1,6 @@
 // Strings: GET/SET and friends, counters, ranges.
-import { bigArg, ERR_INT, ERR_SYNTAX, floatArg, formatHumanFloat, intArg, inI64, parseFloatStrict, parseI64, upper } from './args.js';
+import { bigArg, ERR_INT, ERR_SYNTAX, intArg, inI64, parseI64, upper } from './args.js';
+import { addLD, formatLD, parseLD } from './long-double.js';
 import { cmd, type Command, type Ctx } from './command.js';
 import { CommandError, T, type Entry } from './keyspace.js';
 import { OK, type Reply } from './resp.js';
@@ -207,19 +208,17 @@ export const stringCommands: Command[] = [
     return incrBy(c, a[1]!, -by);
   }),
   cmd('incrbyfloat', 3, 'write denyoom fast', 1, 1, 1, (c, a) => {
-    const by = floatArg(a[2]!);
-    c.ks.checkKey(a[1]!);
+    // As redis: the key's type and value first, then the increment; long double arithmetic.
     const e = getString(c, a[1]!);
-    let cur = 0;
-    if (e !== undefined) {
-      const v = parseFloatStrict(e.v);
-      if (v === null) throw new CommandError('ERR value is not a valid float');
-      cur = v;
-    }
-    const r = cur + by;
-    if (!Number.isFinite(r)) throw new CommandError('ERR increment would produce NaN or Infinity');
+    const cur = e === undefined ? { neg: false, m: 0n, e: 0 } : parseLD(e.v.toString('latin1'));
+    if (cur === null) throw new CommandError('ERR value is not a valid float');
+    const by = parseLD(a[2]!.toString('latin1'));
+    if (by === null) throw new CommandError('ERR value is not a valid float');
+    const r = typeof cur === 'string' || typeof by === 'string' ? null : addLD(cur, by);
+    if (r === null) throw new CommandError('ERR increment would produce NaN or Infinity');
+    c.ks.checkKey(a[1]!);
     // The outcome is logged (the value), not the increment.
-    const out = Buffer.from(formatHumanFloat(r));
+    const out = Buffer.from(formatLD(r));
     c.ks.setString(id(a[1]!), a[1]!, out, -1, c.now);
     return out;
   }),

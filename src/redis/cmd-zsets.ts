@@ -45,8 +45,9 @@ function zadd(c: Ctx, a: Buffer[], forceIncr: boolean): Reply {
   let added = 0, updated = 0, processed = false;
   let result = 0;
   const plan: [Buffer, number][] = [];
+  const planned = new Map<string, number>(); // a member named twice sees its first outcome
   for (const [score0, m] of pairs) {
-    const old = cur?.v.scores.get(id(m));
+    const old = planned.get(id(m)) ?? cur?.v.scores.get(id(m));
     let score = score0;
     if (old !== undefined) {
       if (nx) continue;
@@ -59,6 +60,7 @@ function zadd(c: Ctx, a: Buffer[], forceIncr: boolean): Reply {
       result = score;
       if (score !== old) {
         plan.push([m, score]);
+        planned.set(id(m), score);
         updated++;
       }
     } else {
@@ -66,6 +68,7 @@ function zadd(c: Ctx, a: Buffer[], forceIncr: boolean): Reply {
       processed = true;
       result = score;
       plan.push([m, score]);
+      planned.set(id(m), score);
       added++;
     }
   }
@@ -155,7 +158,7 @@ function rangeOpts(a: Buffer[], from: number, generic: boolean): { withS: boolea
     else throw new CommandError(ERR_SYNTAX);
   }
   if (byLex) throw new CommandError('ERR BYLEX is not supported by this server');
-  if (generic && limit !== null && !byScore) throw new CommandError('ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
+  if (generic && limit !== null && limit[1] !== -1 && !byScore) throw new CommandError('ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
   return { withS, limit, byScore, rev };
 }
 

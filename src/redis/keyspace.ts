@@ -137,7 +137,11 @@ export class Keyspace {
    */
   setString(id: string, key: Buffer, v: Buffer, exp: number, now: number): void {
     const old = this.get(id, now);
-    if (old !== undefined && old.t !== T.STRING) this.remove(id, old);
+    if (old !== undefined && old.t !== T.STRING) {
+      // Another type is replaced; KEEPTTL keeps its TTL all the same (as redis's dbOverwrite).
+      if (exp === -1) exp = old.exp;
+      this.remove(id, old);
+    }
     const cur = this.map.get(id) as Extract<Entry, { t: 0 }> | undefined;
     this.fx.written = true;
     if (cur === undefined) {
