@@ -1,6 +1,7 @@
 // `auroral serve`: a Redis-compatible server on an Auroral volume (src/redis/). Loopback by
 // default; a non-loopback address needs --requirepass.
-import { open } from '../index.js';
+import { open, type OpenOptions } from '../index.js';
+import { parseKnob, setPath } from '../bench/sweep.js';
 import { beforeOpen } from '../redis/load.js';
 import { defaultServeOptions, RedisServer } from '../redis/server.js';
 import { intFlag, parseFlags, UsageError } from './args.js';
@@ -20,6 +21,7 @@ from the volume at start.
   --proto-max-bulk-len B    largest request argument (default ${defaultServeOptions.resp.bulkBytesMax})
   --max-args N              most arguments in one request (default ${defaultServeOptions.resp.argsMax})
   --inline-max B            longest inline request or header line (default ${defaultServeOptions.resp.inlineBytesMax})
+  --set PATH=VALUE          an engine option of open() (repeatable), e.g. --set segmentBytes=1048576
   --quiet                   no log lines`;
 
 export function isLoopback(host: string): boolean {
@@ -31,6 +33,7 @@ export async function serve(args: string[]): Promise<void> {
     dir: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, requirepass: { type: 'string' },
     maxclients: { type: 'string' }, timeout: { type: 'string' }, 'output-buffer-max': { type: 'string' },
     'proto-max-bulk-len': { type: 'string' }, 'max-args': { type: 'string' }, 'inline-max': { type: 'string' }, quiet: { type: 'boolean' },
+    set: { type: 'string', multiple: true },
   });
   if (a.help === true) {
     console.log(serveUsage);
@@ -56,7 +59,13 @@ export async function serve(args: string[]): Promise<void> {
     log,
   };
   const pre = beforeOpen(a.dir);
-  const db = await open({ dir: a.dir, keyBytesMax: 8192 });
+  const engine: Record<string, unknown> = { keyBytesMax: 8192 };
+  for (const spec of a.set ?? []) {
+    const k = parseKnob('--set', spec);
+    if (k.values.length !== 1) throw new UsageError(`--set takes one value, got '${spec}'`);
+    setPath(engine, k.path, k.values[0]!);
+  }
+  const db = await open({ ...(engine as Omit<OpenOptions, 'dir'>), dir: a.dir });
   let srv: RedisServer;
   try {
     srv = await RedisServer.start(db, opts, pre);

@@ -18,6 +18,8 @@ export class DurabilityTracker {
   /** Writes in flight (commits not yet settled). */
   pending = 0;
   readonly stats = { commits: 0, records: 0, failed: 0 };
+  /** Called with every batch sent (load.ts's fallback remembers the keys written). */
+  observe: ((ops: readonly BatchOp[]) => void) | null = null;
 
   constructor(
     private readonly db: Database,
@@ -28,6 +30,7 @@ export class DurabilityTracker {
   /** Logs `fx` (one MTR when it fits the engine's limits) and tracks its keys until durable. */
   commit(fx: Effects): Promise<void> {
     const seq = ++this.seq;
+    this.observe?.(fx.ops);
     const p = this.send(fx.ops, fx.bytes);
     const f: InFlight = { seq, p };
     this.pending++;

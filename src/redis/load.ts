@@ -32,6 +32,16 @@ export function beforeOpen(dir: string): PreOpen {
   return fallbackCandidates(dir);
 }
 
+/** Fallback only: remember keys written while serving, so a reload after a failed write sees them. */
+export function rememberWrites(pre: PreOpen, ops: readonly { key: string | Uint8Array }[]): void {
+  if (pre === null) return;
+  for (const o of ops) {
+    const k = typeof o.key === 'string' ? Buffer.from(o.key) : o.key;
+    const id = keyId(k);
+    if (!pre.has(id)) pre.set(id, new Uint8Array(k));
+  }
+}
+
 /** Every live key of the volume with its value. */
 export async function* scanAll(db: Database, pre: PreOpen): AsyncIterable<KeyValue> {
   const s = db as Scannable;

@@ -14,6 +14,12 @@ import type { BatchOp } from '../index.js';
 export const Tag = { STRING: 0x76, EXPIRE: 0x65, HASH: 0x68, LIST: 0x6c, SET: 0x73, ZSET: 0x7a } as const;
 export type Tag = (typeof Tag)[keyof typeof Tag];
 
+/**
+ * Written after a failed write to learn when the log is whole again: once it is durable, so is
+ * every LSN below it (VDL is contiguous). Not a layout key (tag 0): the reload skips it.
+ */
+export const PROBE_KEY = Buffer.from([0, 0xff, 0xff, ...Buffer.from('auroral-redis probe')]);
+
 /** Bytes an Auroral key adds around the user key and suffix. */
 export const KEY_OVERHEAD = 3;
 

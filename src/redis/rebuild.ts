@@ -32,6 +32,7 @@ export async function rebuild(records: AsyncIterable<KeyValue>, limits: Keyspace
   for await (const r of records) {
     n++;
     const d = decodeAkey(r.key);
+    if (r.key[0] === 0) continue; // the server's own records (PROBE_KEY)
     if (d === null) {
       foreign++;
       continue;

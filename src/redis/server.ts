@@ -10,8 +10,9 @@ import { VERSION } from '../cli/version.js';
 import { CursorTable, type ClientState, type ServerApi } from './command.js';
 import { REDIS_VERSION } from './cmd-server.js';
 import { Executor, type Outcome } from './exec.js';
-import { beforeOpen, scanAll, type PreOpen } from './load.js';
+import { beforeOpen, rememberWrites, scanAll, type PreOpen } from './load.js';
 import { rebuild } from './rebuild.js';
+import { PROBE_KEY } from './persist.js';
 import { Keyspace, typeNames } from './keyspace.js';
 import { defaultRespLimits, ProtocolError, RequestParser, type RespLimits } from './resp.js';
 import { encodeReply, ErrorReply } from './resp.js';
@@ -113,6 +114,7 @@ export class RedisServer implements ServerApi {
   private constructor(private readonly db: Database, ks: Keyspace, private readonly opts: ServeOptions, private readonly pre: PreOpen) {
     this.requirepass = opts.requirepass;
     this.exec = new Executor(ks, db, this, (e) => this.onWriteFailure(e));
+    if (pre !== null) this.exec.tracker.observe = (ops) => rememberWrites(pre, ops);
     this.net = net.createServer((s) => this.accept(s));
     this.net.maxConnections = opts.maxClients + 16; // beyond it the kernel-level refusal; below, our -ERR
   }
@@ -303,13 +305,18 @@ export class RedisServer implements ServerApi {
   private async recover(): Promise<void> {
     for (;;) {
       if (this.closed) return;
-      const st = this.db.stats();
       if (this.db.state !== 'open') {
         this.opts.log(`the volume is ${this.db.state}: this server cannot write any more`);
         return;
       }
-      if (st.commits.pending === 0 && st.vdl >= st.lsnNext - 1) break;
-      await new Promise((r) => setTimeout(r, 50));
+      // Everything handed to the engine before the probe is durable once the probe is.
+      try {
+        await this.db.put(PROBE_KEY, String(Date.now()));
+        if (this.exec.tracker.pending === 0) break;
+      } catch {
+        // still no quorum
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
     this.exec.state = 'reloading';
     try {
