@@ -57,7 +57,7 @@ describe('durability when the quorum is lost', () => {
 
 describe('limits', () => {
   it('client limit, idle timeout, and a client that never reads are handled', async () => {
-    const r = await startServer(tempDir(), { maxClients: 2, idleTimeoutMs: 300, outputBufferBytesMax: 256 * 1024 });
+    const r = await startServer(tempDir(), { maxClients: 2, idleTimeoutMs: 1500, outputBufferBytesMax: 256 * 1024 });
     try {
       const a = await RawConn.connect(r.port);
       const b = await RawConn.connect(r.port);
@@ -65,8 +65,8 @@ describe('limits', () => {
       expect(await c.read(1)).toBe('-ERR max number of clients reached\r\n');
       expect(await c.waitClosed()).toBe(true);
       // Idle clients are closed.
-      expect(await a.waitClosed(3000)).toBe(true);
-      expect(await b.waitClosed(3000)).toBe(true);
+      expect(await a.waitClosed(10_000)).toBe(true);
+      expect(await b.waitClosed(10_000)).toBe(true);
       // A client that sends requests but never reads: disconnected at the output limit.
       const big = await RawConn.connect(r.port);
       big.send(encodeCommand(['SET', 'big', 'x'.repeat(8000)]));

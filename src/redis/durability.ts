@@ -27,20 +27,60 @@ export class DurabilityTracker {
     private readonly onFailure: (e: unknown) => void,
   ) {}
 
-  /** Logs `fx` (one MTR when it fits the engine's limits) and tracks its keys until durable. */
+  /**
+   * Effects gathered since the last flush: every command run in one turn of the event loop (all
+   * the requests that arrived together, from every client) goes to the log as one MTR, as redis
+   * fsyncs its AOF once per turn. Each command's effects stay whole inside it, so a command is
+   * still all-or-nothing; the replies of all of them wait for the one MTR.
+   */
+  private open: { ops: BatchOp[]; bytes: number; keys: Set<string>; f: InFlight; resolve: () => void; reject: (e: unknown) => void } | null = null;
+
+  /** Logs `fx` (with the rest of this turn's effects) and tracks its keys until durable. */
   commit(fx: Effects): Promise<void> {
-    const seq = ++this.seq;
     this.observe?.(fx.ops);
-    const p = this.send(fx.ops, fx.bytes);
-    const f: InFlight = { seq, p };
+    this.stats.records += fx.ops.length;
+    const o = this.open;
+    if (o !== null && (o.ops.length + fx.ops.length > this.limits.recordsMax || o.bytes + fx.bytes > this.limits.bytesMax)) this.flush();
+    if (fx.ops.length > this.limits.recordsMax || fx.bytes > this.limits.bytesMax) {
+      // Too big for one MTR even alone: its own batches, in order after what is open.
+      return this.track(fx.keys, this.send(fx.ops, fx.bytes), true).p;
+    }
+    if (this.open === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const p = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      const keys = new Set<string>();
+      this.open = { ops: [], bytes: 0, keys, f: this.track(keys, p, false), resolve, reject };
+      setImmediate(() => this.flush());
+    }
+    const b = this.open!;
+    for (const op of fx.ops) b.ops.push(op);
+    b.bytes += fx.bytes;
+    for (const k of fx.keys) {
+      b.keys.add(k);
+      this.perKey.set(k, b.f);
+    }
+    return b.f.p;
+  }
+
+  /** Sends the open batch now (its setImmediate, a limit reached, or an oversized command). */
+  flush(): void {
+    const b = this.open;
+    if (b === null) return;
+    this.open = null;
+    this.send(b.ops, b.bytes).then(b.resolve, b.reject);
+  }
+
+  /** Registers a write in flight: its keys point at it until it settles; a failure is reported. */
+  private track(keys: Set<string>, p: Promise<void>, setKeys: boolean): InFlight {
+    const f: InFlight = { seq: ++this.seq, p };
     this.pending++;
     this.stats.commits++;
-    this.stats.records += fx.ops.length;
-    for (const k of fx.keys) this.perKey.set(k, f);
+    if (setKeys) for (const k of keys) this.perKey.set(k, f);
     this.latest = f;
     const done = (): void => {
       this.pending--;
-      for (const k of fx.keys) if (this.perKey.get(k) === f) this.perKey.delete(k);
+      for (const k of keys) if (this.perKey.get(k) === f) this.perKey.delete(k);
       if (this.latest === f) this.latest = null;
     };
     p.then(done, (e: unknown) => {
@@ -48,7 +88,7 @@ export class DurabilityTracker {
       this.stats.failed++;
       this.onFailure(e);
     });
-    return p;
+    return f;
   }
 
   /**
