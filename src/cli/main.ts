@@ -7,6 +7,7 @@ import { bench, benchUsage } from './bench.js';
 import { crashTest, crashTestUsage } from './crash-test.js';
 import { inspect, inspectUsage } from './inspect.js';
 import { profile, profileUsage } from './profile.js';
+import { serve, serveUsage } from './serve.js';
 import { VERSION } from './version.js';
 
 const usage = `usage: auroral <command> [flags]       (auroral <command> --help for its flags)
@@ -20,18 +21,21 @@ nodes, durable at 4 of 6). The tuning lab:
                the group-commit thread and every storage node
   crash-test   the crash-recovery timing suite: process, node and writer restart vs full replay
   inspect DIR  a volume on disk: epoch, history, per-node SCL, segments and sizes, every frame's CRC
+  serve        a Redis-compatible server whose writes are durable on 4 of 6 nodes before +OK
 
 examples
   auroral bench --workload put --sweep groupCommit.waitMicrosMax=0,200,1000 --sweep inflight=1,64,256 --seconds 3
   auroral bench --workload tpcb-like --scale 10 --seconds 10
   auroral profile --workload put --seconds 10
-  auroral crash-test --sizes 64,256`;
+  auroral crash-test --sizes 64,256
+  auroral serve --dir /tmp/vol --port 6380`;
 
 const commands: Record<string, { run: (args: string[]) => Promise<void>; usage: string }> = {
   bench: { run: bench, usage: benchUsage },
   profile: { run: profile, usage: profileUsage },
   'crash-test': { run: crashTest, usage: crashTestUsage },
   inspect: { run: inspect, usage: inspectUsage },
+  serve: { run: serve, usage: serveUsage },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -1,0 +1,224 @@
+// Runs one request of one client: authentication, MULTI queueing, arity, then the handler
+// against the keyspace; then decides when the reply may go out (durability.ts). The reply is
+// encoded at once (in the client's protocol); `gate` says what must be durable before it is sent.
+import type { Database } from '../index.js';
+import { isAuroralError } from '../errors.js';
+import { keysOf, type ClientState, type Command, type Ctx, type ServerApi } from './command.js';
+import { hashCommands } from './cmd-hashes.js';
+import { keyCommands } from './cmd-keys.js';
+import { listCommands } from './cmd-lists.js';
+import { serverCommands } from './cmd-server.js';
+import { setCommands } from './cmd-sets.js';
+import { stringCommands } from './cmd-strings.js';
+import { zsetCommands } from './cmd-zsets.js';
+import { DurabilityTracker } from './durability.js';
+import { CommandError, Keyspace } from './keyspace.js';
+import { Effects } from './persist.js';
+import { encodeReply, ErrorReply, NullArray, OK, QUEUED, type Reply } from './resp.js';
+
+export interface Outcome {
+  reply: Buffer;
+  /** Must be durable before the reply is sent; if it fails, `failReply` is sent instead. */
+  gate: Promise<void> | null;
+  failReply: Buffer;
+}
+
+export type ServerState = 'ready' | 'failed' | 'reloading' | 'closing';
+
+const NOT_QUEUED = new Set(['exec', 'discard', 'multi', 'watch', 'unwatch', 'quit', 'reset']);
+
+export function buildTable(): Map<string, Command> {
+  const table = new Map<string, Command>();
+  for (const c of [...stringCommands, ...keyCommands, ...hashCommands, ...listCommands, ...setCommands, ...zsetCommands]) table.set(c.name, c);
+  for (const c of serverCommands(table)) table.set(c.name, c);
+  return table;
+}
+
+export class Executor {
+  readonly table = buildTable();
+  ks: Keyspace;
+  state: ServerState = 'ready';
+  failure: string | null = null;
+  readonly tracker: DurabilityTracker;
+
+  constructor(ks: Keyspace, db: Database, private readonly srv: ServerApi, onFailure: (e: unknown) => void) {
+    this.ks = ks;
+    const recordsMax = Math.min(db.config.lsnAllocationLimit, 16_384);
+    this.tracker = new DurabilityTracker(db, { recordsMax, bytesMax: Math.floor(db.config.mtrBytesMax * 0.9) }, onFailure);
+  }
+
+  run(c: ClientState, a: Buffer[]): Outcome {
+    const name = a[0]!.toString('latin1').toLowerCase();
+    c.lastCommand = name;
+    const cmd = this.table.get(name);
+    const immediate = (r: Reply): Outcome => ({ reply: encodeReply(r, c.proto), gate: null, failReply: Buffer.alloc(0) });
+    const fail = (s: string): Outcome => {
+      if (cmd !== undefined) this.stat(cmd.name).failed++;
+      return immediate(new ErrorReply(s));
+    };
+    if (this.srv.requirepass !== null && !c.authed && !(cmd?.flags.includes('noauth') ?? false)) return fail('NOAUTH Authentication required.');
+    if (cmd === undefined) {
+      if (c.multi !== null) c.multiError = true;
+      let args = '';
+      for (let i = 1; i < a.length && args.length < 128; i++) args += `'${a[i]!.toString('latin1').slice(0, 128 - args.length)}' `;
+      return immediate(new ErrorReply(`ERR unknown command '${a[0]!.toString('latin1').slice(0, 128)}', with args beginning with: ${args}`));
+    }
+    if ((cmd.arity > 0 && a.length !== cmd.arity) || a.length < -cmd.arity) {
+      if (c.multi !== null) c.multiError = true;
+      return fail(`ERR wrong number of arguments for '${cmd.name}' command`);
+    }
+    if (c.multi !== null && !NOT_QUEUED.has(name)) {
+      c.multi.push(a.map((x) => Buffer.from(x)));
+      return immediate(QUEUED);
+    }
+    if (this.state !== 'ready' && !cmd.flags.includes('loading')) {
+      return fail(this.state === 'failed'
+        ? `LOADING Auroral could not make a write durable (${this.failure ?? 'unknown'}); reloading the dataset from the log once it is reachable`
+        : 'LOADING Redis is loading the dataset in memory');
+    }
+    switch (name) {
+      case 'multi':
+        if (c.multi !== null) return fail('ERR MULTI calls can not be nested');
+        c.multi = [];
+        c.multiError = false;
+        return immediate(OK);
+      case 'discard':
+        if (c.multi === null) return fail('ERR DISCARD without MULTI');
+        this.endMulti(c);
+        return immediate(OK);
+      case 'watch':
+        if (c.multi !== null) return fail('ERR WATCH inside MULTI is not allowed');
+        for (let i = 1; i < a.length; i++) this.watch(c, a[i]!.toString('latin1'));
+        return immediate(OK);
+      case 'unwatch':
+        this.unwatch(c);
+        return immediate(OK);
+      case 'exec':
+        return this.exec(c);
+    }
+    return this.single(c, cmd, a);
+  }
+
+  private stat(name: string): { calls: number; usec: number; failed: number } {
+    let s = this.srv.commandStats.get(name);
+    if (s === undefined) this.srv.commandStats.set(name, (s = { calls: 0, usec: 0, failed: 0 }));
+    return s;
+  }
+
+  private ctx(c: ClientState): Ctx {
+    return { ks: this.ks, now: Date.now(), client: c, srv: this.srv };
+  }
+
+  /** Runs a handler: its reply, or the error it threw (nothing changed: handlers validate first). */
+  private apply(ctx: Ctx, cmd: Command, a: Buffer[]): Reply {
+    const t0 = performance.now();
+    const s = this.stat(cmd.name);
+    s.calls++;
+    try {
+      return cmd.run(ctx, a);
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      s.failed++;
+      return new ErrorReply(e.message);
+    } finally {
+      s.usec += Math.round((performance.now() - t0) * 1000);
+    }
+  }
+
+  private single(c: ClientState, cmd: Command, a: Buffer[]): Outcome {
+    this.ks.fx = new Effects();
+    const r = this.apply(this.ctx(c), cmd, a);
+    return this.finish(c, r, this.ks.fx, cmd.allKeys === true, cmd.allKeys === true ? [] : keysOf(cmd, a).map((k) => k.toString('latin1')));
+  }
+
+  /**
+   * Logs the effects and chooses the gate: a write waits for its own MTR (which covers every
+   * earlier one: LSN order); a read waits for the newest write in flight of the keys it read.
+   */
+  private finish(c: ClientState, r: Reply, fx: Effects, allKeys: boolean, keys: string[]): Outcome {
+    const reply = encodeReply(r, c.proto);
+    let own: Promise<void> | null = null;
+    if (fx.ops.length > 0) own = this.tracker.commit(fx);
+    let gate: Promise<void> | null;
+    let failReply: Buffer;
+    if (own !== null && fx.written) {
+      gate = own;
+      failReply = encodeReply(new ErrorReply(`ERR Auroral could not make this write durable (${this.failure ?? 'write failed'}); its outcome is unknown`), c.proto);
+    } else {
+      gate = allKeys ? this.tracker.gateAll() : this.tracker.gate(keys);
+      failReply = encodeReply(new ErrorReply('ERR Auroral could not make an earlier write of this key durable; retry once the server has reloaded'), c.proto);
+    }
+    return { reply, gate, failReply };
+  }
+
+  private exec(c: ClientState): Outcome {
+    const imm = (r: Reply): Outcome => ({ reply: encodeReply(r, c.proto), gate: null, failReply: Buffer.alloc(0) });
+    if (c.multi === null) return imm(new ErrorReply('ERR EXEC without MULTI'));
+    const queue = c.multi;
+    const aborted = c.multiError;
+    const now = Date.now();
+    let dirty = c.watcher.dirty;
+    // A watched key that expired since WATCH counts as changed (as redis).
+    for (const [id, live] of c.watched) if (live && this.ks.map.has(id) && this.ks.map.get(id)!.exp !== 0 && this.ks.map.get(id)!.exp <= now) dirty = true;
+    this.endMulti(c);
+    if (aborted) return imm(new ErrorReply('EXECABORT Transaction discarded because of previous errors.'));
+    if (dirty) return imm(NullArray.it);
+    // Every command of the transaction adds to one Effects: one MTR for the whole EXEC.
+    this.ks.fx = new Effects();
+    const ctx = this.ctx(c);
+    const replies: Reply[] = [];
+    const keys: string[] = [];
+    let all = false;
+    for (const a of queue) {
+      const cmd = this.table.get(a[0]!.toString('latin1').toLowerCase())!;
+      if (cmd.allKeys === true) all = true;
+      else for (const k of keysOf(cmd, a)) keys.push(k.toString('latin1'));
+      replies.push(this.apply(ctx, cmd, a));
+    }
+    return this.finish(c, replies, this.ks.fx, all, keys);
+  }
+
+  private endMulti(c: ClientState): void {
+    c.multi = null;
+    c.multiError = false;
+    this.unwatch(c);
+  }
+
+  private watch(c: ClientState, id: string): void {
+    if (c.watched.has(id)) return;
+    c.watched.set(id, this.ks.get(id, Date.now()) !== undefined);
+    let w = this.ks.watchers.get(id);
+    if (w === undefined) this.ks.watchers.set(id, (w = new Set()));
+    w.add(c.watcher);
+  }
+
+  unwatch(c: ClientState): void {
+    for (const id of c.watched.keys()) {
+      const w = this.ks.watchers.get(id);
+      w?.delete(c.watcher);
+      if (w !== undefined && w.size === 0) this.ks.watchers.delete(id);
+    }
+    c.watched.clear();
+    c.watcher.dirty = false;
+  }
+
+  /** Active expiry: one bounded cycle; its deletions are logged like any write. */
+  expireCycle(budget: number): number {
+    if (this.state !== 'ready') return 0;
+    this.ks.fx = new Effects();
+    const n = this.ks.activeExpire(Date.now(), budget);
+    if (this.ks.fx.ops.length > 0) this.tracker.commit(this.ks.fx).catch(() => {});
+    return n;
+  }
+
+  /** Swaps in a keyspace rebuilt from the log; every WATCH sees a change. */
+  replaceKeyspace(ks: Keyspace): void {
+    for (const set of this.ks.watchers.values()) for (const w of set) w.dirty = true;
+    this.ks = ks;
+    this.tracker.reset();
+  }
+
+  describeFailure(e: unknown): string {
+    return isAuroralError(e) ? e.code : e instanceof Error ? e.message : String(e);
+  }
+}

@@ -1,0 +1,104 @@
+// The durability rule when the log cannot take a write, and the server's limits: a write that
+// cannot become durable gets an error (never +OK) and a read of its key waits and fails with it,
+// while reads of other keys are answered at once; the server reloads from the log once the quorum
+// is back. Client limit, idle timeout, and a client that never reads its replies.
+import * as net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { encodeCommand } from '../src/redis/resp.js';
+import { tempDir, waitFor } from './helpers.js';
+import { RawConn, startServer } from './redis-helpers.js';
+import { dumpKeyspace } from './redis-fuzz-core.js';
+
+describe('durability when the quorum is lost', () => {
+  it('a write that cannot become durable is never +OK; reads of its key wait, others do not; then a reload', async () => {
+    const r = await startServer(tempDir(), {}, { commitTimeoutMs: 1500 });
+    const ready = (): boolean => r.srv.info('persistence', [...r.srv.clients()][0]!).includes('auroral_state:ready');
+    /** A write retried while its outcome is unknown: on a loaded machine the first commits after open can outrun a short commitTimeoutMs. */
+    const setEventually = async (c: RawConn, k: string, v: string): Promise<void> => {
+      for (let i = 0; ; i++) {
+        await waitFor(ready, 20_000);
+        c.send(encodeCommand(['SET', k, v]));
+        const got = await c.read(1);
+        if (got === '+OK\r\n') return;
+        if (i >= 20) throw new Error(`SET ${k}: ${got}`);
+      }
+    };
+    try {
+      const a = await RawConn.connect(r.port);
+      const b = await RawConn.connect(r.port);
+      await setEventually(a, 'other', 'x');
+      for (const i of [0, 1, 2]) r.db.faults.pauseNode(i); // 3 of 6 left: no write quorum
+      a.send(encodeCommand(['SET', 'k', 'v']));
+      await new Promise((res) => setTimeout(res, 20));
+      b.send(encodeCommand(['GET', 'other']));
+      expect(await b.read(1, 1000)).toBe('$1\r\nx\r\n'); // not waiting for the write of k (it waits 1.5 s)
+      b.send(encodeCommand(['GET', 'k']));
+      const ra = await a.read(1);
+      const rb = await b.read(1);
+      expect(ra).toMatch(/^-ERR Auroral could not make this write durable/);
+      expect(rb).toMatch(/^-ERR Auroral could not make an earlier write of this key durable/);
+      // While the log is unreachable every command is refused.
+      b.send(encodeCommand(['GET', 'other']));
+      expect(await b.read(1)).toMatch(/^-LOADING/);
+      for (const i of [0, 1, 2]) r.db.faults.resumeNode(i);
+      expect(await waitFor(ready, 20_000)).toBe(true);
+      // The outcome of the failed write is whatever the log says, and memory agrees with it.
+      b.send(encodeCommand(['GET', 'k']));
+      const after = await b.read(1);
+      expect(['$1\r\nv\r\n', '$-1\r\n']).toContain(after);
+      await setEventually(b, 'k2', 'w');
+      a.close();
+      b.close();
+      // Memory after the reload is exactly what a restart reads from the log.
+      const before = dumpKeyspace(r.srv.keyspace);
+      await r.close();
+      const again = await startServer(r.dir);
+      try {
+        expect(dumpKeyspace(again.srv.keyspace)).toEqual(before);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('limits', () => {
+  it('client limit, idle timeout, and a client that never reads are handled', async () => {
+    const r = await startServer(tempDir(), { maxClients: 2, idleTimeoutMs: 1500, outputBufferBytesMax: 256 * 1024 });
+    try {
+      const a = await RawConn.connect(r.port);
+      const b = await RawConn.connect(r.port);
+      const c = await RawConn.connect(r.port);
+      expect(await c.read(1)).toBe('-ERR max number of clients reached\r\n');
+      expect(await c.waitClosed()).toBe(true);
+      // Idle clients are closed.
+      expect(await a.waitClosed(10_000)).toBe(true);
+      expect(await b.waitClosed(10_000)).toBe(true);
+      // A client that sends requests but never reads: disconnected at the output limit.
+      const big = await RawConn.connect(r.port);
+      big.send(encodeCommand(['SET', 'big', 'x'.repeat(8000)]));
+      await big.read(1);
+      const s = net.connect(r.port, '127.0.0.1');
+      await new Promise((res) => s.once('connect', res));
+      s.pause(); // never reads
+      let closed = false;
+      s.on('close', () => { closed = true; });
+      s.on('error', () => {});
+      const burst = Buffer.concat(Array.from({ length: 200 }, () => encodeCommand(['GET', 'big'])));
+      for (let i = 0; i < 50 && !closed; i++) {
+        s.write(burst);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(await waitFor(() => closed, 5000)).toBe(true);
+      expect(r.srv.stats.outputLimitDisconnects).toBeGreaterThan(0);
+      // Others are still served.
+      big.send('PING\r\n');
+      expect(await big.read(1)).toBe('+PONG\r\n');
+      big.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
