@@ -2,6 +2,8 @@
 // wait (LSNs, ring space) keeps its own copy, so a caller reusing its buffer right after the call
 // never changes what is written.
 import { describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { borrowBytes } from '../src/writer/keys.js';
 import { withDb } from './helpers.js';
 
 describe('puts and the caller buffers', () => {
@@ -31,4 +33,41 @@ describe('puts and the caller buffers', () => {
       expect(await db.get('kz')).toBeUndefined();
     }, { lsnAllocationLimit: 16 });
   });
+
+  it('never borrows bytes in a SharedArrayBuffer: another thread may change them mid-encode', () => {
+    const plain = new Uint8Array([1, 2, 3]);
+    expect(borrowBytes('value', plain)).toBe(plain);
+    const shared = new Uint8Array(new SharedArrayBuffer(8), 2, 3);
+    const b = borrowBytes('value', shared);
+    expect(b).not.toBe(shared);
+    expect(b.buffer instanceof SharedArrayBuffer).toBe(false);
+  });
+
+  it('every acknowledged put of a SharedArrayBuffer value another thread keeps changing reads back (its checksum holds)', async () => {
+    const sab = new SharedArrayBuffer(16 * 1024);
+    const stop = new Int32Array(new SharedArrayBuffer(8));
+    const w = new Worker(`const { workerData } = require('node:worker_threads');
+      const b = new Uint8Array(workerData.sab); const stop = new Int32Array(workerData.stop); let x = 0;
+      Atomics.store(stop, 1, 1);
+      while (Atomics.load(stop, 0) === 0) { for (let i = 0; i < b.length; i += 64) b[i] = x & 255; x += 3; }`,
+    { eval: true, workerData: { sab, stop: stop.buffer } });
+    try {
+      await withDb(async (db) => {
+        while (Atomics.load(stop, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+        const value = new Uint8Array(sab, 0, 15 * 1024);
+        for (let j = 0; j < 160; j += 20) await Promise.all(Array.from({ length: 20 }, (_, i) => db.put(`k${j + i}`, value)));
+        Atomics.store(stop, 0, 1);
+        const snap = db.snapshot(); // the cache is off: every read goes to a node and checks the value's checksum
+        try {
+          for (let i = 0; i < 160; i++) expect((await snap.get(`k${i}`))?.length).toBe(15 * 1024);
+        } finally {
+          snap.release();
+        }
+        expect(db.stats().nodes.every((n) => n.readsCorrupt === 0)).toBe(true);
+      }, { cacheBytesMax: 0 });
+    } finally {
+      Atomics.store(stop, 0, 1);
+      await w.terminate();
+    }
+  }, 60_000);
 });

@@ -109,6 +109,23 @@ describe('lazy indexing (node/indexing.ts)', () => {
     expect(core.stats.readsCorrupt).toBe(1);
   });
 
+  it('waits for the repair of a damaged frame instead of re-reading it, then indexes the repaired bytes', () => {
+    const { core, log, append, read } = setup(1 << 30);
+    const f = append(4, 10, 'good');
+    const loc = core.frameDir.at(core.frameDir.first)!;
+    log.flipBit(loc.seq, loc.position + 70);
+    expect(read('k1')).toBe('corrupt');
+    const reads = { n: 0 };
+    const orig = log.read.bind(log);
+    log.read = (seq, position, length) => { reads.n++; return orig(seq, position, length); };
+    expect(read('k1')).toBe('corrupt');
+    core.afterAck(0);
+    expect(reads.n).toBe(0); // not read again until repaired
+    expect(core.repairFrame(loc, f.bytes)).toBe(true); // a peer's good copy
+    expect(read('k1')).toBe('good-1');
+    expect(core.indexedLsn).toBe(4);
+  });
+
   it('coalesces only what is indexed, and after a quiet moment catches up and coalesces all of it', () => {
     const { core, clock, append, read } = setup(1 << 30, 64 * 1024); // the lag is capped at one segment
     let lagged = 0;

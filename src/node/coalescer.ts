@@ -24,8 +24,10 @@ import { errors } from '../errors.js';
 import { TOMBSTONE, type KeyIndex } from './key-index.js';
 
 export interface CoalesceHost {
-  /** The node's SCL now. */
+  /** How far the node's chain is indexed (a cycle's images hold every version up to its LSN). */
   scl(): number;
+  /** Bytes of log above that point: they count toward the next cycle. */
+  unindexedBytes(): number;
   /** Reads a value from a location (a hot-log segment or, with BLOCK_BIT, a block file). */
   readValue(seq: number, position: number, valueBytes: number): Uint8Array;
   /** The whole file behind a location's `seq` (segment or, with BLOCK_BIT, block file) and its size. */
@@ -131,7 +133,7 @@ export class Coalescer {
       this.blocks.create(blockSeq);
       this.index.setPruneCap(lsn);
       this.cycle = { lsn, blockSeq, position: 0, page: 0, bytesBefore: this.bytesSinceCycle };
-      this.bytesSinceCycle = 0;
+      this.bytesSinceCycle = this.host.unindexedBytes(); // log the cycle does not cover yet
       return true;
     }
     const c = this.cycle;

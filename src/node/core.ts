@@ -138,6 +138,8 @@ export class NodeCore {
   unindexedBytes = 0;
   /** @internal When receive() last appended a frame, on the injected clock. */
   lastAppendMicros = 0;
+  /** @internal indexedLsn when the frame after it was found damaged (until repaired), else -1. */
+  indexDamagedAt = -1;
   readonly indexLagBytesMax: number;
   /** @internal The append point: the segment and offset where the next accepted frame goes. */
   seq = 0;
@@ -273,6 +275,7 @@ export class NodeCore {
     // A cycle's images hold every version at or below its LSN: only what is indexed.
     this.coalescer = new Coalescer(this.index, blocks, config.pageCount, log.segmentBytes, {
       scl: () => this.indexedLsn,
+      unindexedBytes: () => this.unindexedBytes,
       readValue: (seq, position, valueBytes) => readValue(this, seq, position, valueBytes),
       fileBytes: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.fileBytes(seq & ~BLOCK_BIT) : this.log.segmentBytes),
       readFile: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.readAll(seq & ~BLOCK_BIT) : this.log.readSegment(seq)),
@@ -456,6 +459,7 @@ export class NodeCore {
   indexRebuilt(): void {
     this.indexedLsn = this.scl;
     this.unindexedBytes = 0;
+    this.indexDamagedAt = -1;
   }
 
   /** Adds every record of a (checked) frame to the index, located at (seq, position). */

@@ -14,6 +14,7 @@
 //
 // Six nodes on two cores pay every per-record cost six times; under a write burst this keeps the
 // nodes to append + fdatasync + ack and leaves indexing to the quiet moments (docs/profiling.md).
+import { fail } from '../assert.js';
 import { AuroralError } from '../errors.js';
 import { checkFrame } from '../log/frame.js';
 import type { NodeCore } from './core.js';
@@ -36,19 +37,31 @@ export type IndexStep = 'indexed' | 'none' | 'damaged' | 'failed';
 export function indexNext(core: NodeCore): IndexStep {
   if (core.indexedLsn >= core.scl) return 'none';
   const lsn = core.indexedLsn;
-  for (const a of core.acceptedFrames) {
-    if (a.frame.header.lsnPrev !== lsn) continue;
-    core.indexFrame(a.frame.bytes, a.frame.header, a.seq, a.position);
-    core.noteIndexed(a.frame.header.lsnLast, a.frame.bytes.length);
-    return 'indexed';
+  // A frame found damaged waits for its repair (scrub.ts repairFrame clears this), not re-read
+  // and re-checked at every append and idle turn meanwhile.
+  if (core.indexDamagedAt === lsn) return 'damaged';
+  // The last receive()'s frames chain from the first one's backlink: the one after `lsn`, if
+  // among them, is found by its LSN, not by a scan per call.
+  const accepted = core.acceptedFrames;
+  const first = accepted[0];
+  if (first !== undefined && lsn >= first.frame.header.lsnPrev) {
+    for (let i = 0; i < accepted.length; i++) {
+      const a = accepted[i]!;
+      if (a.frame.header.lsnPrev < lsn) continue;
+      if (a.frame.header.lsnPrev !== lsn) break;
+      core.indexFrame(a.frame.bytes, a.frame.header, a.seq, a.position);
+      core.noteIndexed(a.frame.header.lsnLast, a.frame.bytes.length);
+      return 'indexed';
+    }
   }
   const f = core.frameDir.at(core.frameDir.indexAfter(lsn));
-  if (f === undefined) throw new Error(`node ${core.config.nodeId}: no frame after indexed point ${lsn} (SCL ${core.scl})`);
+  if (f === undefined) fail(`node ${core.config.nodeId}: no frame after indexed point ${lsn} (SCL ${core.scl})`);
   const bytes = core.guardRead(() => core.log.read(f.seq, f.position, f.bytes));
   if (bytes instanceof AuroralError) return 'failed'; // the node failed itself
   const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax, false);
   if (!c.ok || c.header.lsnPrev !== lsn || c.header.lsnLast !== f.lsnLast) {
     core.scrubSoon = true; // never index bytes that fail their CRC: repair first
+    core.indexDamagedAt = lsn;
     return 'damaged';
   }
   core.indexFrame(bytes, c.header, f.seq, f.position);

@@ -105,6 +105,7 @@ export function repairFrame(core: NodeCore, loc: FrameLocation, bytes: Uint8Arra
   }
   const i = core.repairQueue.findIndex((r) => r.lsnLast === loc.lsnLast);
   if (i >= 0) core.repairQueue.splice(i, 1);
+  if (core.indexDamagedAt === loc.lsnPrev) core.indexDamagedAt = -1; // indexing may read it again
   core.stats.scrubRepairs++;
   return true;
 }

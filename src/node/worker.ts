@@ -415,7 +415,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     }
     // With a fetch outstanding, wake up to time it out even if nothing rings; with frames not yet
     // indexed, to index them once the node has been quiet for INDEX_QUIET_MICROS.
-    const wakeMs = core.unindexedBytes > 0 ? INDEX_QUIET_MICROS / 1000 : gossip.wantsSoon ? GOSSIP_WAKE_MS : PARK_TIMEOUT_MS;
+    const wakeMs = Math.min(core.unindexedBytes > 0 ? INDEX_QUIET_MICROS / 1000 : PARK_TIMEOUT_MS, gossip.wantsSoon ? GOSSIP_WAKE_MS : PARK_TIMEOUT_MS);
     control.park(ctl.nodeDoorbell(id), seen, wakeMs);
   }
 }

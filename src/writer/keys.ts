@@ -15,11 +15,14 @@ export function ownBytes(name: 'key' | 'value' | 'options.prefix', v: unknown): 
 
 /**
  * The caller's string or bytes as bytes, without a copy of a Uint8Array: only for bytes used
- * before the call returns (a single put encoded at once; commit() copies what must wait).
+ * before the call returns (a single put encoded at once; commit() copies what must wait). Bytes
+ * in a SharedArrayBuffer are copied all the same: another thread may change them between the
+ * reads of one encode (the value's checksum, the copy into the ring, the cache), and an
+ * acknowledged record whose value fails its own checksum could never be read.
  */
 export function borrowBytes(name: 'key' | 'value', v: unknown): Uint8Array {
   if (typeof v === 'string') return Buffer.from(v, 'utf8');
-  if (v instanceof Uint8Array) return v;
+  if (v instanceof Uint8Array) return v.buffer instanceof SharedArrayBuffer ? copyBytes(v) : v;
   throw errors.invalidArgument(name, `must be a string or a Uint8Array, got ${v === null ? 'null' : typeof v}`);
 }
 
