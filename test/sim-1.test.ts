@@ -1,4 +1,4 @@
-// Simulator seeds 1..100 (see sim-seeds.ts).
+// Simulator seeds 1..80 (see sim-seeds.ts).
 import { simSeeds } from './sim-seeds.js';
 
-simSeeds(1, 100);
+simSeeds(1, 80);

@@ -1,4 +1,4 @@
-// Simulator seeds 101..200 (see sim-seeds.ts).
+// Simulator seeds 81..160 (see sim-seeds.ts).
 import { simSeeds } from './sim-seeds.js';
 
-simSeeds(101, 200);
+simSeeds(81, 160);

@@ -1,4 +1,4 @@
-// One simulator test file over a range of seeds (npm test splits its 200 seeds over two files so both
+// One simulator test file over a range of seeds (npm test splits its 160 seeds over two files so both
 // test workers share them), in chunks of CHUNK seeds per test: a loaded machine slows a chunk, not
 // a whole file against one timeout. A failure names the seed and the command that replays it.
 import { describe, expect, it } from 'vitest';
