@@ -140,6 +140,8 @@ export class NodeCore {
   lastAppendMicros = 0;
   /** @internal indexedLsn when the frame after it was found damaged (until repaired), else -1. */
   indexDamagedAt = -1;
+  /** @internal Where indexing.ts reads a frame back from the log (grown to the largest frame). */
+  indexScratch = new Uint8Array(64 * 1024);
   readonly indexLagBytesMax: number;
   /** @internal The append point: the segment and offset where the next accepted frame goes. */
   seq = 0;

@@ -20,6 +20,12 @@ export interface HotLog {
   readSegment(seq: number): Uint8Array;
   /** Reads `length` bytes at `position` of segment `seq` (written and synced before). */
   read(seq: number, position: number, length: number): Uint8Array;
+  /**
+   * As read(), into `out` (at least `length` bytes; returns its first `length` bytes), for a caller
+   * that uses the bytes at once: a fresh 35 KB buffer per frame cost ~100 µs here (page faults on
+   * first touch), a reused one ~6 µs.
+   */
+  readInto(seq: number, position: number, length: number, out: Uint8Array): Uint8Array;
   /** Creates segment `seq`, zero-filled to segmentBytes and durable (file and directory). */
   createSegment(seq: number): void;
   /** Writes `views` back to back at `position` of segment `seq`. Throws on error. */
@@ -152,7 +158,11 @@ export class FsHotLog implements HotLog {
   }
 
   read(seq: number, position: number, length: number): Uint8Array {
-    const out = Buffer.allocUnsafe(length);
+    return this.readInto(seq, position, length, Buffer.allocUnsafe(length));
+  }
+
+  readInto(seq: number, position: number, length: number, out: Uint8Array): Uint8Array {
+    assert(out.length >= length, 'readInto: buffer too small');
     const fd = this.fd(seq);
     let at = 0;
     while (at < length) {
@@ -160,7 +170,7 @@ export class FsHotLog implements HotLog {
       if (n === 0) throw ioError('read', this.file(seq), new Error('short read'));
       at += n;
     }
-    return out;
+    return out.length === length ? out : out.subarray(0, length);
   }
 
   createSegment(seq: number): void {
@@ -314,6 +324,11 @@ export class MemHotLog implements HotLog {
     const s = this.live.get(seq);
     assert(s !== undefined && position + length <= s.length, `no bytes at ${seq}:${position}+${length}`);
     return s.slice(position, position + length);
+  }
+
+  readInto(seq: number, position: number, length: number, out: Uint8Array): Uint8Array {
+    out.set(this.read(seq, position, length));
+    return out.subarray(0, length);
   }
 
   createSegment(seq: number): void {

@@ -56,7 +56,11 @@ export function indexNext(core: NodeCore): IndexStep {
   }
   const f = core.frameDir.at(core.frameDir.indexAfter(lsn));
   if (f === undefined) fail(`node ${core.config.nodeId}: no frame after indexed point ${lsn} (SCL ${core.scl})`);
-  const bytes = core.guardRead(() => core.log.read(f.seq, f.position, f.bytes));
+  // Read into the node's scratch buffer: the index keeps locations and copies of keys, never a
+  // view of these bytes.
+  if (core.indexScratch.length < f.bytes) core.indexScratch = new Uint8Array(Math.max(f.bytes, 2 * core.indexScratch.length));
+  const scratch = core.indexScratch;
+  const bytes = core.guardRead(() => core.log.readInto(f.seq, f.position, f.bytes, scratch));
   if (bytes instanceof AuroralError) return 'failed'; // the node failed itself
   const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax, false);
   if (!c.ok || c.header.lsnPrev !== lsn || c.header.lsnLast !== f.lsnLast) {
