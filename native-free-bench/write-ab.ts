@@ -37,17 +37,22 @@ async function child(dist: string, fsync: string, inflight: number, seconds: num
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'auroral-ab-'));
   let put: (k: Uint8Array, v: Uint8Array) => Promise<unknown>;
-  let close: () => Promise<void>;
-  if (dist === 'baseline') {
-    const { NaiveGroupCommit } = await import(pathToFileURL(path.join(thisDist, 'bench', 'baselines.js')).href) as typeof import('../src/bench/baselines.js');
-    const b = new NaiveGroupCommit(dir);
-    put = (k, v) => b.put(k, v);
-    close = async () => b.close();
-  } else {
-    const { open } = await import(pathToFileURL(path.join(dist, 'index.js')).href) as typeof import('../src/index.js');
-    const db = await open({ ...options, dir, fsync: fsync as 'fdatasync' | 'none' });
-    put = (k, v) => db.put(k, v);
-    close = () => db.close();
+  let close: () => Promise<void> = async () => {};
+  try {
+    if (dist === 'baseline') {
+      const { NaiveGroupCommit } = await import(pathToFileURL(path.join(thisDist, 'bench', 'baselines.js')).href) as typeof import('../src/bench/baselines.js');
+      const b = new NaiveGroupCommit(dir);
+      put = (k, v) => b.put(k, v);
+      close = async () => b.close();
+    } else {
+      const { open } = await import(pathToFileURL(path.join(dist, 'index.js')).href) as typeof import('../src/index.js');
+      const db = await open({ ...options, dir, fsync: fsync as 'fdatasync' | 'none' });
+      put = (k, v) => db.put(k, v);
+      close = () => db.close();
+    }
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true }); // a build that cannot load leaves nothing behind
+    throw e;
   }
   const value = new Uint8Array(100).fill(0x61);
   let next = 0;
