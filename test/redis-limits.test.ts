@@ -37,9 +37,14 @@ describe('durability when the quorum is lost', () => {
       const rb = await b.read(1);
       expect(ra).toMatch(/^-ERR Auroral could not make this write durable/);
       expect(rb).toMatch(/^-ERR Auroral could not make an earlier write of this key durable/);
-      // While the log is unreachable every command is refused.
+      // While the log is unreachable every command is refused, inside MULTI/EXEC too: no read of
+      // the failed write's value, and no +OK for a write the reload would drop from memory.
       b.send(encodeCommand(['GET', 'other']));
       expect(await b.read(1)).toMatch(/^-LOADING/);
+      b.send(Buffer.concat([encodeCommand(['MULTI']), encodeCommand(['GET', 'k']), encodeCommand(['SET', 'z', '1']), encodeCommand(['EXEC'])]));
+      const tx = await b.read(4);
+      expect(tx).not.toMatch(/\+OK\r\n\+QUEUED|\$1\r\nv|\*2/);
+      expect(tx).toMatch(/-EXECABORT/);
       for (const i of [0, 1, 2]) r.db.faults.resumeNode(i);
       expect(await waitFor(ready, 20_000)).toBe(true);
       // The outcome of the failed write is whatever the log says, and memory agrees with it.
@@ -96,9 +101,47 @@ describe('limits', () => {
       // Others are still served.
       big.send('PING\r\n');
       expect(await big.read(1)).toBe('+PONG\r\n');
+      // One request whose reply would pass the output limit (MGET of one 8 KB value 40 times: 320 KB
+      // of 256 KB) is never assembled: an error, that connection closed, the server still serving.
+      const greedy = await RawConn.connect(r.port);
+      greedy.send(encodeCommand(['MGET', ...Array.from({ length: 40 }, () => 'big')]));
+      expect(await greedy.read(1)).toMatch(/^-ERR reply larger than the output buffer limit/);
+      expect(await greedy.waitClosed()).toBe(true);
+      big.send('PING\r\n');
+      expect(await big.read(1)).toBe('+PONG\r\n');
       big.close();
     } finally {
       await r.close();
+    }
+  });
+});
+
+describe('expiry at start', () => {
+  it('a collection too big for one MTR whose TTL passed while the server was down is deleted at start, and stays deleted', async () => {
+    const engine = { lsnAllocationLimit: 64 }; // MTRs of at most 64 records: 200 fields need several
+    const dir = tempDir();
+    const r = await startServer(dir, {}, engine);
+    try {
+      const c = await RawConn.connect(r.port);
+      c.send(encodeCommand(['HSET', 'h', ...Array.from({ length: 200 }, (_, i) => [`f${i}`, 'v']).flat()]));
+      expect(await c.read(1)).toBe(':200\r\n');
+      c.send(encodeCommand(['PEXPIRE', 'h', '300']));
+      expect(await c.read(1)).toBe(':1\r\n');
+      c.close();
+    } finally {
+      await r.close();
+    }
+    await new Promise((res) => setTimeout(res, 400));
+    for (let round = 0; round < 2; round++) {
+      const again = await startServer(dir, {}, engine); // failed with TRANSACTION_TOO_LARGE: 201 records in one MTR
+      try {
+        const c = await RawConn.connect(again.port);
+        c.send(encodeCommand(['EXISTS', 'h']));
+        expect(await c.read(1)).toBe(':0\r\n');
+        c.close();
+      } finally {
+        await again.close();
+      }
     }
   });
 });

@@ -63,12 +63,18 @@ export function floatArg(b: Buffer, msg = ERR_FLOAT): number {
 
 export const upper = (b: Buffer): string => b.toString('latin1').toUpperCase();
 
-/** redis stringmatchlen: glob-style match on bytes (latin1 strings). */
+/**
+ * redis stringmatchlen: glob-style match on bytes (latin1 strings). With redis's guard against
+ * exponential backtracking (CVE-2022-36021, `skipLongerMatches`): once the pattern after a `*`
+ * cannot match starting anywhere up to the end of the string, no outer `*` consuming more can
+ * make it match, so every pending `*` gives up at once (KEYS/SCAN MATCH with many stars answer in
+ * linear-ish time instead of hanging the server).
+ */
 export function globMatch(p: string, s: string, nocase = false): boolean {
-  return matchAt(p, 0, s, 0, nocase, 0);
+  return matchAt(p, 0, s, 0, nocase, 0, { skipLonger: false });
 }
 
-function matchAt(p: string, pi: number, s: string, si: number, nocase: boolean, depth: number): boolean {
+function matchAt(p: string, pi: number, s: string, si: number, nocase: boolean, depth: number, g: { skipLonger: boolean }): boolean {
   if (depth > 1000) return false;
   const eq = (a: string, b: string): boolean => (nocase ? a.toLowerCase() === b.toLowerCase() : a === b);
   while (pi < p.length && si <= s.length) {
@@ -77,7 +83,11 @@ function matchAt(p: string, pi: number, s: string, si: number, nocase: boolean, 
       case '*':
         while (pi + 1 < p.length && p[pi + 1] === '*') pi++;
         if (pi + 1 === p.length) return true;
-        for (let k = si; k <= s.length; k++) if (matchAt(p, pi + 1, s, k, nocase, depth + 1)) return true;
+        for (let k = si; k <= s.length; k++) {
+          if (matchAt(p, pi + 1, s, k, nocase, depth + 1, g)) return true;
+          if (g.skipLonger) return false;
+        }
+        g.skipLonger = true;
         return false;
       case '?':
         if (si >= s.length) return false;

@@ -28,6 +28,8 @@ export interface ClientState {
 
 export interface ServerApi {
   readonly requirepass: string | null;
+  /** A reply larger than this is not built: the client gets an error and is disconnected. */
+  readonly replyBytesMax: number;
   clients(): Iterable<ClientState>;
   info(section: string | null, c: ClientState): string;
   config(): Record<string, string>;

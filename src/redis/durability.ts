@@ -4,6 +4,7 @@
 // reads of other keys do not wait. A write that fails (QUORUM_UNAVAILABLE, FENCED, ...) leaves the
 // memory ahead of the log: onFailure is called once, and the server reloads from the log.
 import type { BatchOp, Database } from '../index.js';
+import { recordBytes } from '../log/record.js';
 import type { Effects } from './persist.js';
 
 interface InFlight {
@@ -94,21 +95,7 @@ export class DurabilityTracker {
    */
   private send(ops: BatchOp[], bytes: number): Promise<void> {
     if (ops.length <= this.limits.recordsMax && bytes <= this.limits.bytesMax) return this.db.batch(ops).then(() => undefined);
-    const parts: Promise<number>[] = [];
-    let from = 0;
-    let size = 0;
-    for (let i = 0; i < ops.length; i++) {
-      const o = ops[i]!;
-      const b = o.key.length + (o.type === 'put' ? o.value.length : 0) + 48;
-      if (i > from && (i - from >= this.limits.recordsMax || size + b > this.limits.bytesMax)) {
-        parts.push(this.db.batch(ops.slice(from, i)));
-        from = i;
-        size = 0;
-      }
-      size += b;
-    }
-    parts.push(this.db.batch(ops.slice(from)));
-    return Promise.all(parts).then(() => undefined);
+    return Promise.all(splitMtrs(ops, this.limits).map((part) => this.db.batch(part))).then(() => undefined);
   }
 
   /** What a read of these keys must wait for, or null (nothing of theirs in flight). */
@@ -131,4 +118,30 @@ export class DurabilityTracker {
     this.perKey.clear();
     this.latest = null;
   }
+}
+
+/** The MTR limits the server keeps to (a margin under the engine's: its record sizes round up). */
+export function mtrLimits(db: Database): MtrLimits {
+  return { recordsMax: Math.min(db.config.lsnAllocationLimit, 16_384), bytesMax: Math.floor(db.config.mtrBytesMax * 0.9) };
+}
+
+export interface MtrLimits { recordsMax: number; bytesMax: number }
+
+/** `ops` in order, cut into runs that each fit one MTR (the engine's record size: recordBytes). */
+export function splitMtrs(ops: readonly BatchOp[], limits: MtrLimits): BatchOp[][] {
+  const parts: BatchOp[][] = [];
+  let from = 0;
+  let size = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    const b = recordBytes(o.key.length, o.type === 'put' ? o.value.length : 0);
+    if (i > from && (i - from >= limits.recordsMax || size + b > limits.bytesMax)) {
+      parts.push(ops.slice(from, i));
+      from = i;
+      size = 0;
+    }
+    size += b;
+  }
+  if (from < ops.length) parts.push(ops.slice(from));
+  return parts;
 }

@@ -11,10 +11,10 @@ import { serverCommands } from './cmd-server.js';
 import { setCommands } from './cmd-sets.js';
 import { stringCommands } from './cmd-strings.js';
 import { zsetCommands } from './cmd-zsets.js';
-import { DurabilityTracker } from './durability.js';
+import { DurabilityTracker, mtrLimits } from './durability.js';
 import { CommandError, Keyspace } from './keyspace.js';
 import { Effects } from './persist.js';
-import { encodeReply, ErrorReply, NullArray, OK, QUEUED, type Reply } from './resp.js';
+import { encodeReply, ErrorReply, NullArray, OK, QUEUED, ReplyTooLarge, type Reply } from './resp.js';
 
 export interface Outcome {
   reply: Buffer;
@@ -43,15 +43,14 @@ export class Executor {
 
   constructor(ks: Keyspace, db: Database, private readonly srv: ServerApi, onFailure: (e: unknown) => void) {
     this.ks = ks;
-    const recordsMax = Math.min(db.config.lsnAllocationLimit, 16_384);
-    this.tracker = new DurabilityTracker(db, { recordsMax, bytesMax: Math.floor(db.config.mtrBytesMax * 0.9) }, onFailure);
+    this.tracker = new DurabilityTracker(db, mtrLimits(db), onFailure);
   }
 
   run(c: ClientState, a: Buffer[]): Outcome {
     const name = a[0]!.toString('latin1').toLowerCase();
     c.lastCommand = name;
     const cmd = this.table.get(name);
-    const immediate = (r: Reply): Outcome => ({ reply: encodeReply(r, c.proto), gate: null, failReply: Buffer.alloc(0) });
+    const immediate = (r: Reply): Outcome => ({ reply: this.encode(c, r), gate: null, failReply: Buffer.alloc(0) });
     const fail = (s: string): Outcome => {
       if (cmd !== undefined) this.stat(cmd.name).failed++;
       return immediate(new ErrorReply(s));
@@ -67,14 +66,23 @@ export class Executor {
       if (c.multi !== null) c.multiError = true;
       return fail(`ERR wrong number of arguments for '${cmd.name}' command`);
     }
-    if (c.multi !== null && !NOT_QUEUED.has(name)) {
-      c.multi.push(a.map((x) => Buffer.from(x)));
-      return immediate(QUEUED);
-    }
-    if (this.state !== 'ready' && !cmd.flags.includes('loading')) {
+    // Not ready (a write failed, or the dataset is being reloaded): nothing that reads or writes
+    // the keyspace runs, neither alone nor inside MULTI/EXEC. The reload swaps in a keyspace built
+    // from the log, so a write applied meanwhile would vanish from memory after its +OK, and a read
+    // could see the failed write's non-durable value. EXEC then discards the transaction.
+    if (this.state !== 'ready' && (!cmd.flags.includes('loading') || (c.multi !== null && !NOT_QUEUED.has(name)))) {
+      if (c.multi !== null) c.multiError = true;
       return fail(this.state === 'failed'
         ? `LOADING Auroral could not make a write durable (${this.failure ?? 'unknown'}); reloading the dataset from the log once it is reachable`
         : 'LOADING Redis is loading the dataset in memory');
+    }
+    if (this.state !== 'ready' && name === 'exec' && c.multi !== null) {
+      this.endMulti(c);
+      return fail('EXECABORT Transaction discarded because the server is loading the dataset (LOADING)');
+    }
+    if (c.multi !== null && !NOT_QUEUED.has(name)) {
+      c.multi.push(a.map((x) => Buffer.from(x)));
+      return immediate(QUEUED);
     }
     switch (name) {
       case 'multi':
@@ -97,6 +105,21 @@ export class Executor {
         return this.exec(c);
     }
     return this.single(c, cmd, a);
+  }
+
+  /**
+   * The reply's bytes, never more than the client's output buffer may hold: a bigger one (MGET of
+   * a large value repeated, HGETALL of a huge hash) is not assembled at all; the client gets an
+   * error and is disconnected, as redis does past client-output-buffer-limit.
+   */
+  private encode(c: ClientState, r: Reply): Buffer {
+    try {
+      return encodeReply(r, c.proto, this.srv.replyBytesMax);
+    } catch (e) {
+      if (!(e instanceof ReplyTooLarge)) throw e;
+      c.closeAfterReply = true;
+      return encodeReply(new ErrorReply(`ERR reply larger than the output buffer limit (${e.bytesMax} bytes); closing the connection`), c.proto);
+    }
   }
 
   private stat(name: string): { calls: number; usec: number; failed: number } {
@@ -136,9 +159,10 @@ export class Executor {
    * earlier one: LSN order); a read waits for the newest write in flight of the keys it read.
    */
   private finish(c: ClientState, r: Reply, fx: Effects, allKeys: boolean, keys: string[]): Outcome {
-    const reply = encodeReply(r, c.proto);
+    // Effects first: the keyspace has changed, so they go to the log whatever the reply becomes.
     let own: Promise<void> | null = null;
     if (fx.ops.length > 0) own = this.tracker.commit(fx);
+    const reply = this.encode(c, r);
     let gate: Promise<void> | null;
     let failReply: Buffer;
     if (own !== null && fx.written) {
@@ -152,7 +176,7 @@ export class Executor {
   }
 
   private exec(c: ClientState): Outcome {
-    const imm = (r: Reply): Outcome => ({ reply: encodeReply(r, c.proto), gate: null, failReply: Buffer.alloc(0) });
+    const imm = (r: Reply): Outcome => ({ reply: this.encode(c, r), gate: null, failReply: Buffer.alloc(0) });
     if (c.multi === null) return imm(new ErrorReply('ERR EXEC without MULTI'));
     const queue = c.multi;
     const aborted = c.multiError;

@@ -99,16 +99,18 @@ export class Keyspace {
     const fx = this.fx;
     fx.written = true;
     this.map.delete(id);
-    if (e.exp !== 0) {
-      this.expires.delete(id);
-      fx.del(akey(Tag.EXPIRE, e.key), id);
-    }
     switch (e.t) {
       case T.STRING: fx.del(akey(Tag.STRING, e.key), id); break;
       case T.HASH: for (const f of e.v.keys()) fx.del(akey(Tag.HASH, e.key, bytes(f)), id); break;
       case T.LIST: for (let i = 0; i < e.v.length; i++) fx.del(akey(Tag.LIST, e.key, f64(e.v.posAt(i))), id); break;
       case T.SET: for (const m of e.v) fx.del(akey(Tag.SET, e.key, bytes(m)), id); break;
       case T.ZSET: for (const m of e.v.scores.keys()) fx.del(akey(Tag.ZSET, e.key, bytes(m)), id); break;
+    }
+    // The TTL record last: effects too big for one MTR go in several, and a crash between them
+    // must leave a collection that is still expiring, never one resurrected without its TTL.
+    if (e.exp !== 0) {
+      this.expires.delete(id);
+      fx.del(akey(Tag.EXPIRE, e.key), id);
     }
     this.touch(id);
   }

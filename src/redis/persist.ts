@@ -9,6 +9,7 @@
 //   's' key member     -> '' (set member)
 //   'z' key member     -> score (f64 BE)
 // A collection has no record of its own: its elements name its type, and it exists while it has one.
+import { recordBytes } from '../log/record.js';
 import type { BatchOp } from '../index.js';
 
 export const Tag = { STRING: 0x76, EXPIRE: 0x65, HASH: 0x68, LIST: 0x6c, SET: 0x73, ZSET: 0x7a } as const;
@@ -71,13 +72,13 @@ export class Effects {
   put(k: Buffer, v: Buffer, id: string): void {
     this.ops.push({ type: 'put', key: k, value: v });
     this.keys.add(id);
-    this.bytes += k.length + v.length + 32;
+    this.bytes += recordBytes(k.length, v.length); // what the engine counts against mtrBytesMax
   }
 
   del(k: Buffer, id: string): void {
     this.ops.push({ type: 'del', key: k });
     this.keys.add(id);
-    this.bytes += k.length + 32;
+    this.bytes += recordBytes(k.length, 0);
   }
 
   static readonly empty = EMPTY;

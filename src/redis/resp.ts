@@ -265,19 +265,29 @@ export function formatDouble17g(d: number): string {
 }
 
 /** Encodes replies into one buffer; `proto` is 2 or 3. */
+/** A reply would pass its byte limit (the client's output buffer): it is never built. */
+export class ReplyTooLarge extends Error {
+  constructor(readonly bytesMax: number) {
+    super(`reply larger than ${bytesMax} bytes`);
+  }
+}
+
 export class ReplyWriter {
   private chunks: (string | Buffer)[] = [];
   private str = '';
   bytes = 0;
 
-  constructor(public proto: 2 | 3 = 2) {}
+  /** `bytesMax`: stop (ReplyTooLarge) before a reply of more bytes is assembled. */
+  constructor(public proto: 2 | 3 = 2, private readonly bytesMax = Number.POSITIVE_INFINITY) {}
 
   private s(x: string): void {
     this.str += x;
     this.bytes += x.length; // ASCII only in headers
+    if (this.bytes > this.bytesMax) throw new ReplyTooLarge(this.bytesMax);
   }
 
   private b(x: Buffer): void {
+    if (this.bytes + x.length > this.bytesMax) throw new ReplyTooLarge(this.bytesMax);
     if (x.length < 64) {
       this.str += x.toString('latin1'); // flushed as latin1: exact bytes
       this.bytes += x.length;
@@ -350,8 +360,8 @@ export class ReplyWriter {
 }
 
 /** One reply as bytes. */
-export function encodeReply(r: Reply, proto: 2 | 3 = 2): Buffer {
-  const w = new ReplyWriter(proto);
+export function encodeReply(r: Reply, proto: 2 | 3 = 2, bytesMax = Number.POSITIVE_INFINITY): Buffer {
+  const w = new ReplyWriter(proto, bytesMax);
   w.write(r);
   return w.take();
 }

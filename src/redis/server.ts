@@ -10,6 +10,7 @@ import { VERSION } from '../cli/version.js';
 import { CursorTable, type ClientState, type ServerApi } from './command.js';
 import { REDIS_VERSION } from './cmd-server.js';
 import { Executor, type Outcome } from './exec.js';
+import { mtrLimits, splitMtrs } from './durability.js';
 import { scanAll } from './load.js';
 import { rebuild } from './rebuild.js';
 import { PROBE_KEY } from './persist.js';
@@ -100,6 +101,7 @@ class Client implements ClientState {
 
 export class RedisServer implements ServerApi {
   readonly requirepass: string | null;
+  readonly replyBytesMax: number;
   readonly startedAt = Date.now();
   readonly commandStats = new Map<string, { calls: number; usec: number; failed: number }>();
   readonly cursors = new CursorTable();
@@ -113,6 +115,7 @@ export class RedisServer implements ServerApi {
 
   private constructor(private readonly db: Database, ks: Keyspace, private readonly opts: ServeOptions) {
     this.requirepass = opts.requirepass;
+    this.replyBytesMax = opts.outputBufferBytesMax;
     this.exec = new Executor(ks, db, this, (e) => this.onWriteFailure(e));
     this.net = net.createServer((s) => this.accept(s));
     this.net.maxConnections = opts.maxClients + 16; // beyond it the kernel-level refusal; below, our -ERR
@@ -142,7 +145,9 @@ export class RedisServer implements ServerApi {
   private static async load(db: Database): Promise<{ ks: Keyspace; keys: number; records: number; expired: number }> {
     const limits = { keyBytesMax: db.config.keyBytesMax, valueBytesMax: db.config.valueBytesMax };
     const r = await rebuild(scanAll(db), limits, Date.now());
-    if (r.ks.fx.ops.length > 0) await db.batch(r.ks.fx.ops); // expired at start: their deletion
+    // Expired at start: their deletion, in as many MTRs as it takes (a big collection's fields come
+    // first and its TTL record last, so a crash between them leaves it expired, not resurrected).
+    for (const part of splitMtrs(r.ks.fx.ops, mtrLimits(db))) await db.batch(part);
     return r;
   }
 
@@ -216,7 +221,16 @@ export class RedisServer implements ServerApi {
       }
       if (a === null) break;
       this.stats.commands++;
-      const o = this.exec.run(c, a);
+      let o: Outcome;
+      try {
+        o = this.exec.run(c, a);
+      } catch (e) {
+        // A bug or a resource error in one command must not take the server (and every other
+        // client) down: that client gets the error and is disconnected.
+        this.opts.log(`client ${c.id} ${c.addr}: internal error: ${(e as Error).stack ?? String(e)}`);
+        o = { reply: encodeReply(new ErrorReply(`ERR internal error: ${(e as Error).message}`), c.proto), gate: null, failReply: Buffer.alloc(0) };
+        c.closeAfterReply = true;
+      }
       c.parser.authenticated = c.authed;
       this.push(c, o);
       if (c.closeAfterReply) c.closing = true;
