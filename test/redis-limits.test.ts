@@ -101,6 +101,18 @@ describe('limits', () => {
       // Others are still served.
       big.send('PING\r\n');
       expect(await big.read(1)).toBe('+PONG\r\n');
+      // One read chunk of many requests from a client that never reads: replies queue up to the
+      // output limit (256 KB, ~32 replies of 8 KB), not the chunk's 2,000 replies (16 MB).
+      const hog = net.connect(r.port, '127.0.0.1');
+      await new Promise((res) => hog.once('connect', res));
+      hog.pause();
+      hog.on('error', () => {});
+      const commandsBefore = r.srv.stats.commands;
+      hog.write(Buffer.concat(Array.from({ length: 2000 }, () => encodeCommand(['GET', 'big']))));
+      expect(await waitFor(() => r.srv.stats.commands - commandsBefore > 30, 5000)).toBe(true);
+      await new Promise((res) => setTimeout(res, 300));
+      expect(r.srv.stats.outputBytesPeak).toBeLessThanOrEqual(256 * 1024 + 8100);
+      hog.destroy();
       // One request whose reply would pass the output limit (MGET of one 8 KB value 40 times: 320 KB
       // of 256 KB) is never assembled: an error, that connection closed, the server still serving.
       const greedy = await RawConn.connect(r.port);

@@ -105,7 +105,7 @@ export class RedisServer implements ServerApi {
   readonly startedAt = Date.now();
   readonly commandStats = new Map<string, { calls: number; usec: number; failed: number }>();
   readonly cursors = new CursorTable();
-  readonly stats = { connections: 0, rejectedConnections: 0, commands: 0, protocolErrors: 0, outputLimitDisconnects: 0, idleDisconnects: 0, reloads: 0, loadMs: 0, loadedKeys: 0 };
+  readonly stats = { connections: 0, rejectedConnections: 0, commands: 0, protocolErrors: 0, outputLimitDisconnects: 0, outputBytesPeak: 0, idleDisconnects: 0, reloads: 0, loadMs: 0, loadedKeys: 0 };
   private readonly clientsById = new Map<number, Client>();
   private nextId = 1;
   private readonly net: net.Server;
@@ -234,6 +234,16 @@ export class RedisServer implements ServerApi {
       c.parser.authenticated = c.authed;
       this.push(c, o);
       if (c.closeAfterReply) c.closing = true;
+      const out = c.outBytes();
+      if (out > this.stats.outputBytesPeak) this.stats.outputBytesPeak = out;
+      // Checked per request, not per read chunk: one 64 KB chunk of small requests for a big value
+      // would otherwise queue hundreds of MB of replies first. Reading stops; flush writes what the
+      // socket takes and disconnects a client still over the limit; a client that reads resumes.
+      if (out > this.opts.outputBufferBytesMax) {
+        c.paused = true;
+        c.socket.pause();
+        break;
+      }
     }
     this.flush(c);
   }
@@ -374,6 +384,7 @@ export class RedisServer implements ServerApi {
         ['process_id', process.pid], ['tcp_port', this.port], ['uptime_in_seconds', Math.floor((Date.now() - this.startedAt) / 1000)],
         ['executable', process.argv[1] ?? ''], ['hz', Math.round(1000 / this.opts.expiryIntervalMs)]],
       clients: [['connected_clients', this.clientsById.size], ['maxclients', this.opts.maxClients], ['blocked_clients', 0],
+        ['client_recent_max_output_buffer', this.stats.outputBytesPeak],
         ['clients_waiting_for_durability', [...this.clientsById.values()].filter((c) => c.slots.slice(c.head).some((s) => s.buf === null)).length]],
       memory: [['used_memory', mem.heapUsed], ['used_memory_rss', mem.rss]],
       persistence: [['loading', this.exec.state === 'reloading' ? 1 : 0], ['aof_enabled', 1], ['rdb_changes_since_last_save', 0],
