@@ -157,3 +157,35 @@ describe('expiry at start', () => {
     }
   });
 });
+
+describe('an unexpected error inside a command', () => {
+  it('closes only that client, and memory is rebuilt from the log (a half-applied change is never served)', async () => {
+    const r = await startServer(tempDir());
+    try {
+      const a = await RawConn.connect(r.port);
+      a.send(encodeCommand(['SET', 'k', 'v0']));
+      expect(await a.read(1)).toBe('+OK\r\n');
+      // A handler that changes memory and then throws (a bug, or a RangeError at some size limit).
+      const table = (r.srv as unknown as { exec: { table: Map<string, { run: (...x: unknown[]) => unknown }> } }).exec.table;
+      const set = table.get('set')!;
+      const run = set.run;
+      set.run = (...x: unknown[]) => {
+        run(...x);
+        throw new RangeError('injected');
+      };
+      const b = await RawConn.connect(r.port);
+      b.send(encodeCommand(['SET', 'k', 'v1']));
+      expect(await b.read(1)).toMatch(/^-ERR internal error: injected/);
+      expect(await b.waitClosed()).toBe(true);
+      set.run = run;
+      const ready = (): boolean => r.srv.info('persistence', [...r.srv.clients()][0]!).includes('auroral_state:ready');
+      expect(await waitFor(ready, 20_000)).toBe(true);
+      a.send(encodeCommand(['GET', 'k']));
+      expect(await a.read(1)).toBe('$2\r\nv0\r\n'); // the log's value, not the unlogged v1
+      a.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
+

@@ -53,6 +53,8 @@ interface Cycle {
   lsn: number;
   /** bytesSinceCycle when the cycle began: given back if it is abandoned. */
   bytesBefore: number;
+  /** Of those, the bytes not yet indexed, which bytesSinceCycle kept counting from the start. */
+  unindexedAtStart: number;
   blockSeq: number;
   position: number;
   page: number;
@@ -132,8 +134,9 @@ export class Coalescer {
       assert(blockSeq < BLOCK_BIT, 'block sequence overflow');
       this.blocks.create(blockSeq);
       this.index.setPruneCap(lsn);
-      this.cycle = { lsn, blockSeq, position: 0, page: 0, bytesBefore: this.bytesSinceCycle };
-      this.bytesSinceCycle = this.host.unindexedBytes(); // log the cycle does not cover yet
+      const unindexed = this.host.unindexedBytes(); // log the cycle does not cover yet
+      this.cycle = { lsn, blockSeq, position: 0, page: 0, bytesBefore: this.bytesSinceCycle, unindexedAtStart: unindexed };
+      this.bytesSinceCycle = unindexed;
       return true;
     }
     const c = this.cycle;
@@ -167,7 +170,7 @@ export class Coalescer {
     this.files.clear();
     this.filesBytes = 0;
     this.cycle = null;
-    this.bytesSinceCycle += c.bytesBefore; // that log is still above the coalesce point
+    this.bytesSinceCycle += c.bytesBefore - c.unindexedAtStart; // that log is still above the coalesce point (counted once)
     this.stats.cyclesAbandoned++;
   }
 

@@ -40,8 +40,8 @@ export function indexNext(core: NodeCore): IndexStep {
   // A frame found damaged waits for its repair (scrub.ts repairFrame clears this), not re-read
   // and re-checked at every append and idle turn meanwhile.
   if (core.indexDamagedAt === lsn) return 'damaged';
-  // The last receive()'s frames chain from the first one's backlink: the one after `lsn`, if
-  // among them, is found by its LSN, not by a scan per call.
+  // The last receive()'s frames chain from the first one's backlink: skip them all when `lsn` is
+  // before the first, else walk to the one whose backlink is `lsn` (they are few per group).
   const accepted = core.acceptedFrames;
   const first = accepted[0];
   if (first !== undefined && lsn >= first.frame.header.lsnPrev) {

@@ -230,6 +230,9 @@ export class RedisServer implements ServerApi {
         this.opts.log(`client ${c.id} ${c.addr}: internal error: ${(e as Error).stack ?? String(e)}`);
         o = { reply: encodeReply(new ErrorReply(`ERR internal error: ${(e as Error).message}`), c.proto), gate: null, failReply: Buffer.alloc(0) };
         c.closeAfterReply = true;
+        // The command may have changed memory without its effects reaching the log: memory is no
+        // longer known to match it, so stop serving and rebuild from the log, as after a failed write.
+        this.onWriteFailure(e);
       }
       c.parser.authenticated = c.authed;
       this.push(c, o);
@@ -305,7 +308,9 @@ export class RedisServer implements ServerApi {
 
   private maybeResume(c: Client): void {
     if (!c.paused || c.closing || c.waiting >= this.opts.pipelineMax / 2) return;
-    if (c.socket.writableLength > this.opts.outputBufferBytesMax / 2) return;
+    // Wait for 'drain' only if one will come (a write returned false): with a small limit the
+    // socket can hold more than half of it without ever needing a drain, and would stay paused.
+    if (c.socket.writableNeedDrain && c.socket.writableLength > this.opts.outputBufferBytesMax / 2) return;
     c.paused = false;
     c.socket.resume();
     this.process(c);
