@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { open, type Database, type OpenOptions } from '../src/index.js';
 import { RedisServer, type ServeOptions } from '../src/redis/server.js';
+import { dumpKeyspace } from './redis-fuzz-core.js';
 
 /** helpers.ts's smallOptions (not imported: scripts use this file outside vitest). */
 export function smallOptions(dir: string, extra: Partial<OpenOptions> = {}): OpenOptions {
@@ -157,3 +158,25 @@ function skipReply(b: Buffer, at: number): number {
   }
   return next;
 }
+
+/** Whether the server serves (not failed, not reloading its dataset from the log). */
+export function serverReady(srv: RedisServer): boolean {
+  return srv.info('persistence', [...srv.clients()][0]!).includes('auroral_state:ready');
+}
+
+/**
+ * Closes `r` and starts a server on its volume again: the keyspace `r` held in memory, and the
+ * one the restart read back from the log (a test expects them equal: nothing served that the log
+ * does not hold).
+ */
+export async function keyspaceAcrossRestart(r: Running): Promise<{ before: Map<string, string>; after: Map<string, string> }> {
+  const before = dumpKeyspace(r.srv.keyspace);
+  await r.close();
+  const again = await startServer(r.dir);
+  try {
+    return { before, after: dumpKeyspace(again.srv.keyspace) };
+  } finally {
+    await again.close();
+  }
+}
+

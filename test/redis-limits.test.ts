@@ -6,13 +6,12 @@ import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand } from '../src/redis/resp.js';
 import { tempDir, waitFor } from './helpers.js';
-import { RawConn, startServer } from './redis-helpers.js';
-import { dumpKeyspace } from './redis-fuzz-core.js';
+import { keyspaceAcrossRestart, RawConn, serverReady, startServer } from './redis-helpers.js';
 
 describe('durability when the quorum is lost', () => {
   it('a write that cannot become durable is never +OK; reads of its key wait, others do not; then a reload', async () => {
     const r = await startServer(tempDir(), {}, { commitTimeoutMs: 1500 });
-    const ready = (): boolean => r.srv.info('persistence', [...r.srv.clients()][0]!).includes('auroral_state:ready');
+    const ready = (): boolean => serverReady(r.srv);
     /** A write retried while its outcome is unknown: on a loaded machine the first commits after open can outrun a short commitTimeoutMs. */
     const setEventually = async (c: RawConn, k: string, v: string): Promise<void> => {
       for (let i = 0; ; i++) {
@@ -55,14 +54,8 @@ describe('durability when the quorum is lost', () => {
       a.close();
       b.close();
       // Memory after the reload is exactly what a restart reads from the log.
-      const before = dumpKeyspace(r.srv.keyspace);
-      await r.close();
-      const again = await startServer(r.dir);
-      try {
-        expect(dumpKeyspace(again.srv.keyspace)).toEqual(before);
-      } finally {
-        await again.close();
-      }
+      const restarted = await keyspaceAcrossRestart(r);
+      expect(restarted.after).toEqual(restarted.before);
     } finally {
       await r.close();
     }
@@ -178,7 +171,7 @@ describe('an unexpected error inside a command', () => {
       expect(await b.read(1)).toMatch(/^-ERR internal error: injected/);
       expect(await b.waitClosed()).toBe(true);
       set.run = run;
-      const ready = (): boolean => r.srv.info('persistence', [...r.srv.clients()][0]!).includes('auroral_state:ready');
+      const ready = (): boolean => serverReady(r.srv);
       expect(await waitFor(ready, 20_000)).toBe(true);
       a.send(encodeCommand(['GET', 'k']));
       expect(await a.read(1)).toBe('$2\r\nv0\r\n'); // the log's value, not the unlogged v1

@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { encodeCommand, encodeReply, formatDouble17g, MapReply, ProtocolError, RequestParser, defaultRespLimits, DoubleReply } from '../src/redis/resp.js';
 import { tempDir } from './helpers.js';
-import { RawConn, startServer } from './redis-helpers.js';
-import { dumpKeyspace, fuzzInputs, fuzzServer } from './redis-fuzz-core.js';
+import { keyspaceAcrossRestart, RawConn, startServer } from './redis-helpers.js';
+import { fuzzInputs, fuzzServer } from './redis-fuzz-core.js';
 
 const parseAll = (chunks: Buffer[], limits = defaultRespLimits): string[][] => {
   const p = new RequestParser(limits);
@@ -83,14 +83,8 @@ describe('protocol errors on a live server', () => {
       expect(await ping.read(1)).toBe('+PONG\r\n');
       ping.close();
       // Memory is exactly what the log holds (nothing acknowledged that is not durable).
-      const before = dumpKeyspace(r.srv.keyspace);
-      await r.close();
-      const again = await startServer(r.dir);
-      try {
-        expect(dumpKeyspace(again.srv.keyspace)).toEqual(before);
-      } finally {
-        await again.close();
-      }
+      const { before, after } = await keyspaceAcrossRestart(r);
+      expect(after).toEqual(before);
     } finally {
       await r.close();
     }
