@@ -8,7 +8,8 @@ export interface TestRecord {
   value: string | null;
 }
 
-export function buildFrame(records: TestRecord[], lsnFirst: number, lsnPrev: number, epoch = 1, batchSeq = 1): Uint8Array {
+/** `vdlLag`: lsnPrev minus the VDL the sender knew (default: none known, the frame proves nothing acknowledged). */
+export function buildFrame(records: TestRecord[], lsnFirst: number, lsnPrev: number, epoch = 1, batchSeq = 1, vdlLag = lsnPrev): Uint8Array {
   const enc = new TextEncoder();
   const parts = records.map((r) => ({ k: enc.encode(r.key), v: r.value === null ? null : enc.encode(r.value) }));
   const payload = parts.reduce((n, p) => n + recordBytes(p.k.length, p.v?.length ?? 0), 0);
@@ -20,7 +21,7 @@ export function buildFrame(records: TestRecord[], lsnFirst: number, lsnPrev: num
   });
   sealFrame(bytes, view, 0, {
     payloadBytes: payload, recordCount: records.length, epoch, batchSeq, lsnPrev, lsnFirst,
-    lsnLast: lsnFirst + records.length - 1, lsnReadMin: 0, vdlLag: lsnPrev,
+    lsnLast: lsnFirst + records.length - 1, lsnReadMin: 0, vdlLag,
   });
   return bytes;
 }

@@ -40,8 +40,8 @@ describe('scrub', () => {
       expect(await waitFor(() => db.stats().nodes[3]!.coalesceCycles > 0, 10_000)).toBe(true);
       const fs = await import('node:fs');
       db.setCoalescing(false); // let a running cycle finish, then damage the one block file
-      expect(await waitFor(() => fs.readdirSync(`${db.config.dir}/node-3/blocks`).length === 1, 10_000)).toBe(true);
-      const blockFile = fs.readdirSync(`${db.config.dir}/node-3/blocks`)[0]!;
+      expect(await waitFor(() => fs.readdirSync(`${db.config.dir}/node-3/blocks`).filter((n) => n.endsWith('.blk')).length === 1, 10_000)).toBe(true);
+      const blockFile = fs.readdirSync(`${db.config.dir}/node-3/blocks`).find((n) => n.endsWith('.blk'))!;
       const cyclesBefore = db.stats().nodes[3]!.coalesceCycles;
       db.faults.corruptByte(3, `blocks/${blockFile}`, 40 + 16 + 9 + 5); // inside the first image
       db.setCoalescing(true);
@@ -81,8 +81,8 @@ describe('scrub', () => {
       db.setCoalescing(false); // keep this block file in place while we damage it...
       const dir = `${db.config.dir}/node-3/blocks`;
       // ...once a cycle that was already running has finished (it deletes the file it replaces).
-      expect(await waitFor(() => fs.readdirSync(dir).length === 1, 10_000)).toBe(true);
-      const file = fs.readdirSync(dir)[0]!;
+      expect(await waitFor(() => fs.readdirSync(dir).filter((n) => n.endsWith('.blk')).length === 1, 10_000)).toBe(true);
+      const file = fs.readdirSync(dir).find((n) => n.endsWith('.blk'))!;
       const head = Buffer.alloc(48);
       const fd = fs.openSync(`${dir}/${file}`, 'r');
       fs.readSync(fd, head, 0, 48, 0);

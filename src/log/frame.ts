@@ -83,6 +83,21 @@ export function sealFrame(bytes: Uint8Array, view: DataView, offset: number, h: 
   view.setUint32(offset + 20, frameCrc(bytes, offset, h.payloadBytes), true);
 }
 
+/** The header fields at `offset`, unchecked (checkFrame checks them; hints.ts stores checked copies). */
+export function readFrameHeader(view: DataView, offset: number): FrameHeader {
+  return {
+    payloadBytes: view.getUint32(offset + 8, true),
+    recordCount: view.getUint32(offset + 12, true),
+    epoch: view.getUint32(offset + 16, true),
+    batchSeq: view.getUint32(offset + 24, true),
+    vdlLag: view.getUint32(offset + 28, true),
+    lsnPrev: readU64(view, offset + 32),
+    lsnFirst: readU64(view, offset + 40),
+    lsnLast: readU64(view, offset + 48),
+    lsnReadMin: readU64(view, offset + 56),
+  };
+}
+
 /** Why bytes at a position are not a valid frame; the scanner's decision table uses these. */
 export const FrameFault = {
   /** All zero where a header would start: the preallocated, never-written end of a segment. */
@@ -129,17 +144,7 @@ export function checkFrame(bytes: Uint8Array, view: DataView, offset: number, en
   }
   const crc = view.getUint32(offset + 20, true);
   if (frameCrc(bytes, offset, payloadBytes) !== crc) return { ok: false, fault: FrameFault.BAD_CRC, why: 'CRC mismatch' };
-  const header: FrameHeader = {
-    payloadBytes,
-    recordCount: view.getUint32(offset + 12, true),
-    epoch: view.getUint32(offset + 16, true),
-    batchSeq: view.getUint32(offset + 24, true),
-    vdlLag: view.getUint32(offset + 28, true),
-    lsnPrev: readU64(view, offset + 32),
-    lsnFirst: readU64(view, offset + 40),
-    lsnLast: readU64(view, offset + 48),
-    lsnReadMin: readU64(view, offset + 56),
-  };
+  const header = readFrameHeader(view, offset);
   if (!(header.lsnPrev < header.lsnFirst && header.lsnFirst <= header.lsnLast) || header.vdlLag > header.lsnPrev) {
     return { ok: false, fault: FrameFault.BAD_RECORDS, why: 'LSN range out of order' };
   }

@@ -19,7 +19,8 @@
 // node has nothing waiting in its ring.
 import { assert } from '../assert.js';
 import { BLOCK_BIT, blockLocation, ImageBuilder, readImages, type BlockStorage } from './blocks.js';
-import { keyHash, valueChecksum } from '../log/record.js';
+import { keyHash, Op, valueChecksum } from '../log/record.js';
+import { HintBuilder, HintKind, readBlockHint } from './hints.js';
 import { errors } from '../errors.js';
 import { TOMBSTONE, type KeyIndex } from './key-index.js';
 
@@ -64,7 +65,7 @@ export class Coalescer {
   coalesceLsn = 0;
   blockSeq = -1;
   paused = false;
-  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0 };
+  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0, blockHintsLoaded: 0 };
   /** Set when a cycle met a corrupt value: no new cycle until a scrub pass has run (and repaired). */
   waitForScrub = false;
   /** Good copies (from peers) of values that fail their checksum here, by LSN (unique per record). */
@@ -76,7 +77,12 @@ export class Coalescer {
   private lastImageBytes = 0;
   private cycle: Cycle | null = null;
   private readonly builder = new ImageBuilder();
+  /** The block hint of the cycle in progress (or of a recovery that read the images). */
+  private readonly hint = new HintBuilder();
   private readonly relocations: number[] = [];
+  /** Per entry of the page being written: its key (copied: the index may move its arena) and lsn, valueBytes, checksum. */
+  private readonly hintKeys: Uint8Array[] = [];
+  private readonly hintMeta: number[] = [];
   private readonly files = new Map<number, Uint8Array>();
   private filesBytes = 0;
   private readonly index: KeyIndex;
@@ -93,21 +99,40 @@ export class Coalescer {
     this.host = host;
   }
 
-  /** Recovery: load meta, drop block files it does not name, index the images. */
+  /**
+   * Recovery: load meta, drop block files it does not name, index the images: from the block
+   * file's hint when it has an intact one for this coalesce point and size (a few bytes per key
+   * instead of every value), else by reading and checking every image (and writing the hint for
+   * the next start).
+   */
   recover(): void {
     const m = this.blocks.readMeta();
     this.coalesceLsn = m.coalesceLsn;
     this.blockSeq = m.blockSeq;
     for (const s of this.blocks.blockSeqs()) if (s !== m.blockSeq) this.blocks.remove(s); // an unfinished cycle
     if (m.blockSeq < 0) return;
-    const bytes = this.blocks.readAll(m.blockSeq);
-    const r = readImages(bytes, (_pageId, e) => {
-      const value = bytes.subarray(e.valuePosition, e.valuePosition + e.valueBytes);
-      this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, blockLocation(m.blockSeq), e.valuePosition, e.valueBytes, valueChecksum(value));
-    });
-    assert(r.images === 0 || r.coalesceLsn === m.coalesceLsn, `block file ${m.blockSeq} is at ${r.coalesceLsn}, meta says ${m.coalesceLsn}`);
-    this.lastImageBytes = bytes.length;
-    this.stats.blockBytes = bytes.length;
+    const location = blockLocation(m.blockSeq);
+    const fileBytes = this.blocks.fileBytes(m.blockSeq);
+    const hinted = readBlockHint(this.blocks.readHint(m.blockSeq), m.blockSeq, m.coalesceLsn, fileBytes,
+      (bytes, keyStart, keyEnd, _op, valueBytes, lsn, valuePosition, checksum) => {
+        this.index.insert(keyHash(bytes, keyStart, keyEnd), bytes, keyStart, keyEnd, lsn, location, valuePosition, valueBytes, checksum);
+      });
+    if (hinted) {
+      this.stats.blockHintsLoaded++;
+    } else {
+      const bytes = this.blocks.readAll(m.blockSeq);
+      this.hint.begin(HintKind.BLOCK, m.blockSeq);
+      this.hint.blockPrefix(m.coalesceLsn, bytes.length);
+      const r = readImages(bytes, (_pageId, e) => {
+        const checksum = valueChecksum(bytes.subarray(e.valuePosition, e.valuePosition + e.valueBytes));
+        this.index.insert(keyHash(e.key), e.key, 0, e.key.length, e.lsn, location, e.valuePosition, e.valueBytes, checksum);
+        this.hint.entry(e.key, 0, e.key.length, Op.PUT, e.valueBytes, e.lsn, e.valuePosition, checksum);
+      });
+      assert(r.images === 0 || r.coalesceLsn === m.coalesceLsn, `block file ${m.blockSeq} is at ${r.coalesceLsn}, meta says ${m.coalesceLsn}`);
+      this.blocks.writeHint(m.blockSeq, this.hint.seal());
+    }
+    this.lastImageBytes = fileBytes;
+    this.stats.blockBytes = fileBytes;
   }
 
   get active(): boolean {
@@ -133,6 +158,7 @@ export class Coalescer {
       const blockSeq = Math.max(this.blockSeq, ...this.blocks.blockSeqs(), -1) + 1;
       assert(blockSeq < BLOCK_BIT, 'block sequence overflow');
       this.blocks.create(blockSeq);
+      this.hint.begin(HintKind.BLOCK, blockSeq);
       this.index.setPruneCap(lsn);
       const unindexed = this.host.unindexedBytes(); // log the cycle does not cover yet
       this.cycle = { lsn, blockSeq, position: 0, page: 0, bytesBefore: this.bytesSinceCycle, unindexedAtStart: unindexed };
@@ -189,16 +215,27 @@ export class Coalescer {
         this.stats.valuesReplaced++;
       }
       this.relocations.push(slot, this.builder.add(key, lsn, value));
+      this.hintKeys.push(key.slice());
+      this.hintMeta.push(lsn, valueBytes, checksum);
     });
     const n = this.builder.entries;
-    if (n === 0) return 0;
+    if (n === 0) {
+      this.hintKeys.length = 0;
+      this.hintMeta.length = 0;
+      return 0;
+    }
     const image = this.builder.seal(pageId, c.lsn);
     assert(c.position + image.length < BLOCK_BIT, 'block file larger than 2 GiB');
     this.blocks.append(c.blockSeq, c.position, image);
     // The bytes are readable now (page cache); recovery ignores them until meta names the file.
     for (let i = 0; i < this.relocations.length; i += 2) {
       this.index.relocate(this.relocations[i]!, blockLocation(c.blockSeq), c.position + this.relocations[i + 1]!);
+      const key = this.hintKeys[i >> 1]!;
+      const m = (i >> 1) * 3;
+      this.hint.entry(key, 0, key.length, Op.PUT, this.hintMeta[m + 1]!, this.hintMeta[m]!, c.position + this.relocations[i + 1]!, this.hintMeta[m + 2]!);
     }
+    this.hintKeys.length = 0;
+    this.hintMeta.length = 0;
     c.position += image.length;
     this.stats.imagesWritten++;
     this.stats.entriesWritten += n;
@@ -221,6 +258,8 @@ export class Coalescer {
     this.files.clear();
     this.filesBytes = 0;
     this.blocks.sync(c.blockSeq);
+    this.hint.blockPrefix(c.lsn, c.position);
+    this.blocks.writeHint(c.blockSeq, this.hint.seal()); // before meta names the file; checked, never trusted blindly
     this.blocks.writeMeta({ format: 1, coalesceLsn: c.lsn, blockSeq: c.blockSeq });
     this.coalesceLsn = c.lsn;
     this.blockSeq = c.blockSeq;

@@ -36,6 +36,7 @@ import { adopt, fence, recoverScan, recoverTo, rejoinPoint } from './node-recove
 import { addReplacement, damagedBlockValues, repairFrame, rewriteImages, scrubStep } from './scrub.js';
 import { framesAfter, read, readValue, scanPage } from './node-reads.js';
 import { indexAfterAppend, indexIdleSlice } from './indexing.js';
+import { forEachHintRecord, HintBuilder, HintKind, type SegmentHint } from './hints.js';
 
 export interface NodeCoreConfig {
   nodeId: number;
@@ -142,6 +143,15 @@ export class NodeCore {
   indexDamagedAt = -1;
   /** @internal Where indexing.ts reads a frame back from the log (grown to the largest frame). */
   indexScratch = new Uint8Array(64 * 1024);
+  /**
+   * @internal Segment hints loaded at recovery (recoverScan), by segment: the frames of these
+   * segments are indexed from them, without reading the log; dropped once their segment is indexed.
+   */
+  readonly segmentHints = new Map<number, SegmentHint>();
+  /** The hint of the segment being indexed, while it is indexed from its first frame on. */
+  private readonly hintBuilder = new HintBuilder();
+  private hintSeq = -1;
+  private hintFromStart = false;
   readonly indexLagBytesMax: number;
   /** @internal The append point: the segment and offset where the next accepted frame goes. */
   seq = 0;
@@ -241,6 +251,7 @@ export class NodeCore {
     st.coalesceCycles = c.cycles;
     st.coalesceLsn = this.coalescer.coalesceLsn;
     st.blockBytes = c.blockBytes;
+    st.blockHintsLoaded = c.blockHintsLoaded;
     st.segmentsDeleted = c.segmentsDeleted;
     st.blockValuesReplaced = c.valuesReplaced;
     st.indexedLsn = this.indexedLsn;
@@ -457,16 +468,21 @@ export class NodeCore {
     this.unindexedBytes -= bytes;
   }
 
-  /** @internal (node-recovery.ts) the index was rebuilt from the whole log: it covers the chain. */
-  indexRebuilt(): void {
-    this.indexedLsn = this.scl;
-    this.unindexedBytes = 0;
+  /**
+   * @internal (node-recovery.ts) the index holds the page images, which cover the chain up to
+   * `lsn`; the `bytes` of frames above it are the indexing backlog.
+   */
+  indexBacklogFrom(lsn: number, bytes: number): void {
+    this.indexedLsn = lsn;
+    this.unindexedBytes = bytes;
     this.indexDamagedAt = -1;
   }
 
   /** Adds every record of a (checked) frame to the index, located at (seq, position). */
   /** @internal (also rebuilds the index in node-recovery.ts) */
   indexFrame(bytes: Uint8Array, h: FrameHeader, seq: number, position: number): void {
+    this.hintFrame(seq, position, bytes, true);
+    const hinting = this.hintFromStart;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const end = FRAME_HEADER_BYTES + h.payloadBytes;
     let at = FRAME_HEADER_BYTES;
@@ -481,13 +497,60 @@ export class NodeCore {
       }
       const keyStart = at + RECORD_HEADER_BYTES;
       const keyEnd = keyStart + keyBytes;
-      this.index.insert(keyHash(bytes, keyStart, keyEnd), bytes, keyStart, keyEnd, readU64(view, at + 8), seq,
-        position + keyEnd, op === Op.PUT ? valueBytes : TOMBSTONE, view.getUint32(at + 24, true));
+      const lsn = readU64(view, at + 8);
+      const checksum = view.getUint32(at + 24, true);
+      this.index.insert(keyHash(bytes, keyStart, keyEnd), bytes, keyStart, keyEnd, lsn, seq,
+        position + keyEnd, op === Op.PUT ? valueBytes : TOMBSTONE, checksum);
+      if (hinting) this.hintBuilder.entry(bytes, keyStart, keyEnd, op, valueBytes, lsn, position + keyEnd, checksum);
       at += size;
       count++;
     }
     if (!(count === h.recordCount)) fail(`frame ${h.lsnFirst}..${h.lsnLast} holds ${count} records, header says ${h.recordCount}`);
     this.stats.recordsApplied += count;
+  }
+
+  /**
+   * @internal (indexing.ts) Frame `i` of a segment hint loaded at recovery: its records enter the
+   * index as indexFrame would put them there, read from the hint instead of the log.
+   */
+  indexFromHint(hint: SegmentHint, i: number): void {
+    const f = hint.frames[i]!;
+    this.hintFrame(f.seq, f.position, hint.bytes, false);
+    forEachHintRecord(hint, i, (bytes, keyStart, keyEnd, op, valueBytes, lsn, valuePosition, checksum) => {
+      this.index.insert(keyHash(bytes, keyStart, keyEnd), bytes, keyStart, keyEnd, lsn, f.seq, valuePosition,
+        op === Op.PUT ? valueBytes : TOMBSTONE, checksum);
+    });
+    this.stats.recordsApplied += f.header.recordCount;
+    this.stats.framesIndexedFromHints++;
+    if (i === hint.frames.length - 1) this.segmentHints.delete(f.seq);
+  }
+
+  /**
+   * Indexing is in chain order, so a segment indexed from its first frame up to the first frame of
+   * the next segment has been seen whole: its hint is written then (the segment was synced before
+   * the next one was started). A segment indexed from a hint, or from the middle (after a restart),
+   * gets none from here.
+   */
+  private hintFrame(seq: number, position: number, header: Uint8Array, build: boolean): void {
+    if (seq !== this.hintSeq) {
+      if (this.hintFromStart && seq === this.hintSeq + 1 && position === 0 && this.log.writeHint(this.hintSeq, this.hintBuilder.seal())) {
+        this.stats.segmentHintsWritten++;
+      }
+      this.hintSeq = seq;
+      this.hintFromStart = build && position === 0;
+      if (this.hintFromStart) this.hintBuilder.begin(HintKind.SEGMENT, seq);
+    }
+    if (this.hintFromStart) {
+      if (build) this.hintBuilder.frame(position, header, 0);
+      else this.hintFromStart = false;
+    }
+  }
+
+  /** @internal (node-recovery.ts) The log is about to change in place from segment `seq` on. */
+  dropHintsFrom(seq: number): void {
+    for (const s of this.log.segments()) if (s >= seq) this.log.removeHint(s);
+    for (const s of [...this.segmentHints.keys()]) if (s >= seq) this.segmentHints.delete(s);
+    if (this.hintSeq >= seq) this.hintFromStart = false;
   }
 
   // ---- serve reads and gossip (node-reads.ts) -----------------------------------------------

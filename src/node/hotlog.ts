@@ -12,12 +12,16 @@ import type { FsyncMode } from '../config.js';
 import { fsyncDir, mkdirDurable } from '../shared/fsync-dir.js';
 import { nodeFs } from '../fs/node-fs.js';
 import type { FsPort } from '../fs/port.js';
+import { hintFileName } from './hints.js';
 
 export interface HotLog {
   /** Segment sequence numbers present, ascending. */
   segments(): number[];
-  /** The whole segment's bytes (segmentBytes long). */
-  readSegment(seq: number): Uint8Array;
+  /**
+   * The whole segment's bytes (segmentBytes long), into `out` if given (segmentBytes long: a scan
+   * reuses one buffer for every segment; a fresh 16 MiB buffer costs thousands of page faults).
+   */
+  readSegment(seq: number, out?: Uint8Array): Uint8Array;
   /** Reads `length` bytes at `position` of segment `seq` (written and synced before). */
   read(seq: number, position: number, length: number): Uint8Array;
   /**
@@ -32,7 +36,17 @@ export interface HotLog {
   write(seq: number, position: number, views: readonly Uint8Array[]): void;
   /** Makes every write to segment `seq` durable. Throws on error: never call it again on that segment. */
   sync(seq: number): void;
+  /** Removes segment `seq` and its hint (the hint first). */
   removeSegment(seq: number): void;
+  /**
+   * Segment hints (hints.ts): derived data beside a segment, written without fsync and never
+   * trusted without its checks. writeHint is best effort (false if it could not be written);
+   * readHint is null when there is none or it cannot be read; removeHint before the segment is
+   * changed in place.
+   */
+  writeHint(seq: number, bytes: Uint8Array): boolean;
+  readHint(seq: number): Uint8Array | null;
+  removeHint(seq: number): void;
   /**
    * A bounded slice of background work (preallocating the next segment, once the current one is
    * at least half full: `currentUsedBytes` of it); true if more remains.
@@ -141,8 +155,9 @@ export class FsHotLog implements HotLog {
     return fd;
   }
 
-  readSegment(seq: number): Uint8Array {
-    const buf = new Uint8Array(this.segmentBytes);
+  readSegment(seq: number, out?: Uint8Array): Uint8Array {
+    assert(out === undefined || out.length === this.segmentBytes, 'readSegment: buffer is not a segment long');
+    const buf = out ?? new Uint8Array(this.segmentBytes);
     const fd = this.io.openSync(this.file(seq), 'r');
     try {
       let at = 0;
@@ -151,6 +166,7 @@ export class FsHotLog implements HotLog {
         if (n === 0) break; // a short file reads as zeros past its end
         at += n;
       }
+      buf.fill(0, at); // a reused buffer holds the previous segment's bytes there
     } finally {
       this.io.closeSync(fd);
     }
@@ -179,6 +195,7 @@ export class FsHotLog implements HotLog {
     try {
       if (this.faults?.diskFull()) throw injected('ENOSPC');
       if (!this.spareReady) this.finishSpare();
+      this.io.rmSync(this.hintFile(seq), { force: true }); // left by a crash between a hint's removal and its segment's? never trusted for new bytes
       this.io.closeSync(this.spareFd);
       this.spareFd = -1;
       this.spareReady = false;
@@ -286,8 +303,42 @@ export class FsHotLog implements HotLog {
       this.io.closeSync(fd);
       this.fds.delete(seq);
     }
+    this.io.rmSync(this.hintFile(seq), { force: true });
     this.io.rmSync(this.file(seq), { force: true });
     fsyncDir(this.dir, this.io);
+  }
+
+  private hintFile(seq: number): string {
+    return path.join(this.dir, hintFileName(seq));
+  }
+
+  writeHint(seq: number, bytes: Uint8Array): boolean {
+    if (this.broken !== null) return false;
+    try {
+      const fd = this.io.openSync(this.hintFile(seq), 'w');
+      try {
+        let at = 0;
+        while (at < bytes.length) at += this.io.writeSync(fd, bytes, at, bytes.length - at, at);
+      } finally {
+        this.io.closeSync(fd);
+      }
+      return true;
+    } catch {
+      return false; // a hint is optional: without it the segment is read at the next start
+    }
+  }
+
+  readHint(seq: number): Uint8Array | null {
+    try {
+      return this.io.readFileSync(this.hintFile(seq));
+    } catch {
+      return null;
+    }
+  }
+
+  removeHint(seq: number): void {
+    this.checkUsable();
+    this.io.rmSync(this.hintFile(seq), { force: true });
   }
 
   close(): void {
@@ -314,10 +365,12 @@ export class MemHotLog implements HotLog {
     return [...this.live.keys()].sort((a, b) => a - b);
   }
 
-  readSegment(seq: number): Uint8Array {
+  readSegment(seq: number, out?: Uint8Array): Uint8Array {
     const s = this.live.get(seq);
     assert(s !== undefined, `no segment ${seq}`);
-    return s.slice();
+    if (out === undefined) return s.slice();
+    out.set(s);
+    return out;
   }
 
   read(seq: number, position: number, length: number): Uint8Array {
@@ -333,6 +386,7 @@ export class MemHotLog implements HotLog {
 
   createSegment(seq: number): void {
     assert(!this.live.has(seq), `segment ${seq} exists`);
+    this.hints.delete(seq);
     this.live.set(seq, new Uint8Array(this.segmentBytes));
     this.durable.set(seq, new Uint8Array(this.segmentBytes));
   }
@@ -366,8 +420,21 @@ export class MemHotLog implements HotLog {
   }
 
   removeSegment(seq: number): void {
+    this.hints.delete(seq);
     this.live.delete(seq);
     this.durable.delete(seq);
+  }
+
+  private readonly hints = new Map<number, Uint8Array>();
+  writeHint(seq: number, bytes: Uint8Array): boolean {
+    this.hints.set(seq, bytes.slice());
+    return true;
+  }
+  readHint(seq: number): Uint8Array | null {
+    return this.hints.get(seq)?.slice() ?? null;
+  }
+  removeHint(seq: number): void {
+    this.hints.delete(seq);
   }
 
   idleWork(_currentUsedBytes: number): boolean {
@@ -378,6 +445,7 @@ export class MemHotLog implements HotLog {
 
   /** Forgets every write not followed by a sync of its segment (a power cut). */
   crash(): void {
+    this.hints.clear(); // never synced
     this.live.clear();
     for (const [seq, bytes] of this.durable) this.live.set(seq, bytes.slice());
   }

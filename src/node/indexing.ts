@@ -18,6 +18,7 @@ import { fail } from '../assert.js';
 import { AuroralError } from '../errors.js';
 import { checkFrame } from '../log/frame.js';
 import type { NodeCore } from './core.js';
+import type { SegmentHint } from './hints.js';
 
 /** Nothing appended for this long: the node is idle and indexes its backlog. */
 export const INDEX_QUIET_MICROS = 20_000;
@@ -56,6 +57,17 @@ export function indexNext(core: NodeCore): IndexStep {
   }
   const f = core.frameDir.at(core.frameDir.indexAfter(lsn));
   if (f === undefined) fail(`node ${core.config.nodeId}: no frame after indexed point ${lsn} (SCL ${core.scl})`);
+  // A sealed segment the node came back with: its hint holds the records (recovery checked it).
+  const hint = core.segmentHints.get(f.seq);
+  if (hint !== undefined) {
+    const i = hintFrameAt(hint, f.position);
+    if (i >= 0 && hint.frames[i]!.header.lsnPrev === lsn && hint.frames[i]!.header.lsnLast === f.lsnLast) {
+      core.indexFromHint(hint, i);
+      core.noteIndexed(f.lsnLast, f.bytes);
+      return 'indexed';
+    }
+    core.segmentHints.delete(f.seq); // does not describe this chain: read the log instead
+  }
   // Read into the node's scratch buffer: the index keeps locations and copies of keys, never a
   // view of these bytes.
   if (core.indexScratch.length < f.bytes) core.indexScratch = new Uint8Array(Math.max(f.bytes, 2 * core.indexScratch.length));
@@ -83,10 +95,22 @@ export function indexTo(core: NodeCore, lsn: number): IndexStep {
   return 'indexed';
 }
 
+/**
+ * Frames indexed after one append group when the backlog is over indexLagBytesMax (with a bound
+ * above 0). One more than a group adds in the usual case, so the backlog shrinks back under the
+ * bound; a large backlog (the log tail a node opens with) shrinks a few frames per append instead
+ * of stalling the first ack after a restart for the whole tail.
+ */
+export const OVER_LAG_FRAMES_PER_APPEND = 8;
+
 /** After an append group's ack: index only past the lag bound (or always, with a bound of 0). */
 export function indexAfterAppend(core: NodeCore): void {
   const max = core.indexLagBytesMax;
-  while (core.unindexedBytes > max && indexNext(core) === 'indexed') if (max > 0) core.stats.framesIndexedOverLag++;
+  if (max === 0) {
+    while (core.unindexedBytes > 0 && indexNext(core) === 'indexed');
+    return;
+  }
+  for (let n = 0; n < OVER_LAG_FRAMES_PER_APPEND && core.unindexedBytes > max && indexNext(core) === 'indexed'; n++) core.stats.framesIndexedOverLag++;
 }
 
 /** An idle slice: index some of the backlog if the node has been quiet. True if more remains. */
@@ -94,4 +118,18 @@ export function indexIdleSlice(core: NodeCore): boolean {
   if (core.unindexedBytes === 0 || core.clock.nowMicros() - core.lastAppendMicros < INDEX_QUIET_MICROS) return false;
   for (let i = 0; i < IDLE_FRAMES_PER_SLICE; i++) if (indexNext(core) !== 'indexed') return false;
   return core.indexedLsn < core.scl;
+}
+
+/** Index of the hint's frame at `position` (frames are in position order), or -1. */
+function hintFrameAt(hint: SegmentHint, position: number): number {
+  let lo = 0;
+  let hi = hint.frames.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = hint.frames[mid]!.position;
+    if (p === position) return mid;
+    if (p < position) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }

@@ -12,6 +12,9 @@ import { errors } from '../errors.js';
 import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
 import { cutFor, mergeHistory, type EpochRecord } from './epoch-store.js';
 import type { HotLog } from './hotlog.js';
+import { indexTo } from './indexing.js';
+import { loadSegmentHints, type SegmentHint } from './hints.js';
+import { checkFrame } from '../log/frame.js';
 // Type only: core.ts imports this module at run time, never the reverse.
 import type { FrameRef, NodeCore } from './core.js';
 
@@ -23,7 +26,7 @@ import type { FrameRef, NodeCore } from './core.js';
  * such frames must never make this node look longer than the volume's chain.
  */
 export function recoverScan(core: NodeCore, history: readonly EpochRecord[] = []): ScanResult {
-  const r = scanHotLog(core.log, core.config.payloadBytesMax);
+  const r = scanWithHints(core);
   core.scan = r;
   for (const f of r.frames) core.segmentLastLsn.set(f.seq, f.header.lsnLast);
   core.scl = r.lsnLast;
@@ -36,6 +39,30 @@ export function recoverScan(core: NodeCore, history: readonly EpochRecord[] = []
   core.batchSeqLast = r.batchSeqLast;
   core.seq = r.endSeq;
   core.position = r.endPosition;
+  return r;
+}
+
+/**
+ * The scan of a node's own log at start: sealed segments with an intact hint are not read (their
+ * frames were checked when they were indexed, and the hint recorded them); the rest is read and
+ * checked as always. A hint stands in for its segment only where this log proves every frame of it
+ * acknowledged (lsnDurableSeen: on 4 nodes, so a peer holds a good copy of anything damaged since,
+ * and reads, gossip and scrub check the bytes they use). A segment holding frames above that point
+ * (the writer died just after the chain moved to the next segment) is read and checked, so a frame
+ * damaged there can never make this node's chain, and so the volume's, look longer than it is.
+ */
+function scanWithHints(core: NodeCore): ScanResult {
+  const hints = loadSegmentHints(core.log, core.config.payloadBytesMax);
+  let r = scanHotLog(core.log, core.config.payloadBytesMax, undefined, (seq) => hints.get(seq) ?? null);
+  const unproven = r.hinted.filter((seq) => hints.get(seq)!.lsnLast > r.lsnDurableSeen);
+  if (unproven.length > 0) {
+    const from = Math.min(...unproven);
+    for (const seq of [...hints.keys()]) if (seq >= from) hints.delete(seq);
+    r = scanHotLog(core.log, core.config.payloadBytesMax, undefined, (seq) => hints.get(seq) ?? null);
+  }
+  core.segmentHints.clear();
+  for (const seq of r.hinted) core.segmentHints.set(seq, hints.get(seq)!);
+  core.stats.segmentHintsLoaded += r.hinted.length;
   return r;
 }
 
@@ -153,6 +180,9 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
   const cut = core.scl !== scan.lsnLast;
   const keepTail = !cut && scan.outcome === ScanOutcome.CORRUPT_MIDDLE;
   const dirty = cut || scan.outcome !== ScanOutcome.CLEAN || core.log.segments().some((s) => s > core.seq);
+  // No hint describes the chain's last segment or anything after it (appends and catch-up write
+  // there; bytes kept after a corrupt frame may be overwritten by other frames of a later epoch).
+  core.dropHintsFrom(core.seq);
   if (dirty && !keepTail) zeroFrom(core, core.seq, core.position);
   core.segmentsAhead.clear();
   for (const s of core.log.segments()) if (s > core.seq) core.segmentsAhead.add(s);
@@ -191,6 +221,7 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
 }
 
 function zeroFrom(core: NodeCore, seq: number, position: number): void {
+  core.dropHintsFrom(seq); // before a byte of theirs changes
   const zeros = new Uint8Array(Math.min(1 << 20, core.log.segmentBytes));
   if (core.log.segments().includes(seq)) {
     for (let at = position; at < core.log.segmentBytes; at += zeros.length) {
@@ -203,11 +234,25 @@ function zeroFrom(core: NodeCore, seq: number, position: number): void {
 
 function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
   const batch: FrameRef[] = [];
-  scanHotLog(whileTruncating(peer), core.config.payloadBytesMax, (f: ScannedFrame, segment: Uint8Array) => {
-    if (f.header.lsnLast > core.scl && f.header.lsnLast <= lsnTo) {
+  const view = whileTruncating(peer);
+  // The peer's hints spare reading its sealed segments whole: only the frames this node lacks are
+  // read (and checked: the hint vouches for nothing sent to a peer).
+  const hints = loadPeerHints(view, core.config.payloadBytesMax);
+  scanHotLog(view, core.config.payloadBytesMax, (f: ScannedFrame, segment: Uint8Array | null) => {
+    if (!(f.header.lsnLast > core.scl && f.header.lsnLast <= lsnTo)) return;
+    if (segment !== null) {
       batch.push({ bytes: segment.slice(f.position, f.position + f.bytes), header: f.header });
+      return;
     }
-  });
+    let bytes: Uint8Array;
+    try {
+      bytes = view.read(f.seq, f.position, f.bytes);
+    } catch {
+      return; // gone with a truncation: the chain comes up short, and that is decided below
+    }
+    const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax);
+    if (c.ok && c.header.lsnLast === f.header.lsnLast) batch.push({ bytes, header: c.header });
+  }, (seq) => hints.get(seq) ?? null);
   const accepted = core.receive(batch, true);
   if (core.failure !== null) throw core.failure;
   if (accepted !== batch.length || core.scl !== lsnTo) {
@@ -215,6 +260,17 @@ function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
     // pages): this node cannot catch up by log and must be rebuilt from a peer's copy.
     throw errors.rebuildNeeded(core.config.nodeId, `its chain ends at ${core.scl}, and the peer's hot log does not continue from there ` +
       `(accepted ${accepted} of ${batch.length} frames up to ${lsnTo})`);
+  }
+}
+
+/** A peer's segment hints; none if they cannot be read (it may be truncating at the same time). */
+function loadPeerHints(peer: HotLog, payloadBytesMax: number): Map<number, SegmentHint> {
+  const readOnly = Object.create(peer) as HotLog;
+  readOnly.removeHint = () => {}; // never change a peer's files from here
+  try {
+    return loadSegmentHints(readOnly, payloadBytesMax);
+  } catch {
+    return new Map();
   }
 }
 
@@ -228,9 +284,9 @@ function catchUpFrom(core: NodeCore, peer: HotLog, lsnTo: number): void {
  */
 function whileTruncating(peer: HotLog): HotLog {
   const view = Object.create(peer) as HotLog;
-  view.readSegment = (seq: number) => {
+  view.readSegment = (seq: number, out?: Uint8Array) => {
     try {
-      return peer.readSegment(seq);
+      return peer.readSegment(seq, out);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Uint8Array(0);
       throw e;
@@ -240,22 +296,34 @@ function whileTruncating(peer: HotLog): HotLog {
 }
 
 /**
- * Images first (everything at or below the coalesce point), then the log above it. The same
- * scan proves the log on disk ends exactly at the SCL this node is about to report: a recovery
- * step that damaged its own log fails loudly here instead of acknowledging from memory.
+ * Images first (everything at or below the coalesce point, from the block file), then the log
+ * above them, which is left as the node's indexing backlog (indexing.ts): the node opens without
+ * reading its log a second time, and its tail is indexed when it is quiet, when a read at R needs
+ * it (on demand), or past indexLagBytesMax (a few frames per append). Recovery time so depends on
+ * the page images, not on the log written since the last coalescing cycle. With
+ * indexLagBytesMax = 0 (eager indexing) the tail is indexed here, as before.
  */
 function rebuildIndex(core: NodeCore): void {
   core.coalescer.recover();
   const from = core.coalescer.coalesceLsn;
-  core.coalescer.bytesSinceCycle = 0; // the log above the coalesce point: what a cycle would absorb
-  const r = scanHotLog(core.log, core.config.payloadBytesMax, (f, segment) => {
-    if (f.header.lsnLast <= from || f.header.lsnLast > core.scl) return;
-    core.coalescer.bytesSinceCycle += f.bytes;
-    core.indexFrame(segment.subarray(f.position, f.position + f.bytes), f.header, f.seq, f.position);
-  });
-  if (r.lsnLast !== core.scl && !(r.frames.length === 0 && core.scl === from)) {
-    throw errors.recoveryFailed(`node ${core.config.nodeId}: after recovery its log ends at ${r.lsnLast} (${r.outcome}, ` +
-      `${r.frames.length} frames, fault ${r.fault?.why ?? 'none'}, segments ${core.log.segments().join(',')}), expected ${core.scl}`);
+  let tailBytes = 0;
+  let chainEnd = from;
+  for (let i = core.frameDir.indexAfter(from); i >= 0; i++) {
+    const f = core.frameDir.at(i);
+    if (f === undefined) break;
+    tailBytes += f.bytes;
+    chainEnd = f.lsnLast;
   }
-  core.indexRebuilt();
+  // The frame directory is the chain recoverTo just made the log end at: it must reach the SCL
+  // from the coalesce point without a gap, or the node would acknowledge from a chain it lacks.
+  if (chainEnd !== core.scl) {
+    throw errors.recoveryFailed(`node ${core.config.nodeId}: after recovery its chain above the coalesce point ${from} ends at ${chainEnd} ` +
+      `(segments ${core.log.segments().join(',')}), expected ${core.scl}`);
+  }
+  for (const [seq, hint] of core.segmentHints) if (hint.lsnLast <= from) core.segmentHints.delete(seq); // in the images already
+  core.coalescer.bytesSinceCycle = tailBytes; // the log above the coalesce point: what a cycle would absorb
+  core.indexBacklogFrom(from, tailBytes);
+  if (core.indexLagBytesMax === 0 && indexTo(core, core.scl) !== 'indexed') {
+    throw errors.recoveryFailed(`node ${core.config.nodeId}: its log above ${core.indexedLsn} could not be indexed (damaged or unreadable)`);
+  }
 }

@@ -190,6 +190,9 @@ export const nodeStatKeys = [
   // indexing (node/indexing.ts): the chain is indexed up to indexedLsn; bytes of frames above it;
   // frames indexed because a read needed them, and because the backlog passed indexLagBytesMax
   'indexedLsn', 'indexLagBytes', 'framesIndexedOnRead', 'framesIndexedOverLag',
+  // hint files (node/hints.ts): segment hints written; frames indexed from a hint instead of the
+  // log; segments and block files whose hint recovery loaded instead of reading them
+  'segmentHintsWritten', 'framesIndexedFromHints', 'segmentHintsLoaded', 'blockHintsLoaded',
   // reads served; reads refused because a value, or a frame not yet indexed, failed its checksum
   // (another node serves them)
   'reads', 'readsCorrupt',

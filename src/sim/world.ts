@@ -121,8 +121,21 @@ export class World {
   readonly stats: Record<string, number> = {
     puts: 0, txns: 0, acked: 0, reads: 0, readsCorrupt: 0, nodeCrashes: 0, volumeCrashes: 0, failovers: 0,
     timedOut: 0, nodesCutWithImages: 0, eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
-    nodesExcluded: 0,
+    nodesExcluded: 0, segmentHintsLoaded: 0, blockHintsLoaded: 0,
   };
+
+  /** A node's scan at start (recoverScan), counting the segment hints it came back with. */
+  private scanOf(core: NodeCore): ReturnType<NodeCore['recoverScan']> {
+    const r = core.recoverScan(this.history);
+    this.stats.segmentHintsLoaded! += r.hinted.length;
+    return r;
+  }
+
+  /** recoverTo, counting a block file whose hint was loaded instead of its images. */
+  private recoverOf(core: NodeCore, ...a: Parameters<NodeCore['recoverTo']>): void {
+    core.recoverTo(...a);
+    this.stats.blockHintsLoaded! += core.coalescer.stats.blockHintsLoaded;
+  }
   private now = 0;
   private eventSeq = 0;
   private readonly events = new Heap<Event>((a, b) => a.at - b.at || a.seq - b.seq);
@@ -526,14 +539,14 @@ export class World {
           return answer(attempt(() => this.rebuild(i)));
         case 'scan':
           core = this.newCore(i);
-          return answer(attempt(() => scanReport(core!, core!.recoverScan(this.history))));
+          return answer(attempt(() => scanReport(core!, this.scanOf(core!))));
         case 'log-ranges':
           return answer(this.nodes.flatMap((p, j) => (j !== i && p.core !== null && p.core.failure === null ? [{ scl: p.core.scl, logFrom: logFromOf(p.core) }] : [])));
         case 'stop':
           core = null;
           return answer(undefined);
         case 'rejoin':
-          return answer(attempt(() => core!.recoverTo(core!.scl, this.epochClaimed, null, this.history)));
+          return answer(attempt(() => this.recoverOf(core!, core!.scl, this.epochClaimed, null, this.history)));
         default:
           throw new Error(`step ${step.kind} in a restart`);
       }
@@ -637,7 +650,7 @@ export class World {
         continue;
       }
       const core = this.newCore(i);
-      const s = attempt(() => scanReport(core, core.recoverScan(this.history)));
+      const s = attempt(() => scanReport(core, this.scanOf(core)));
       scans.push(s);
       cores.push(s.ok ? core : null);
       // Its own disk failed it (as a thread that fails its scan is left out at open): restarted later.
@@ -658,7 +671,7 @@ export class World {
           return answer(step.nodes.map((i, j) => {
             const core = cores[i]!;
             const source = step.sources[j]!;
-            const r = attempt(() => core.recoverTo(step.vdl, step.epoch, source === null ? null : this.hotLog(this.nodes[source]!.dir, true), step.history));
+            const r = attempt(() => this.recoverOf(core, step.vdl, step.epoch, source === null ? null : this.hotLog(this.nodes[source]!.dir, true), step.history));
             if (r.ok) this.bringUp(i, core);
             else this.leftOut(i, r.error, 'recover');
             return r;

@@ -49,9 +49,15 @@ export class Volume {
    * fenced, and the running nodes it stopped because they could not be fenced or refused to adopt.
    */
   lastAttach = { fenceMs: 0, catchUpMs: 0, totalMs: 0, vdl: 0, nodesFenced: 0, nodesExcluded: 0 };
+  /**
+   * Where the open's time went (milliseconds since openVolume() was called, at the end of each
+   * phase): lock, nodes scanned (threads started, chain ends found), fenced, recorded, recovered.
+   */
+  openPhases: Record<string, number> = {};
 
   /** @internal use openVolume() */
-  constructor(config: Config, cluster: Cluster, lock: VolumeLock, epoch: number, plan: RecoveryPlan) {
+  constructor(config: Config, cluster: Cluster, lock: VolumeLock, epoch: number, plan: RecoveryPlan, openPhases: Record<string, number> = {}) {
+    this.openPhases = openPhases;
     this.config = config;
     this.cluster = cluster;
     this.lock = lock;
@@ -180,15 +186,17 @@ function volumeFile(c: Config, epoch: number, history: VolumeFile['history']): V
  * and recovers it (scan, fence, plan, truncate). Any failure stops the nodes and releases the lock.
  */
 export async function openVolume(options: OpenOptions): Promise<Volume> {
+  const t0 = performance.now();
   const config = resolveConfig(options);
   mkdirDurable(config.dir); // the volume directory (and any parent it needed), synced in its parent
   const lock = await VolumeLock.acquire(config.dir);
+  const phases: Record<string, number> = { lock: performance.now() - t0 };
   let cluster: Cluster | null = null;
   try {
     const existing = readVolume(config.dir);
     if (existing !== null) checkVolume(existing, config);
     cluster = new Cluster(config);
-    return await recover(config, cluster, existing, lock);
+    return await recover(config, cluster, existing, lock, (name) => { phases[name] = performance.now() - t0; }, phases);
   } catch (e) {
     try {
       await cluster?.close();
@@ -200,17 +208,22 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
   }
 }
 
-async function recover(config: Config, cluster: Cluster, existing: VolumeFile | null, lock: VolumeLock): Promise<Volume> {
+async function recover(config: Config, cluster: Cluster, existing: VolumeFile | null, lock: VolumeLock,
+  mark: (phase: string) => void, phases: Record<string, number>): Promise<Volume> {
   cluster.history = existing?.history ?? [];
   // Every node scans its hot log (in parallel, each on its own thread); then the one open sequence.
   const scans = await Promise.all(Array.from({ length: config.nodes }, (_, i) => settle(cluster.startNode(i))));
+  mark('scanned');
   const link = cluster.current;
   assert(link !== null, 'the link of the open');
-  const r = await runAsync(openSequence(config, scans, existing?.epoch ?? 0, cluster.history), (s) => {
+  const run = threadSteps(config, cluster, link, true);
+  const r = await runAsync(openSequence(config, scans, existing?.epoch ?? 0, cluster.history), async (s) => {
     if (s.kind === 'fence') link.epoch = cluster.epoch = s.epoch;
-    return threadSteps(config, cluster, link, true)(s);
+    const out = await run(s);
+    mark(s.kind === 'recover' ? 'recovered' : s.kind === 'fence' ? 'fenced' : s.kind === 'record' ? 'recorded' : s.kind);
+    return out;
   });
-  return new Volume(config, cluster, lock, r.epoch, r.plan);
+  return new Volume(config, cluster, lock, r.epoch, r.plan, phases);
 }
 
 /**
