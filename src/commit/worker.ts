@@ -26,14 +26,19 @@ export interface GcWorkerData {
   /** The volume's stage trace (per-stage metrics). */
   trace: SharedArrayBuffer;
   config: Config;
-  epoch: number;
-  lsnPrev: number;
-  batchSeqNext: number;
   port: MessagePort;
   layout: string;
 }
 
+/** Where the writer's log starts: known once recovery decided it (sent in the 'start' message). */
+export interface GcStart {
+  epoch: number;
+  lsnPrev: number;
+  batchSeqNext: number;
+}
+
 export type GcMessage =
+  | ({ type: 'start' } & GcStart)
   | { type: 'node-down'; node: number }
   | { type: 'node-up'; node: number; ring: SharedArrayBuffer }
   | { type: 'close' };
@@ -44,7 +49,24 @@ export type GcReply = { type: 'failed'; error: SerializedError };
 /** Watchdog: even with no doorbell, look around this often (ms). */
 const PARK_TIMEOUT_MS = 50;
 
-function main(d: GcWorkerData): void {
+/**
+ * The thread is started before recovery has decided where its log starts (at open, in parallel
+ * with the nodes' scans: a thread start costs tens of ms on two busy cores, and the first put
+ * would wait for it). It waits here for 'start', or for 'close' if the open failed.
+ */
+function awaitStart(d: GcWorkerData, early: GcMessage[]): GcStart | null {
+  const control = new Control(d.control);
+  for (;;) {
+    const seen = Atomics.load(control.i32, ctl.gcDoorbell);
+    const m = receiveMessageOnPort(d.port)?.message as GcMessage | undefined;
+    if (m === undefined) control.park(ctl.gcDoorbell, seen, PARK_TIMEOUT_MS);
+    else if (m.type === 'start') return m;
+    else if (m.type === 'close') return null;
+    else early.push(m); // a node went down or came back before the start: handled first, in order
+  }
+}
+
+function main(d: GcWorkerData, start: GcStart, early: GcMessage[]): void {
   checkLayout(d.layout, 'group-commit thread');
   const c = d.config;
   const control = new Control(d.control);
@@ -80,7 +102,7 @@ function main(d: GcWorkerData): void {
   };
   const core = new GroupCommitCore({
     nodes: c.nodes, writeQuorum: c.writeQuorum, policy: c.groupCommit, frameBytesMax: frameBytesMax(c),
-    retainBytesMax: c.retainBytesMax, epoch: d.epoch, lsnPrev: d.lsnPrev, batchSeqNext: d.batchSeqNext,
+    retainBytesMax: c.retainBytesMax, epoch: start.epoch, lsnPrev: start.lsnPrev, batchSeqNext: start.batchSeqNext,
     ...(tracing ? { onCut } : {}),
   });
   const links: NodeLinks = {
@@ -104,8 +126,9 @@ function main(d: GcWorkerData): void {
   for (;;) {
     const seen = Atomics.load(control.i32, ctl.gcDoorbell);
     wakeups++;
-    for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
-      const msg = m.message as GcMessage;
+    const next = (): GcMessage | undefined => early.shift() ?? (receiveMessageOnPort(d.port)?.message as GcMessage | undefined);
+    for (let msg = next(); msg !== undefined; msg = next()) {
+      if (msg.type === 'start') continue; // cannot come twice
       if (msg.type === 'close') closing = true;
       else if (msg.type === 'node-down') {
         down[msg.node] = true;
@@ -126,8 +149,8 @@ function main(d: GcWorkerData): void {
       const e1 = Atomics.load(vol.i32, ctl.nodeEpoch(i));
       const s = vol.load64(ctl.nodeScl(i));
       const e2 = Atomics.load(vol.i32, ctl.nodeEpoch(i));
-      if (e1 === d.epoch && e2 === d.epoch) scl[i] = s;
-      if (e2 > d.epoch) {
+      if (e1 === start.epoch && e2 === start.epoch) scl[i] = s;
+      if (e2 > start.epoch) {
         newer++;
         newestEpoch = Math.max(newestEpoch, e2);
       }
@@ -210,7 +233,11 @@ function main(d: GcWorkerData): void {
 }
 
 try {
-  main(workerData as GcWorkerData);
+  const d = workerData as GcWorkerData;
+  const early: GcMessage[] = [];
+  const start = awaitStart(d, early);
+  if (start === null) d.port.close();
+  else main(d, start, early);
 } catch (e) {
   // Tell the writer why, with the error's code, before the thread dies of it.
   (workerData as GcWorkerData).port.postMessage({ type: 'failed', error: serializeError(e) } satisfies GcReply);

@@ -18,7 +18,7 @@ import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotRep
 import { chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
 import { nextEpoch, restartSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
 import type { EpochRecord } from '../node/epoch-store.js';
-import type { GcMessage, GcReply, GcWorkerData } from '../commit/worker.js';
+import type { GcMessage, GcReply, GcStart, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
 import { registerThread } from '../shared/thread-names.js';
 import { nodeDir } from '../node/paths.js';
@@ -352,9 +352,25 @@ export class Cluster {
     }
   }
 
-  startGc(link: WriterLink, data: Omit<GcWorkerData, 'control' | 'volumeControl' | 'logRing' | 'stats' | 'trace' | 'config' | 'port' | 'nodeRings' | 'layout'>): void {
+  /**
+   * Starts `link`'s group-commit thread where recovery decided its log starts. The thread may have
+   * been started ahead (prestartGc, at open): then it is only told where.
+   */
+  startGc(link: WriterLink, start: GcStart): void {
+    if (link.gc === null) this.prestartGc(link);
+    link.gc!.port.postMessage({ type: 'start', ...start } satisfies GcMessage);
+    link.control.ring(ctl.gcDoorbell);
+  }
+
+  /**
+   * Starts `link`'s group-commit thread before its start is known: at open, in parallel with the
+   * nodes' scans, so that the first put does not wait for a thread start (tens of ms on two busy
+   * cores). It waits for startGc, or for stopGc if the open fails.
+   */
+  prestartGc(link: WriterLink): void {
+    assert(link.gc === null, 'group-commit thread already started');
     const { port1, port2 } = new MessageChannel();
-    const full: GcWorkerData = { ...data, layout: LAYOUT_FINGERPRINT, nodeRings: [...link.rings], control: link.control.sab, trace: this.trace.sab,
+    const full: GcWorkerData = { layout: LAYOUT_FINGERPRINT, nodeRings: [...link.rings], control: link.control.sab, trace: this.trace.sab,
       volumeControl: this.control.sab, logRing: link.logRing, stats: link.gcStats.sab, config: this.config, port: port2 };
     const worker = new Worker(workerUrl('commit/worker.js'), { workerData: full, transferList: [port2], name: 'auroral-group-commit' });
     registerThread(worker.threadId, 'group-commit');

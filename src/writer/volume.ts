@@ -212,10 +212,12 @@ async function recover(config: Config, cluster: Cluster, existing: VolumeFile | 
   mark: (phase: string) => void, phases: Record<string, number>): Promise<Volume> {
   cluster.history = existing?.history ?? [];
   // Every node scans its hot log (in parallel, each on its own thread); then the one open sequence.
-  const scans = await Promise.all(Array.from({ length: config.nodes }, (_, i) => settle(cluster.startNode(i))));
-  mark('scanned');
+  const scanning = Promise.all(Array.from({ length: config.nodes }, (_, i) => settle(cluster.startNode(i))));
   const link = cluster.current;
   assert(link !== null, 'the link of the open');
+  cluster.prestartGc(link); // meanwhile: the first writer's thread, told where to start at attach
+  const scans = await scanning;
+  mark('scanned');
   const run = threadSteps(config, cluster, link, true);
   const r = await runAsync(openSequence(config, scans, existing?.epoch ?? 0, cluster.history), async (s) => {
     if (s.kind === 'fence') link.epoch = cluster.epoch = s.epoch;
