@@ -7,6 +7,7 @@
 // What is decided lives in cores the simulator runs too, NodeCore (append, recovery, scrub, reads)
 // and Gossip (which peer, when); this file wires them to the writer's ring (RingFeed), the ports
 // and the control block.
+import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingFeed } from './ring-feed.js';
@@ -73,8 +74,10 @@ export type SnapshotReply = ({ ok: true } & DurablePoint) | { ok: false; code: s
 export type LogRangeReply = LogRange & { running: boolean };
 
 export type NodeReply =
-  | { type: 'scanned'; scl: number; lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null }
-  | { type: 'ready'; scl: number }
+  | { type: 'scanned'; scl: number; lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null;
+      /** Start-up timing, wall-clock ms (comparable across threads): thread created, modules loaded, scan done. */
+      timing: { threadAt: number; loadedAt: number; scannedAt: number } }
+  | { type: 'ready'; scl: number; recoverMs: number }
   | { type: 'fenced'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number }
   | { type: 'adopted'; scl: number }
   /**
@@ -99,7 +102,7 @@ const GROUPS_PER_BACKGROUND_SLICE = 4;
 const GOSSIP_WAKE_MS = GOSSIP_DEFAULTS.lagMicros / 1000;
 
 
-function main(d: NodeWorkerData): void {
+function main(d: NodeWorkerData, loadedAt: number): void {
   checkLayout(d.layout, `storage node ${d.nodeId}`);
   const c = d.config;
   const port = d.port;
@@ -139,7 +142,8 @@ function main(d: NodeWorkerData): void {
   try {
     const s = core.recoverScan(d.history);
     reply({ type: 'scanned', scl: core.scl, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast,
-      epoch: core.epoch, outcome: s.outcome, fault: s.fault?.why ?? null });
+      epoch: core.epoch, outcome: s.outcome, fault: s.fault?.why ?? null,
+      timing: { threadAt: performance.timeOrigin, loadedAt, scannedAt: performance.timeOrigin + performance.now() } });
   } catch (e) {
     fail(e);
     for (const p of d.peerPorts) p?.close();
@@ -171,6 +175,7 @@ function main(d: NodeWorkerData): void {
       port.close();
       return;
     }
+    const recoverAt = performance.now();
     try {
       const peer = msg.peerNode === null ? null : new FsHotLog(nodeLogDir(c.dir, msg.peerNode), c.segmentBytes, c.fsync, true);
       core.recoverTo(msg.lsnKeep < 0 ? core.scl : msg.lsnKeep, msg.epoch, peer, msg.history);
@@ -188,7 +193,7 @@ function main(d: NodeWorkerData): void {
     stats.set(core.statsSnapshot());
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.RUNNING);
     link.writer.ring(ctl.gcDoorbell);
-    reply({ type: 'ready', scl: core.scl });
+    reply({ type: 'ready', scl: core.scl, recoverMs: performance.now() - recoverAt });
     port.unref(); // from here on messages are polled with receiveMessageOnPort
     loop(d, core, control, link, stats, reply, fail);
     for (const p of d.peerPorts) p?.close();
@@ -420,4 +425,4 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
   }
 }
 
-main(workerData as NodeWorkerData);
+main(workerData as NodeWorkerData, performance.timeOrigin + performance.now());

@@ -198,12 +198,13 @@ export class Cluster {
     });
   }
 
-  recoverNode(i: number, lsnKeep: number, epoch: number, peerNode: number | null): Promise<void> {
+  /** Node i truncates or catches up to `lsnKeep` and opens; resolves with the time it took (ms). */
+  recoverNode(i: number, lsnKeep: number, epoch: number, peerNode: number | null): Promise<number> {
     const h = this.nodes[i];
     assert(h !== null && h !== undefined, `node ${i} not started`);
     const done = this.nextStep(h, 'ready');
     this.send(i, { type: 'recover', lsnKeep, epoch, peerNode, history: this.history });
-    return done.then(() => undefined);
+    return done.then((r) => (r.type === 'ready' ? r.recoverMs : 0));
   }
 
   /**

@@ -50,8 +50,10 @@ export class Volume {
    */
   lastAttach = { fenceMs: 0, catchUpMs: 0, totalMs: 0, vdl: 0, nodesFenced: 0, nodesExcluded: 0 };
   /**
-   * Where the open's time went (milliseconds since openVolume() was called, at the end of each
-   * phase): lock, nodes scanned (threads started, chain ends found), fenced, recorded, recovered.
+   * Where the open's time went, milliseconds since openVolume() was called at the end of each
+   * phase: lock, scanned (every node's thread started and its chain end found), fenced, recorded,
+   * recovered; and, for the slowest node, nodeThreadsStarted, nodeModulesLoaded (since the call),
+   * nodeScanMsMax and nodeRecoverMsMax (durations). For benchmarks and docs/recovery.md.
    */
   openPhases: Record<string, number> = {};
 
@@ -196,7 +198,7 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
     const existing = readVolume(config.dir);
     if (existing !== null) checkVolume(existing, config);
     cluster = new Cluster(config);
-    return await recover(config, cluster, existing, lock, (name) => { phases[name] = performance.now() - t0; }, phases);
+    return await recover(config, cluster, existing, lock, (name, ms) => { phases[name] = ms ?? performance.now() - t0; }, performance.timeOrigin + t0, phases);
   } catch (e) {
     try {
       await cluster?.close();
@@ -209,7 +211,7 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
 }
 
 async function recover(config: Config, cluster: Cluster, existing: VolumeFile | null, lock: VolumeLock,
-  mark: (phase: string) => void, phases: Record<string, number>): Promise<Volume> {
+  mark: (phase: string, ms?: number) => void, t0Wall: number, phases: Record<string, number>): Promise<Volume> {
   cluster.history = existing?.history ?? [];
   // Every node scans its hot log (in parallel, each on its own thread); then the one open sequence.
   const scanning = Promise.all(Array.from({ length: config.nodes }, (_, i) => settle(cluster.startNode(i))));
@@ -218,11 +220,22 @@ async function recover(config: Config, cluster: Cluster, existing: VolumeFile | 
   cluster.prestartGc(link); // meanwhile: the first writer's thread, told where to start at attach
   const scans = await scanning;
   mark('scanned');
+  // Per node (the slowest): its thread running, its modules loaded, its scan's own time.
+  const timing = scans.flatMap((r) => (r.ok ? [r.value.timing] : []));
+  if (timing.length > 0) {
+    mark('nodeThreadsStarted', Math.max(...timing.map((t) => t.threadAt)) - t0Wall);
+    mark('nodeModulesLoaded', Math.max(...timing.map((t) => t.loadedAt)) - t0Wall);
+    mark('nodeScanMsMax', Math.max(...timing.map((t) => t.scannedAt - t.loadedAt)));
+  }
   const run = threadSteps(config, cluster, link, true);
   const r = await runAsync(openSequence(config, scans, existing?.epoch ?? 0, cluster.history), async (s) => {
     if (s.kind === 'fence') link.epoch = cluster.epoch = s.epoch;
     const out = await run(s);
     mark(s.kind === 'recover' ? 'recovered' : s.kind === 'fence' ? 'fenced' : s.kind === 'record' ? 'recorded' : s.kind);
+    if (s.kind === 'recover') {
+      const ms = (out as { ok: boolean; value?: unknown }[]).flatMap((o) => (o.ok && typeof o.value === 'number' ? [o.value] : []));
+      if (ms.length > 0) mark('nodeRecoverMsMax', Math.max(...ms));
+    }
     return out;
   });
   return new Volume(config, cluster, lock, r.epoch, r.plan, phases);
