@@ -75,8 +75,8 @@ export type LogRangeReply = LogRange & { running: boolean };
 
 export type NodeReply =
   | { type: 'scanned'; scl: number; lsnSeenMax: number; lsnDurableSeen: number; batchSeqLast: number; epoch: number; outcome: string; fault: string | null;
-      /** Start-up timing, wall-clock ms (comparable across threads): thread created, modules loaded, scan done. */
-      timing: { threadAt: number; loadedAt: number; scannedAt: number } }
+      /** Start-up timing, wall-clock ms (comparable across threads): modules loaded, scan done. */
+      timing: { loadedAt: number; scannedAt: number } }
   | { type: 'ready'; scl: number; recoverMs: number }
   | { type: 'fenced'; scl: number; lsnSeenMax: number; batchSeqLast: number; epoch: number }
   | { type: 'adopted'; scl: number }
@@ -143,7 +143,7 @@ function main(d: NodeWorkerData, loadedAt: number): void {
     const s = core.recoverScan(d.history);
     reply({ type: 'scanned', scl: core.scl, lsnSeenMax: s.lsnSeenMax, lsnDurableSeen: s.lsnDurableSeen, batchSeqLast: s.batchSeqLast,
       epoch: core.epoch, outcome: s.outcome, fault: s.fault?.why ?? null,
-      timing: { threadAt: performance.timeOrigin, loadedAt, scannedAt: performance.timeOrigin + performance.now() } });
+      timing: { loadedAt, scannedAt: performance.timeOrigin + performance.now() } });
   } catch (e) {
     fail(e);
     for (const p of d.peerPorts) p?.close();

@@ -52,7 +52,7 @@ export class Volume {
   /**
    * Where the open's time went, milliseconds since openVolume() was called at the end of each
    * phase: lock, scanned (every node's thread started and its chain end found), fenced, recorded,
-   * recovered; and, for the slowest node, nodeThreadsStarted, nodeModulesLoaded (since the call),
+   * recovered; and, for the slowest node, nodeModulesLoaded (since the call: thread started, modules loaded),
    * nodeScanMsMax and nodeRecoverMsMax (durations). For benchmarks and docs/recovery.md.
    */
   openPhases: Record<string, number> = {};
@@ -220,10 +220,9 @@ async function recover(config: Config, cluster: Cluster, existing: VolumeFile | 
   cluster.prestartGc(link); // meanwhile: the first writer's thread, told where to start at attach
   const scans = await scanning;
   mark('scanned');
-  // Per node (the slowest): its thread running, its modules loaded, its scan's own time.
+  // Per node (the slowest): its thread running with its modules loaded, its scan's own time.
   const timing = scans.flatMap((r) => (r.ok ? [r.value.timing] : []));
   if (timing.length > 0) {
-    mark('nodeThreadsStarted', Math.max(...timing.map((t) => t.threadAt)) - t0Wall);
     mark('nodeModulesLoaded', Math.max(...timing.map((t) => t.loadedAt)) - t0Wall);
     mark('nodeScanMsMax', Math.max(...timing.map((t) => t.scannedAt - t.loadedAt)));
   }
