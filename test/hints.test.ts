@@ -167,4 +167,25 @@ describe('hint files (node/hints.ts)', () => {
       expect(new FsHotLog('/v/log', SEG, 'fdatasync', false, null, io).readHint(0)).toBeNull();
     }
   });
+
+  it('leaves no hint behind for a segment that hot-log GC removed before indexing reached the next one', () => {
+    // The hint of a segment is written when indexing reaches the next segment's first frame; a
+    // coalescing cycle at exactly the segment's last frame can let GC remove it in between, and
+    // the hint was then written for a segment that no longer exists (never read, never removed).
+    const { log, blocks } = written(60);
+    for (const seq of log.segments()) log.removeHint(seq); // every segment is indexed from the log
+    const core = start(log, blocks, 4096); // the whole log is the backlog
+    const gone = log.segments()[1]!;
+    let i = core.frameDir.indexAfter(core.indexedLsn);
+    while (core.frameDir.at(i + 1)?.seq !== gone + 1) i++;
+    const lastOfGone = core.frameDir.at(i)!;
+    expect(indexTo(core, lastOfGone.lsnLast)).toBe('indexed');
+    core.index.setReadMin(core.scl);
+    core.coalescer.force = true;
+    while (core.coalescer.step()) { /* one cycle, at the indexed point */ }
+    expect(core.coalescer.coalesceLsn).toBe(lastOfGone.lsnLast);
+    expect(log.segments()).not.toContain(gone);
+    expect(indexTo(core, core.scl)).toBe('indexed');
+    expect(log.readHint(gone)).toBeNull();
+  });
 });
