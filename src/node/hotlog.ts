@@ -340,10 +340,14 @@ export class FsHotLog implements HotLog {
     this.checkUsable();
     const file = this.hintFile(seq);
     if (!this.io.existsSync(file)) return;
-    this.io.rmSync(file, { force: true });
-    // Durable before the caller changes the segment in place: a removal only in the page cache is
-    // undone by a power cut, and the hint comes back beside bytes it no longer describes.
-    fsyncDir(this.dir, this.io);
+    try {
+      this.io.rmSync(file, { force: true });
+      // Durable before the caller changes the segment in place: a removal only in the page cache
+      // is undone by a power cut, and the hint comes back beside bytes it no longer describes.
+      fsyncDir(this.dir, this.io);
+    } catch (e) {
+      throw this.latch(ioError('remove hint', file, e)); // a failed directory sync is never retried
+    }
   }
 
   close(): void {
