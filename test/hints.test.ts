@@ -188,4 +188,26 @@ describe('hint files (node/hints.ts)', () => {
     expect(indexTo(core, core.scl)).toBe('indexed');
     expect(log.readHint(gone)).toBeNull();
   });
+
+  it('a failed directory sync while removing a hint fails the log: that sync is never retried', () => {
+    const io = new FaultFs();
+    io.mkdirSync('/v');
+    let failDirSync = false;
+    const flaky = Object.create(io) as FaultFs;
+    flaky.fsyncSync = (fd: number) => {
+      if (failDirSync) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+      io.fsyncSync(fd);
+    };
+    const log = new FsHotLog('/v/log', SEG, 'fdatasync', false, null, flaky);
+    log.createSegment(0);
+    log.createSegment(1);
+    log.writeHint(0, enc.encode('a hint of segment 0'));
+    failDirSync = true;
+    expect(() => log.removeHint(0)).toThrow();
+    failDirSync = false;
+    // The removal may not be durable: the log writes nothing more (no later directory sync may
+    // "succeed" over it), as after any failed sync.
+    expect(() => log.createSegment(2)).toThrow();
+    expect(() => log.removeHint(1)).toThrow();
+  });
 });
