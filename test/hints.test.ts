@@ -210,4 +210,34 @@ describe('hint files (node/hints.ts)', () => {
     expect(() => log.createSegment(2)).toThrow();
     expect(() => log.removeHint(1)).toThrow();
   });
+
+  it('a segment whose hint no longer matches, with a corrupt frame: the tail after it is kept, refilled from a peer, and a restart reads it all', () => {
+    const { log, blocks, core, model } = written(60);
+    const all: FrameRef[] = [];
+    for (let i = core.frameDir.indexAfter(0); core.frameDir.at(i) !== undefined; i++) {
+      const f = core.frameDir.at(i)!;
+      const bytes = log.read(f.seq, f.position, f.bytes);
+      all.push({ bytes, header: decodeFrame(bytes) });
+    }
+    const seqs = log.segments();
+    const k = seqs[2]!;
+    expect(log.readHint(k)).not.toBeNull();
+    log.flipBit(k, 30); // the first frame's header: the hint no longer matches, the segment is read
+    const c = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20, indexLagBytesMax: 1 << 20 }, log, blocks, clock);
+    const r = c.recoverScan();
+    expect(r.outcome).toBe('corrupt-middle');
+    expect(r.hinted).not.toContain(k);
+    c.recoverTo(c.scl, core.epoch + 1, null); // rejoin at its own chain end: the tail is kept
+    for (const s of log.segments()) if (s >= k) expect(log.readHint(s)).toBeNull();
+    // Gossip: the peers' copies of everything after its chain end.
+    const missing = all.filter((f) => f.header.lsnLast > c.scl);
+    expect(c.receive(missing, true)).toBe(missing.length);
+    c.afterAck(0);
+    expect(c.scl).toBe(core.scl);
+    readAll(c, model);
+    const again = start(log, blocks, 1 << 20);
+    expect(again.scl).toBe(core.scl);
+    expect(again.scan === null).toBe(true);
+    readAll(again, model);
+  });
 });
