@@ -5,7 +5,9 @@
 // Method: NodeCore over the in-memory HotLog and block storage (hints live beside the files, as
 // on disk), restarted by building a new core over the same files (a kill -9 keeps them).
 import { describe, expect, it } from 'vitest';
-import { MemHotLog } from '../src/node/hotlog.js';
+import { FsHotLog, MemHotLog } from '../src/node/hotlog.js';
+import { FaultFs } from '../src/fs/fault-fs.js';
+import { Random } from '../src/shared/random.js';
 import { MemBlockStorage } from '../src/node/blocks.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
 import { decodeFrame } from '../src/log/frame.js';
@@ -144,5 +146,98 @@ describe('hint files (node/hints.ts)', () => {
     expect(third.coalescer.stats.blockHintsLoaded).toBe(0);
     readAll(third, model);
     expect(start(log, blocks).coalescer.stats.blockHintsLoaded).toBe(1); // rewritten from the images
+  });
+
+  it('a removed segment hint stays removed across a power cut: it is gone before its segment changes in place', () => {
+    // recoverTo drops the hints of the chain's last segment and after before appends, catch-up or
+    // gossip write there; with the removal only in the page cache, a power cut brought a hint back
+    // beside bytes it no longer describes (only its first and last frame headers are compared).
+    for (let seed = 1; seed <= 8; seed++) {
+      const io = new FaultFs();
+      io.mkdirSync('/v');
+      const log = new FsHotLog('/v/log', SEG, 'fdatasync', false, null, io);
+      log.createSegment(0);
+      log.createSegment(1);
+      expect(log.writeHint(0, enc.encode('a hint of segment 0'))).toBe(true);
+      log.createSegment(2); // its directory sync makes the hint's name durable too
+      log.removeHint(0);
+      log.write(0, 0, [new Uint8Array(64).fill(7)]); // the segment changes in place, durably
+      log.sync(0);
+      io.powerCut(new Random(seed), '/v');
+      expect(new FsHotLog('/v/log', SEG, 'fdatasync', false, null, io).readHint(0)).toBeNull();
+    }
+  });
+
+  it('leaves no hint behind for a segment that hot-log GC removed before indexing reached the next one', () => {
+    // The hint of a segment is written when indexing reaches the next segment's first frame; a
+    // coalescing cycle at exactly the segment's last frame can let GC remove it in between, and
+    // the hint was then written for a segment that no longer exists (never read, never removed).
+    const { log, blocks } = written(60);
+    for (const seq of log.segments()) log.removeHint(seq); // every segment is indexed from the log
+    const core = start(log, blocks, 4096); // the whole log is the backlog
+    const gone = log.segments()[1]!;
+    let i = core.frameDir.indexAfter(core.indexedLsn);
+    while (core.frameDir.at(i + 1)?.seq !== gone + 1) i++;
+    const lastOfGone = core.frameDir.at(i)!;
+    expect(indexTo(core, lastOfGone.lsnLast)).toBe('indexed');
+    core.index.setReadMin(core.scl);
+    core.coalescer.force = true;
+    while (core.coalescer.step()) { /* one cycle, at the indexed point */ }
+    expect(core.coalescer.coalesceLsn).toBe(lastOfGone.lsnLast);
+    expect(log.segments()).not.toContain(gone);
+    expect(indexTo(core, core.scl)).toBe('indexed');
+    expect(log.readHint(gone)).toBeNull();
+  });
+
+  it('a failed directory sync while removing a hint fails the log: that sync is never retried', () => {
+    const io = new FaultFs();
+    io.mkdirSync('/v');
+    let failDirSync = false;
+    const flaky = Object.create(io) as FaultFs;
+    flaky.fsyncSync = (fd: number) => {
+      if (failDirSync) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+      io.fsyncSync(fd);
+    };
+    const log = new FsHotLog('/v/log', SEG, 'fdatasync', false, null, flaky);
+    log.createSegment(0);
+    log.createSegment(1);
+    log.writeHint(0, enc.encode('a hint of segment 0'));
+    failDirSync = true;
+    expect(() => log.removeHint(0)).toThrow();
+    failDirSync = false;
+    // The removal may not be durable: the log writes nothing more (no later directory sync may
+    // "succeed" over it), as after any failed sync.
+    expect(() => log.createSegment(2)).toThrow();
+    expect(() => log.removeHint(1)).toThrow();
+  });
+
+  it('a segment whose hint no longer matches, with a corrupt frame: the tail after it is kept, refilled from a peer, and a restart reads it all', () => {
+    const { log, blocks, core, model } = written(60);
+    const all: FrameRef[] = [];
+    for (let i = core.frameDir.indexAfter(0); core.frameDir.at(i) !== undefined; i++) {
+      const f = core.frameDir.at(i)!;
+      const bytes = log.read(f.seq, f.position, f.bytes);
+      all.push({ bytes, header: decodeFrame(bytes) });
+    }
+    const seqs = log.segments();
+    const k = seqs[2]!;
+    expect(log.readHint(k)).not.toBeNull();
+    log.flipBit(k, 30); // the first frame's header: the hint no longer matches, the segment is read
+    const c = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20, indexLagBytesMax: 1 << 20 }, log, blocks, clock);
+    const r = c.recoverScan();
+    expect(r.outcome).toBe('corrupt-middle');
+    expect(r.hinted).not.toContain(k);
+    c.recoverTo(c.scl, core.epoch + 1, null); // rejoin at its own chain end: the tail is kept
+    for (const s of log.segments()) if (s >= k) expect(log.readHint(s)).toBeNull();
+    // Gossip: the peers' copies of everything after its chain end.
+    const missing = all.filter((f) => f.header.lsnLast > c.scl);
+    expect(c.receive(missing, true)).toBe(missing.length);
+    c.afterAck(0);
+    expect(c.scl).toBe(core.scl);
+    readAll(c, model);
+    const again = start(log, blocks, 1 << 20);
+    expect(again.scl).toBe(core.scl);
+    expect(again.scan === null).toBe(true);
+    readAll(again, model);
   });
 });

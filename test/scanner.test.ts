@@ -1,7 +1,8 @@
 // Goal: the hot-log scanner follows the decision table in src/log/scanner.ts.
 // Method: write frames into an in-memory HotLog, damage it, scan.
 import { describe, expect, it } from 'vitest';
-import { MemHotLog } from '../src/node/hotlog.js';
+import { FsHotLog, MemHotLog, segmentFileName } from '../src/node/hotlog.js';
+import { FaultFs } from '../src/fs/fault-fs.js';
 import { scanHotLog, ScanOutcome } from '../src/log/scanner.js';
 import { buildFrame } from './frame-builder.js';
 import { volumeFrameBytesMax, type VolumeFile } from '../src/recovery/volume.js';
@@ -138,5 +139,40 @@ describe('scanner', () => {
     const r = scanHotLog(log, 1 << 20);
     expect(r.outcome).toBe(ScanOutcome.CLEAN);
     expect(r.lsnLast).toBe(80);
+  });
+
+  // The clean segment is read frame by frame (walkClean) and anything else by the full walk: these
+  // are the cases at the edge between the two, where both must decide the same.
+  it('decides the edge cases of the fast path as the full walk does: last bytes of a segment, old frames in the zeros, a short file', () => {
+    const frames = chain(40);
+    // A non-zero byte in the last 64 bytes of a sealed segment, past its frames: a short (torn)
+    // frame, with the chain going on in the next segment: corruption in the middle, never the end.
+    const a = logWith(frames);
+    a.log.write(0, 4096 - 3, [new Uint8Array([9])]);
+    const ra = scanHotLog(a.log, 1 << 20);
+    expect(ra.outcome).toBe(ScanOutcome.CORRUPT_MIDDLE);
+    expect(ra.fault?.seq).toBe(0);
+    // A valid frame of a lower LSN (an old copy) in a segment's zeros proves nothing lost: clean.
+    const b = logWith(chain(3));
+    b.log.createSegment(1);
+    b.log.write(0, 2048, [frames[0]!]);
+    const rb = scanHotLog(b.log, 1 << 20);
+    expect(rb.outcome).toBe(ScanOutcome.CLEAN);
+    expect(rb.lsnLast).toBe(6);
+    expect([rb.endSeq, rb.endPosition]).toEqual([1, 0]);
+    // A segment file shorter than a segment (reads as zeros past its end): the same as zeros.
+    const io = new FaultFs();
+    io.mkdirSync('/v');
+    const log = new FsHotLog('/v/log', 4096, 'fdatasync', false, null, io);
+    log.createSegment(0);
+    log.write(0, 0, [frames[0]!, frames[1]!]);
+    log.sync(0);
+    const fd = io.openSync(`/v/log/${segmentFileName(0)}`, 'r+');
+    io.ftruncateSync(fd, frames[0]!.length + frames[1]!.length + 5);
+    io.closeSync(fd);
+    const rc = scanHotLog(log, 1 << 20);
+    expect(rc.outcome).toBe(ScanOutcome.CLEAN);
+    expect(rc.lsnLast).toBe(4);
+    expect(rc.endPosition).toBe(frames[0]!.length + frames[1]!.length);
   });
 });

@@ -533,7 +533,10 @@ export class NodeCore {
    */
   private hintFrame(seq: number, position: number, header: Uint8Array, build: boolean): void {
     if (seq !== this.hintSeq) {
-      if (this.hintFromStart && seq === this.hintSeq + 1 && position === 0 && this.log.writeHint(this.hintSeq, this.hintBuilder.seal())) {
+      // Not for a segment hot-log GC removed meanwhile (a cycle at exactly its last frame): that
+      // hint would be an orphan file nothing reads or removes.
+      if (this.hintFromStart && seq === this.hintSeq + 1 && position === 0 && this.segmentLastLsn.has(this.hintSeq) &&
+        this.log.writeHint(this.hintSeq, this.hintBuilder.seal())) {
         this.stats.segmentHintsWritten++;
       }
       this.hintSeq = seq;

@@ -42,7 +42,7 @@ export interface HotLog {
    * Segment hints (hints.ts): derived data beside a segment, written without fsync and never
    * trusted without its checks. writeHint is best effort (false if it could not be written);
    * readHint is null when there is none or it cannot be read; removeHint before the segment is
-   * changed in place.
+   * changed in place (durable when it returns).
    */
   writeHint(seq: number, bytes: Uint8Array): boolean;
   readHint(seq: number): Uint8Array | null;
@@ -338,7 +338,16 @@ export class FsHotLog implements HotLog {
 
   removeHint(seq: number): void {
     this.checkUsable();
-    this.io.rmSync(this.hintFile(seq), { force: true });
+    const file = this.hintFile(seq);
+    if (!this.io.existsSync(file)) return;
+    try {
+      this.io.rmSync(file, { force: true });
+      // Durable before the caller changes the segment in place: a removal only in the page cache
+      // is undone by a power cut, and the hint comes back beside bytes it no longer describes.
+      fsyncDir(this.dir, this.io);
+    } catch (e) {
+      throw this.latch(ioError('remove hint', file, e)); // a failed directory sync is never retried
+    }
   }
 
   close(): void {

@@ -96,21 +96,32 @@ export function indexTo(core: NodeCore, lsn: number): IndexStep {
 }
 
 /**
- * Frames indexed after one append group when the backlog is over indexLagBytesMax (with a bound
- * above 0). One more than a group adds in the usual case, so the backlog shrinks back under the
- * bound; a large backlog (the log tail a node opens with) shrinks a few frames per append instead
- * of stalling the first ack after a restart for the whole tail.
+ * Frames indexed, beyond what the group added, after one append group when the backlog is over
+ * indexLagBytesMax (with a bound above 0): a large backlog (the log tail a node opens with) shrinks
+ * a few frames per append instead of stalling the first ack after a restart for the whole tail.
  */
 export const OVER_LAG_FRAMES_PER_APPEND = 8;
 
-/** After an append group's ack: index only past the lag bound (or always, with a bound of 0). */
+/**
+ * After an append group's ack: index only past the lag bound (or always, with a bound of 0). Past
+ * it, the backlog is brought back under the bound, or, if it was over the bound already before
+ * this group, at least back to where it was and OVER_LAG_FRAMES_PER_APPEND frames further: a group
+ * can hold many frames (up to the worker's GROUP_FRAMES_MAX), and a fixed count per group let the
+ * backlog, and the hot log that GC keeps for it, grow without bound under load.
+ */
 export function indexAfterAppend(core: NodeCore): void {
   const max = core.indexLagBytesMax;
   if (max === 0) {
     while (core.unindexedBytes > 0 && indexNext(core) === 'indexed');
     return;
   }
-  for (let n = 0; n < OVER_LAG_FRAMES_PER_APPEND && core.unindexedBytes > max && indexNext(core) === 'indexed'; n++) core.stats.framesIndexedOverLag++;
+  let added = 0;
+  for (const a of core.acceptedFrames) added += a.frame.bytes.length;
+  const ceiling = Math.max(max, core.unindexedBytes - added); // never above the bound, or above the backlog before this group
+  for (let n = 0; core.unindexedBytes > max && (n < OVER_LAG_FRAMES_PER_APPEND || core.unindexedBytes > ceiling); n++) {
+    if (indexNext(core) !== 'indexed') return;
+    core.stats.framesIndexedOverLag++;
+  }
 }
 
 /** An idle slice: index some of the backlog if the node has been quiet. True if more remains. */
