@@ -58,7 +58,7 @@ function main(): number {
   console.log(`${seeds.length} seed(s) in ${secs.toFixed(1)} s, ${failed.length} with violations` +
     ` (${seeds.length === 1 ? 'seed' : 'seeds'} ${seeds[0]}${seeds.length > 1 ? `..${seeds[seeds.length - 1]}` : ''})`);
   if (seeds.length > 1) {
-    const show = ['acked', 'timedOut', 'txns', 'reads', 'nodeCrashes', 'volumeCrashes', 'failovers', 'eio', 'enospc', 'bitFlips', 'rebuilds', 'framesDropped', 'zombieFramesFenced', 'segmentHintsLoaded', 'blockHintsLoaded'];
+    const show = ['acked', 'timedOut', 'txns', 'reads', 'nodeCrashes', 'nodeKills', 'volumeCrashes', 'failovers', 'eio', 'enospc', 'bitFlips', 'rebuilds', 'framesDropped', 'zombieFramesFenced', 'segmentHintsLoaded', 'blockHintsLoaded', 'framesIndexedOnRead'];
     console.log(show.map((k) => `${k} ${totals[k] ?? 0}`).join(', '));
   }
   return failed.length > 0 ? 1 : 0;

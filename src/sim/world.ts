@@ -121,7 +121,7 @@ export class World {
   readonly stats: Record<string, number> = {
     puts: 0, txns: 0, acked: 0, reads: 0, readsCorrupt: 0, nodeCrashes: 0, volumeCrashes: 0, failovers: 0,
     timedOut: 0, nodesCutWithImages: 0, eio: 0, enospc: 0, bitFlips: 0, rebuilds: 0, rebuildsNeeded: 0, opensRetried: 0, framesDropped: 0, gossipFetches: 0, zombieFramesFenced: 0,
-    nodesExcluded: 0, segmentHintsLoaded: 0, blockHintsLoaded: 0,
+    nodesExcluded: 0, segmentHintsLoaded: 0, blockHintsLoaded: 0, framesIndexedOnRead: 0, nodeKills: 0,
   };
 
   /** A node's scan at start (recoverScan), counting the segment hints it came back with. */
@@ -189,6 +189,7 @@ export class World {
       if (!this.faults && this.now > this.faultsStoppedAt + QUIET_MICROS_MAX) break;
     }
     if (this.oracle.violations.length === 0) this.checkConverged();
+    for (const n of this.nodes) this.noteIndexing(n.core);
     return { seed: this.o.seed, violations: this.oracle.violations, stats: { ...this.stats, vdl: this.writer?.gc.vdl ?? 0, epoch: this.volumeEpoch } };
   }
 
@@ -465,12 +466,21 @@ export class World {
     if (n.core === null) return;
     this.stats.nodeCrashes!++;
     this.takeDown(i);
-    this.io.powerCut(this.rng, n.dir);
+    // Half are a power cut of its disk, half a kill -9 of its process: everything it wrote stays
+    // (the page cache), unsynced hint files included, and its restart loads them.
+    if (this.rng.next() < 0.5) this.io.powerCut(this.rng, n.dir);
+    else this.stats.nodeKills!++;
     this.scheduleRestart(i, 500 + this.rng.int(20_000));
+  }
+
+  /** A node's frames indexed because a read needed them (right after a recovery: reads served while it loads). */
+  private noteIndexing(core: NodeCore | null): void {
+    if (core !== null) this.stats.framesIndexedOnRead! += core.stats.framesIndexedOnRead;
   }
 
   private takeDown(i: number): void {
     const n = this.nodes[i]!;
+    this.noteIndexing(n.core);
     n.core = null;
     n.gossip = null;
     n.inbox = [];
