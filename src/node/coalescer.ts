@@ -31,9 +31,10 @@ export interface CoalesceHost {
   unindexedBytes(): number;
   /** Reads a value from a location (a hot-log segment or, with BLOCK_BIT, a block file). */
   readValue(seq: number, position: number, valueBytes: number): Uint8Array;
-  /** The whole file behind a location's `seq` (segment or, with BLOCK_BIT, block file) and its size. */
+  /** The size of the file behind a location's `seq` (segment or, with BLOCK_BIT, block file). */
   fileBytes(seq: number): number;
-  readFile(seq: number): Uint8Array;
+  /** Fills `out` with that file's bytes at `position`. */
+  readInto(seq: number, position: number, out: Uint8Array): void;
   /** How far peers let hot-log GC go (logGcBound in log-gc.ts): never outrun a peer that holds it. */
   logGcBound(): number;
   /** Deletes hot-log segments wholly at or below `lsn` (never the active one); returns how many. */
@@ -49,6 +50,16 @@ const ENTRIES_PER_STEP = 512;
  * bytes; past it, values are read one by one.
  */
 const FILE_BUFFER_BYTES_MAX = 64 << 20;
+/**
+ * A file is read into its buffer progressively, at most this much per step: one step that read a
+ * 64 MB block file whole (~100-200 ms with the fresh buffer's page faults) kept the node from its
+ * ring that long, and right after an open all six nodes did it at once (puts waited hundreds of ms).
+ * A page whose values are not loaded yet is built at the next step.
+ */
+const STEP_READ_BYTES = 4 << 20;
+const READ_CHUNK_BYTES = 1 << 20;
+/** The block file being written is fdatasync'ed every this many bytes, so its final sync is short. */
+const FLUSH_EVERY_BYTES = 8 << 20;
 
 interface Cycle {
   lsn: number;
@@ -58,6 +69,8 @@ interface Cycle {
   unindexedAtStart: number;
   blockSeq: number;
   position: number;
+  /** Where the block file was last fdatasync'ed up to (FLUSH_EVERY_BYTES). */
+  flushedAt: number;
   page: number;
 }
 
@@ -83,8 +96,11 @@ export class Coalescer {
   /** Per entry of the page being written: its key (copied: the index may move its arena) and lsn, valueBytes, checksum. */
   private readonly hintKeys: Uint8Array[] = [];
   private readonly hintMeta: number[] = [];
-  private readonly files = new Map<number, Uint8Array>();
+  /** Source files buffered for the cycle, each loaded up to `loaded` bytes (progressively). */
+  private readonly files = new Map<number, { bytes: Uint8Array; loaded: number }>();
   private filesBytes = 0;
+  /** Bytes read into file buffers during the current step (bounded by STEP_READ_BYTES). */
+  private stepReadBytes = 0;
   private readonly index: KeyIndex;
   private readonly blocks: BlockStorage;
   private readonly pageCount: number;
@@ -161,15 +177,18 @@ export class Coalescer {
       this.hint.begin(HintKind.BLOCK, blockSeq);
       this.index.setPruneCap(lsn);
       const unindexed = this.host.unindexedBytes(); // log the cycle does not cover yet
-      this.cycle = { lsn, blockSeq, position: 0, page: 0, bytesBefore: this.bytesSinceCycle, unindexedAtStart: unindexed };
+      this.cycle = { lsn, blockSeq, position: 0, flushedAt: 0, page: 0, bytesBefore: this.bytesSinceCycle, unindexedAtStart: unindexed };
       this.bytesSinceCycle = unindexed;
       return true;
     }
     const c = this.cycle;
     let entries = 0;
+    this.stepReadBytes = 0;
     try {
       while (c.page < this.pageCount && entries < ENTRIES_PER_STEP) {
-        entries += this.writePage(c, c.page);
+        const n = this.writePage(c, c.page);
+        if (n < 0) return true; // its values are not all loaded yet: this page again next step
+        entries += n;
         c.page++;
       }
     } catch (e) {
@@ -200,12 +219,21 @@ export class Coalescer {
     this.stats.cyclesAbandoned++;
   }
 
+  /** Writes page `pageId`'s image; its entry count, or -1 if its values could not all be loaded this step. */
   private writePage(c: Cycle, pageId: number): number {
     this.builder.reset();
     this.relocations.length = 0;
+    this.hintKeys.length = 0;
+    this.hintMeta.length = 0;
+    let incomplete = false;
     this.index.forEachKeyInPage(pageId, this.pageCount, c.lsn, (slot, key, lsn, seq, position, valueBytes, checksum) => {
-      if (valueBytes === TOMBSTONE) return; // deleted as of C: absent from the image
-      let value = this.readValue(seq, position, valueBytes);
+      if (valueBytes === TOMBSTONE || incomplete) return; // deleted as of C: absent from the image
+      const loaded = this.readValue(seq, position, valueBytes);
+      if (loaded === null) {
+        incomplete = true;
+        return;
+      }
+      let value = loaded;
       if (valueChecksum(value) !== checksum) {
         // A bad value must not be laundered into a fresh image under a valid CRC: use a good copy
         // from a peer if one was fetched, else give up this cycle.
@@ -218,6 +246,7 @@ export class Coalescer {
       this.hintKeys.push(key.slice());
       this.hintMeta.push(lsn, valueBytes, checksum);
     });
+    if (incomplete) return -1;
     const n = this.builder.entries;
     if (n === 0) {
       this.hintKeys.length = 0;
@@ -237,21 +266,34 @@ export class Coalescer {
     this.hintKeys.length = 0;
     this.hintMeta.length = 0;
     c.position += image.length;
+    if (c.position - c.flushedAt >= FLUSH_EVERY_BYTES) {
+      this.blocks.flushData(c.blockSeq);
+      c.flushedAt = c.position;
+    }
     this.stats.imagesWritten++;
     this.stats.entriesWritten += n;
     return n;
   }
 
-  private readValue(seq: number, position: number, valueBytes: number): Uint8Array {
+  /** A value, from its file's buffer; null if loading it would pass this step's read budget. */
+  private readValue(seq: number, position: number, valueBytes: number): Uint8Array | null {
     let file = this.files.get(seq);
     if (file === undefined) {
       const size = this.host.fileBytes(seq);
       if (this.filesBytes + size > FILE_BUFFER_BYTES_MAX) return this.host.readValue(seq, position, valueBytes);
-      file = this.host.readFile(seq);
+      file = { bytes: new Uint8Array(size), loaded: 0 };
       this.files.set(seq, file);
-      this.filesBytes += file.length;
+      this.filesBytes += size;
     }
-    return file.subarray(position, position + valueBytes);
+    const end = position + valueBytes;
+    while (file.loaded < end) {
+      if (this.stepReadBytes >= STEP_READ_BYTES) return null;
+      const n = Math.min(READ_CHUNK_BYTES, file.bytes.length - file.loaded);
+      this.host.readInto(seq, file.loaded, file.bytes.subarray(file.loaded, file.loaded + n));
+      file.loaded += n;
+      this.stepReadBytes += n;
+    }
+    return file.bytes.subarray(position, end);
   }
 
   private finish(c: Cycle): void {

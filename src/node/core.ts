@@ -291,7 +291,10 @@ export class NodeCore {
       unindexedBytes: () => this.unindexedBytes,
       readValue: (seq, position, valueBytes) => readValue(this, seq, position, valueBytes),
       fileBytes: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.fileBytes(seq & ~BLOCK_BIT) : this.log.segmentBytes),
-      readFile: (seq) => ((seq & BLOCK_BIT) !== 0 ? this.blocks.readAll(seq & ~BLOCK_BIT) : this.log.readSegment(seq)),
+      readInto: (seq, position, out) => {
+        if ((seq & BLOCK_BIT) !== 0) this.blocks.readInto(seq & ~BLOCK_BIT, position, out);
+        else this.log.readInto(seq, position, out.length, out);
+      },
       logGcBound: () => logGcBound(config.nodeId, config.logGcNodes?.() ?? [], [...this.segmentLastLsn.values()].sort((a, b) => a - b)),
       gcLogThrough: (lsn) => this.gcLogThrough(lsn),
       segmentCount: () => this.log.segments().length,
