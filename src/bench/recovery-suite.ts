@@ -3,15 +3,21 @@
 //
 // For each size: a child process opens a fresh volume and overwrites a fixed key space until that
 // many MB of values are acknowledged, then is killed with SIGKILL mid-flight (nothing closed).
-//   process restart  openVolume() + attachWriter() + the first get answered (nodes scan their hot
-//                    logs, fence, truncate, rebuild their indexes from page images + the log tail)
+//   process restart  a new process (restart-child.ts): openVolume() + attachWriter() + the first
+//                    get answered (nodes scan their hot logs, fence, truncate, rebuild their indexes
+//                    from page images + the log tail); that process is SIGKILLed in turn, leaving
+//                    the volume crashed again, so it is timed `processReps` times warm (median) and
+//                    once more with the page cache dropped (cold; root only). Two clocks: inside
+//                    the process (open → get) and from its fork (Node start-up and module loading
+//                    included: the figure compared with PostgreSQL's restart, which starts a process too)
 //   node restart     one node crashed and restarted under the open volume, until its SCL is VDL
 //   writer restart   db.faults.killWriter() then volume.attachWriter() + the first get (nodes stay up)
 //   full replay      what an engine without this architecture must do at restart: read the whole
 //                    redo log of the same writes, CRC-check and decode every frame, apply every
 //                    record (parallel over `threads` piscina workers, merged in LSN order)
-// Files are warm in the page cache for every path (the same machine just wrote them).
-import { fork } from 'node:child_process';
+// Before every process restart the page cache is written back (sync) outside the clock. Node and
+// writer restart and full replay run warm (the same machine just wrote and read the files).
+import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +31,8 @@ import { workerUrl } from '../shared/paths.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
 import { sealFrame } from '../log/frame.js';
+import { dropPageCache, isRoot, killQuietly, onInterrupt, syncAll } from './os-helpers.js';
+import { median } from './postgres-recovery.js';
 
 export interface RecoverySuiteOptions {
   /** Megabytes of values written before each SIGKILL. */
@@ -35,10 +43,30 @@ export interface RecoverySuiteOptions {
   threads: number;
   /** Parent of the temporary volume directories. */
   baseDir?: string;
+  /** Warm process restarts per size (the figure is their median). */
+  processReps?: number;
+  /** Also time a process restart with the page cache dropped (needs root). */
+  cold?: boolean;
   log?: (line: string) => void;
 }
 
-export interface RecoveryRow { mb: number; writes: number; processMs: number; nodeMs: number; writerMs: number; replayMs: number; hitRatio: number }
+export interface RecoveryRow {
+  mb: number;
+  writes: number;
+  /** Process restart, warm, median: openVolume → first get, timed inside the new process. */
+  processMs: number;
+  /** The same restarts timed from the fork of the process (Node start-up included). */
+  processExecMs: number;
+  /** One process restart with the page cache dropped (null: not measured). */
+  processColdMs: number | null;
+  processExecColdMs: number | null;
+  /** Every warm restart, open → get, in order (a drift would show recovery leaving less to do). */
+  processRunsMs: number[];
+  nodeMs: number;
+  writerMs: number;
+  replayMs: number;
+  hitRatio: number;
+}
 
 function p50(bench: Bench, task: string): number {
   const r = bench.getTask(task)?.result;
@@ -49,6 +77,15 @@ function p50(bench: Bench, task: string): number {
 export async function runRecoverySuite(o: RecoverySuiteOptions): Promise<RecoveryRow[]> {
   const { keys, valueBytes, threads } = o;
   const log = o.log ?? ((line: string) => console.log(line));
+  const processReps = o.processReps ?? 3;
+  let coldSkipped: string | null = o.cold !== false ? (isRoot() ? null : 'not root (dropping the page cache needs root)') : 'not asked';
+  if (o.cold !== false && coldSkipped !== null) log(`process restart: no cold figure: ${coldSkipped}`);
+  const live = new Set<ChildProcess>();
+  let liveDir: string | null = null;
+  const offInterrupt = onInterrupt(() => {
+    for (const c of live) if (c.pid !== undefined) killQuietly(c.pid, 'SIGKILL');
+    if (liveDir !== null) fs.rmSync(liveDir, { recursive: true, force: true });
+  });
   const rows: RecoveryRow[] = [];
   const pool = new Piscina({ filename: workerUrl('bench/replay-worker.js').href, maxThreads: threads, minThreads: threads });
   /** The same writes, as a plain redo log of 1 MiB frames (the baseline's input). */
@@ -101,20 +138,50 @@ export async function runRecoverySuite(o: RecoverySuiteOptions): Promise<Recover
 
   async function fill(dir: string, mb: number): Promise<number> {
     const child = fork(fileURLToPath(workerUrl('cli/fill.js')), [dir, String(mb), String(keys), String(valueBytes), '{}'], { stdio: 'inherit' });
+    live.add(child);
     const filled = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { filled: number }) => resolve(m.filled));
       child.once('exit', (code) => reject(new Error(`fill child exited with ${code}`)));
+    }).catch((e: unknown) => {
+      live.delete(child);
+      throw e;
     });
     child.removeAllListeners('exit');
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
+    live.delete(child);
     return filled;
+  }
+
+  /** One process restart in a new process, SIGKILLed once it answered. */
+  async function restart(dir: string, writes: number): Promise<{ openMs: number; execMs: number }> {
+    const t0 = performance.now();
+    // No execArgv: the bench itself may run under tsx, whose loader would slow the child's start-up.
+    const child = fork(fileURLToPath(workerUrl('bench/restart-child.js')), [dir, fillKey(writes - 1, keys), String(writes - 1), String(valueBytes)],
+      { stdio: 'inherit', execArgv: [] });
+    live.add(child);
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      type Report = { openMs?: number; error?: string };
+      const m = await Promise.race([
+        new Promise<Report>((r) => child.once('message', r)),
+        exited.then((): Report => ({ error: `restart child exited with ${child.exitCode ?? child.signalCode}` })),
+      ]);
+      const execMs = performance.now() - t0;
+      if (m.error !== undefined || m.openMs === undefined) throw new Error(`process restart: ${m.error}`);
+      return { openMs: m.openMs, execMs };
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+      live.delete(child);
+    }
   }
 
   try {
     for (const mb of o.sizes) {
       const dir = fs.mkdtempSync(path.join(o.baseDir ?? os.tmpdir(), 'auroral-recovery-'));
+      liveDir = dir;
       try {
         const t = performance.now();
         const writes = await fill(dir, mb);
@@ -125,12 +192,24 @@ export async function runRecoverySuite(o: RecoverySuiteOptions): Promise<Recover
           if (got === undefined || got === null || Buffer.compare(got, want) !== 0) throw new Error(`${what}: ${lastKey} does not hold its last acknowledged value`);
         };
 
-        // Process restart (one shot: it needs a fresh SIGKILL each time).
-        let t0 = performance.now();
+        // Process restarts: each new process is SIGKILLed after its first get, leaving a crashed volume again.
+        const warm: { openMs: number; execMs: number }[] = [];
+        for (let r = 0; r < processReps; r++) {
+          syncAll();
+          warm.push(await restart(dir, writes));
+        }
+        let cold: { openMs: number; execMs: number } | null = null;
+        if (coldSkipped === null) {
+          coldSkipped = dropPageCache();
+          if (coldSkipped === null) cold = await restart(dir, writes);
+          else log(`process restart: no cold figure: ${coldSkipped}`);
+        }
+        log(`${mb} MB: process restart warm ${warm.map((w) => `${w.openMs.toFixed(0)}/${w.execMs.toFixed(0)}`).join(', ')}` +
+          `${cold === null ? '' : `, cold ${cold.openMs.toFixed(0)}/${cold.execMs.toFixed(0)}`} ms (open → get / from fork)`);
+
         const volume = await openVolume({ dir });
         let db = await volume.attachWriter();
-        check(await db.get(lastKey), 'process restart');
-        const processMs = performance.now() - t0;
+        check(await db.get(lastKey), 'open for the node and writer restarts');
 
         const bench = new Bench({ name: `recovery ${mb} MB`, iterations: 5, time: 0, warmup: false, throws: true });
         let hitRatio = 0;
@@ -157,7 +236,7 @@ export async function runRecoverySuite(o: RecoverySuiteOptions): Promise<Recover
         const writerRuns: number[] = [];
         for (let r = 0; r < 5; r++) {
           await db.faults.killWriter();
-          t0 = performance.now();
+          const t0 = performance.now();
           db = await volume.attachWriter();
           check(await db.get(lastKey), 'writer restart');
           writerRuns.push(performance.now() - t0);
@@ -174,58 +253,19 @@ export async function runRecoverySuite(o: RecoverySuiteOptions): Promise<Recover
         });
         await replay.run();
         const replayMs = p50(replay, 'full replay');
-        rows.push({ mb, writes, processMs, nodeMs, writerMs: writerRuns[2]!, replayMs, hitRatio });
+        rows.push({
+          mb, writes, processMs: median(warm.map((w) => w.openMs)), processExecMs: median(warm.map((w) => w.execMs)),
+          processColdMs: cold?.openMs ?? null, processExecColdMs: cold?.execMs ?? null, processRunsMs: warm.map((w) => w.openMs),
+          nodeMs, writerMs: writerRuns[2]!, replayMs, hitRatio,
+        });
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
+        liveDir = null;
       }
     }
   } finally {
+    offInterrupt();
     await pool.destroy();
   }
   return rows;
-}
-
-/** The rows as printed by both front ends. */
-export function recoveryTable(rows: RecoveryRow[], threads: number): string {
-  const head = ['written MB', 'process restart', 'node restart', 'writer restart', 'cache hits after writer restart', 'full replay', 'replay / process restart'];
-  const cells = rows.map((r) => [String(r.mb), r.processMs.toFixed(0), r.nodeMs.toFixed(0), r.writerMs.toFixed(1), `${(r.hitRatio * 100).toFixed(0)}%`,
-    r.replayMs.toFixed(0), `${(r.replayMs / r.processMs).toFixed(1)}x`]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
-  return [`recovery time to serve again (ms; node and writer restart: median of 5; full replay: median of 3, ${threads} threads)`,
-    line(head), ...cells.map(line)].join('\n');
-}
-
-/** Recovery time against data written, one line per path, log-scaled time axis (SVG). */
-export function recoveryPlot(rows: RecoveryRow[]): string {
-  type Row = RecoveryRow;
-  // The plot: recovery time against data written, one line per path, log-scaled time axis.
-  const W = 640, H = 360, L = 70, R = 150, T = 30, B = 50;
-  const maxMb = Math.max(...rows.map((r) => r.mb));
-  const all = rows.flatMap((r) => [r.processMs, r.nodeMs, r.writerMs, r.replayMs]).filter((v) => v > 0);
-  const lo = Math.log10(Math.max(0.1, Math.min(...all) / 2)), hi = Math.log10(Math.max(...all) * 2);
-  const x = (mb: number) => L + (mb / maxMb) * (W - L - R);
-  const y = (ms: number) => T + (1 - (Math.log10(Math.max(ms, 0.1)) - lo) / (hi - lo)) * (H - T - B);
-  const series: [string, string, (r: Row) => number][] = [
-    ['full replay', '#d62728', (r) => r.replayMs], ['process restart', '#1f77b4', (r) => r.processMs],
-    ['node restart', '#2ca02c', (r) => r.nodeMs], ['writer restart', '#9467bd', (r) => r.writerMs],
-  ];
-  const ticks: string[] = [];
-  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) ticks.push(`<line x1="${L}" x2="${W - R}" y1="${y(10 ** e)}" y2="${y(10 ** e)}" stroke="#ddd"/><text x="${L - 6}" y="${y(10 ** e) + 4}" text-anchor="end" font-size="11">${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(1)}</text>`);
-  for (const r of rows) ticks.push(`<text x="${x(r.mb)}" y="${H - B + 16}" text-anchor="middle" font-size="11">${r.mb}</text>`);
-  const lines = series.map(([name, color, f], k) => {
-    const pts = rows.map((r) => `${x(r.mb).toFixed(1)},${y(f(r)).toFixed(1)}`).join(' ');
-    return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>` +
-      rows.map((r) => `<circle cx="${x(r.mb).toFixed(1)}" cy="${y(f(r)).toFixed(1)}" r="3" fill="${color}"/>`).join('') +
-      `<text x="${W - R + 10}" y="${T + 16 + k * 18}" font-size="12" fill="${color}">${name}</text>`;
-  }).join('\n');
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
-  <rect width="100%" height="100%" fill="white"/>
-  <text x="${L}" y="18" font-size="13">Time to serve again after a crash (ms, log scale) vs data written (MB)</text>
-  ${ticks.join('\n')}
-  <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>
-  <text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle" font-size="12">MB written</text>
-  ${lines}
-  </svg>\n`;
-  return svg;
 }
