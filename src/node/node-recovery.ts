@@ -183,7 +183,17 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
   // No hint describes the chain's last segment or anything after it (appends and catch-up write
   // there; bytes kept after a corrupt frame may be overwritten by other frames of a later epoch).
   core.dropHintsFrom(core.seq);
-  if (dirty && !keepTail) zeroFrom(core, core.seq, core.position);
+  if (dirty && !keepTail) {
+    // A clean log holds nothing but the cut frames after the new chain end in its segment (what
+    // follows them the scan found to be no frame, as it would have without them): zeroing those is
+    // enough, not the rest of a 16 MiB segment on every node that had frames above VDL.
+    let upTo = core.log.segmentBytes;
+    if (scan.outcome === ScanOutcome.CLEAN) {
+      upTo = core.position;
+      for (const f of scan.frames) if (f.seq === core.seq) upTo = Math.max(upTo, f.position + f.bytes);
+    }
+    zeroFrom(core, core.seq, core.position, upTo);
+  }
   core.segmentsAhead.clear();
   for (const s of core.log.segments()) if (s > core.seq) core.segmentsAhead.add(s);
   for (const f of scan.frames) if (f.header.lsnLast > core.scl) core.segmentLastLsn.delete(f.seq);
@@ -220,12 +230,13 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
   }
 }
 
-function zeroFrom(core: NodeCore, seq: number, position: number): void {
+/** Zeros segment `seq` from `position` up to `upTo` (its end by default), durably, and drops every later segment. */
+function zeroFrom(core: NodeCore, seq: number, position: number, upTo = core.log.segmentBytes): void {
   core.dropHintsFrom(seq); // before a byte of theirs changes
   const zeros = new Uint8Array(Math.min(1 << 20, core.log.segmentBytes));
-  if (core.log.segments().includes(seq)) {
-    for (let at = position; at < core.log.segmentBytes; at += zeros.length) {
-      core.log.write(seq, at, [zeros.subarray(0, Math.min(zeros.length, core.log.segmentBytes - at))]);
+  if (core.log.segments().includes(seq) && upTo > position) {
+    for (let at = position; at < upTo; at += zeros.length) {
+      core.log.write(seq, at, [zeros.subarray(0, Math.min(zeros.length, upTo - at))]);
     }
     core.log.sync(seq);
   }
