@@ -169,6 +169,9 @@ export class PageCache {
    * became durable (the cache is write-allocate), so they go; everything else stays warm.
    */
   dropAbove(vdl: number): number {
+    // An empty table (the first attach after an open): nothing to drop, and walking its slots (32 M
+    // with the default 2 GiB arena, a fresh SharedArrayBuffer faulted in page by page) cost ~100 ms.
+    if (this.h32[H_USED] === 0) return 0;
     let dropped = 0;
     for (let i = 0; i <= this.mask && this.arenaBytes > 0; i++) {
       if (this.states[i] === LIVE && this.lsns[i]! > vdl) {
