@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { MemHotLog } from '../src/node/hotlog.js';
 import { MemBlockStorage } from '../src/node/blocks.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
-import { decodeFrame } from '../src/log/frame.js';
+import { decodeFrame, frameBytes } from '../src/log/frame.js';
 import { HISTORY_MAX, MemEpochStore, type EpochRecord, type EpochState } from '../src/node/epoch-store.js';
 import { ScanOutcome } from '../src/log/scanner.js';
 import { buildFrame } from './frame-builder.js';
@@ -295,6 +295,33 @@ describe('node core', () => {
     const r = again.recoverScan();
     expect(r.outcome).toBe(ScanOutcome.CLEAN);
     expect(r.lsnLast).toBe(9);
+  });
+
+  it('a cut of a clean log leaves no frame behind it that a later scan counts (an older-epoch frame past a zero gap, below the chain end)', () => {
+    // The layout a kept tail leaves (a frame corrupt in the middle, epoch 1: B torn with its bytes
+    // lost, C intact after it), once epoch 2 overwrote it in place with shorter frames: the scan sees
+    // A D E, zeros, then C, whose lsnLast 4 is below the chain end 5 (CLEAN). Recovery at epoch 3
+    // keeps 2: after the cut the chain ends at 2, and C (4 > 2) must not make it corrupt-middle.
+    const log = new MemHotLog(64 * 1024);
+    log.createSegment(0);
+    let at = 0;
+    const put = (bytes: Uint8Array, position = at) => { log.write(0, position, [bytes]); at = position + frameBytes(decodeFrame(bytes).payloadBytes); };
+    put(buildFrame([{ key: 'a', value: '1' }], 1, 0, 1, 1));
+    put(buildFrame([{ key: 'd', value: '2' }], 2, 1, 2, 1));
+    put(buildFrame([{ key: 'e', value: '3' }, { key: 'e', value: '4' }, { key: 'e', value: '5' }], 3, 2, 2, 2));
+    put(buildFrame([{ key: 'c', value: '3' }, { key: 'c', value: '4' }], 3, 2, 1, 3), 8192);
+    log.sync(0);
+    const config = { nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 };
+    const blocks = new MemBlockStorage();
+    const n = new NodeCore(config, log, blocks, clock);
+    const scan = n.recoverScan();
+    expect(scan.outcome).toBe(ScanOutcome.CLEAN);
+    expect(scan.lsnLast).toBe(5);
+    n.recoverTo(2, 3, null);
+    expect(n.scl).toBe(2);
+    const r = new NodeCore(config, log, blocks, clock).recoverScan();
+    expect(r.outcome).toBe(ScanOutcome.CLEAN);
+    expect(r.lsnLast).toBe(2);
   });
 
   it('refuses to guess past a capped truncation history: a frame older than it is REBUILD_NEEDED, unless the node applied a recovery since', () => {

@@ -184,13 +184,17 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
   // there; bytes kept after a corrupt frame may be overwritten by other frames of a later epoch).
   core.dropHintsFrom(core.seq);
   if (dirty && !keepTail) {
-    // A clean log holds nothing but the cut frames after the new chain end in its segment (what
-    // follows them the scan found to be no frame, as it would have without them): zeroing those is
-    // enough, not the rest of a 16 MiB segment on every node that had frames above VDL.
+    // A clean log usually holds nothing but the cut frames and then zeros after the new chain end
+    // in its segment: zeroing those is enough, not the rest of a 16 MiB segment on every node that
+    // had frames above VDL. Only if the rest is zeros: a clean scan also passes over frames after a
+    // zero gap whose lsnLast is at most the chain's end (an older epoch's, left by a kept tail that
+    // was overwritten in place), and those would be above the shorter chain's end after the cut
+    // (a later scan would call the log corrupt in the middle).
     let upTo = core.log.segmentBytes;
     if (scan.outcome === ScanOutcome.CLEAN) {
-      upTo = core.position;
-      for (const f of scan.frames) if (f.seq === core.seq) upTo = Math.max(upTo, f.position + f.bytes);
+      let end = core.position;
+      for (const f of scan.frames) if (f.seq === core.seq) end = Math.max(end, f.position + f.bytes);
+      if (zerosFrom(core, core.seq, end)) upTo = end;
     }
     zeroFrom(core, core.seq, core.position, upTo);
   }
@@ -228,6 +232,25 @@ export function recoverTo(core: NodeCore, lsnKeep: number, epoch: number, peer: 
     core.recoveredEpoch = epoch;
     core.saveEpochs({ epoch, history: core.history, recovered: epoch });
   }
+}
+
+/** True if segment `seq` holds only zeros from `position` to its end (read, not written: cheap). */
+function zerosFrom(core: NodeCore, seq: number, position: number): boolean {
+  if (!core.log.segments().includes(seq)) return true;
+  const size = core.log.segmentBytes;
+  const chunk = new Uint8Array(Math.min(1 << 20, size));
+  const zeros = Buffer.alloc(chunk.length);
+  for (let at = position; at < size; at += chunk.length) {
+    const n = Math.min(chunk.length, size - at);
+    let got: Uint8Array;
+    try {
+      got = core.log.readInto(seq, at, n, chunk);
+    } catch {
+      return false; // a short file or read error: zero the whole rest, as before
+    }
+    if (!Buffer.from(got.buffer, got.byteOffset, n).equals(zeros.subarray(0, n))) return false;
+  }
+  return true;
 }
 
 /** Zeros segment `seq` from `position` up to `upTo` (its end by default), durably, and drops every later segment. */
