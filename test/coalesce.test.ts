@@ -57,6 +57,66 @@ describe('coalescing', () => {
     for (let k = 0; k < KEYS; k++) expect(readText(again, `k${k}`, again.scl)).toBe(expected(k));
   });
 
+  it('reads its source files across steps and fdatasyncs the block file as it goes; an fdatasync error fails the node, never retried', () => {
+    // Sources above the per-step read budget (4 MiB) and images above the flush interval (8 MiB).
+    class FlushLog extends MemBlockStorage {
+      flushes = 0;
+      writesAfterFailure = 0;
+      failFlush = false;
+      failed = false;
+      override flushData(seq: number): void {
+        this.flushes++;
+        if (this.failFlush) {
+          this.failed = true;
+          throw Object.assign(new Error('EIO (injected)'), { code: 'EIO' });
+        }
+        super.flushData(seq);
+      }
+      override append(seq: number, position: number, bytes: Uint8Array): void {
+        if (this.failed) this.writesAfterFailure++;
+        super.append(seq, position, bytes);
+      }
+      override sync(seq: number): void {
+        if (this.failed) this.writesAfterFailure++;
+        super.sync(seq);
+      }
+    }
+    const run = (failFlush: boolean) => {
+      const log = new MemHotLog(4 << 20);
+      const blocks = new FlushLog();
+      blocks.failFlush = failFlush;
+      const config = { nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 };
+      const n = new NodeCore(config, log, blocks, clock);
+      n.recoverScan();
+      n.recoverTo(0, 1, null);
+      const KEYS = 640;
+      const value = (k: number) => `${k}-${'x'.repeat(20_000)}`;
+      let lsn = 1;
+      for (let at = 0; at < KEYS; at += 16) {
+        const recs = Array.from({ length: 16 }, (_, i) => ({ key: `k${at + i}`, value: value(at + i) }));
+        const f: FrameRef = { bytes: buildFrame(recs, lsn, lsn - 1, 1, lsn), header: null as never };
+        f.header = decodeFrame(f.bytes);
+        expect(n.receive([f])).toBe(1);
+        n.afterAck(f.header.lsnLast);
+        lsn += 16;
+      }
+      let steps = 0;
+      while (n.idleWork() && steps < 10_000) steps++;
+      return { n, blocks, value, KEYS };
+    };
+    const ok = run(false);
+    expect(ok.n.failure).toBeNull();
+    expect(ok.n.statsSnapshot().coalesceCycles).toBeGreaterThan(0);
+    expect(ok.blocks.flushes).toBeGreaterThan(0);
+    for (let k = 0; k < ok.KEYS; k += 37) expect(readText(ok.n, `k${k}`, ok.n.scl)).toBe(ok.value(k));
+    const bad = run(true);
+    expect(bad.n.failure?.code).toBe('IO_ERROR');
+    expect(bad.blocks.flushes).toBe(1);
+    expect(bad.blocks.writesAfterFailure).toBe(0);
+    expect(bad.n.idleWork()).toBe(false);
+    expect(bad.blocks.flushes).toBe(1);
+  });
+
   it('keeps disk bounded under an endless overwrite load and reads stay right after reopen', async () => {
     const dir = tempDir();
     // Live data per node: 500 keys x (16 + 200 bytes + overhead) ~ 120 KB. Bound stated here:
