@@ -41,7 +41,11 @@ interface Blocked {
 }
 
 export interface Faults {
-  /** Node i stops taking frames and answering reads (its ring fills; the writer goes on). */
+  /**
+   * Node i stops taking frames and answering reads (its ring fills; the writer goes on). It takes
+   * effect at the node's next loop turn (its doorbell is rung): frames it was already taking are
+   * still appended and acknowledged.
+   */
   pauseNode(i: number): void;
   resumeNode(i: number): void;
   /**
