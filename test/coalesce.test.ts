@@ -10,7 +10,7 @@ import { MemBlockStorage } from '../src/node/blocks.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
 import { decodeFrame } from '../src/log/frame.js';
 import { open } from '../src/index.js';
-import { buildFrame } from './frame-builder.js';
+import { ackFrame, buildFrame } from './frame-builder.js';
 import { smallOptions, tempDir, text } from './helpers.js';
 
 const clock = { nowMicros: () => 0 };
@@ -93,11 +93,7 @@ describe('coalescing', () => {
       const value = (k: number) => `${k}-${'x'.repeat(20_000)}`;
       let lsn = 1;
       for (let at = 0; at < KEYS; at += 16) {
-        const recs = Array.from({ length: 16 }, (_, i) => ({ key: `k${at + i}`, value: value(at + i) }));
-        const f: FrameRef = { bytes: buildFrame(recs, lsn, lsn - 1, 1, lsn), header: null as never };
-        f.header = decodeFrame(f.bytes);
-        expect(n.receive([f])).toBe(1);
-        n.afterAck(f.header.lsnLast);
+        ackFrame(n, Array.from({ length: 16 }, (_, i) => ({ key: `k${at + i}`, value: value(at + i) })), lsn);
         lsn += 16;
       }
       let steps = 0;

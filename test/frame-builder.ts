@@ -2,6 +2,9 @@
 import { encodeRecord, Op, recordBytes } from '../src/log/record.js';
 import { sealFrame } from '../src/log/frame.js';
 import { FRAME_HEADER_BYTES } from '../src/config.js';
+import { expect } from 'vitest';
+import { decodeFrame } from '../src/log/frame.js';
+import type { NodeCore } from '../src/node/core.js';
 
 export interface TestRecord {
   key: string;
@@ -24,4 +27,13 @@ export function buildFrame(records: TestRecord[], lsnFirst: number, lsnPrev: num
     lsnLast: lsnFirst + records.length - 1, lsnReadMin: 0, vdlLag,
   });
   return bytes;
+}
+
+/** Appends one frame of `records` from `lsnFirst` to `core` and acks it (read point: its end); its lsnLast. */
+export function ackFrame(core: NodeCore, records: TestRecord[], lsnFirst: number): number {
+  const bytes = buildFrame(records, lsnFirst, lsnFirst - 1, 1, lsnFirst);
+  const header = decodeFrame(bytes);
+  expect(core.receive([{ bytes, header }])).toBe(1);
+  core.afterAck(header.lsnLast);
+  return header.lsnLast;
 }

@@ -18,9 +18,8 @@ import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, re
 import { FsHotLog, segmentFileName } from '../src/node/hotlog.js';
 import { FsBlockStorage } from '../src/node/blocks.js';
 import { FsEpochStore } from '../src/node/epoch-store.js';
-import { NodeCore, type FrameRef } from '../src/node/core.js';
-import { decodeFrame } from '../src/log/frame.js';
-import { buildFrame } from './frame-builder.js';
+import { NodeCore } from '../src/node/core.js';
+import { ackFrame } from './frame-builder.js';
 import { smallOptions, tempDir, text, waitFor } from './helpers.js';
 
 const clusterOf = (db: Database) => (db as unknown as { cluster: Cluster }).cluster;
@@ -206,11 +205,7 @@ describe('rebuild source held still', () => {
     const valueOf = (round: number) => `r${round}-${'v'.repeat(40)}`;
     const append = (round: number): void => {
       for (let at = 0; at < KEYS; at += 50) {
-        const recs = Array.from({ length: 50 }, (_, k) => ({ key: `k${at + k}`, value: valueOf(round) }));
-        const f: FrameRef = { bytes: buildFrame(recs, lsn, lsn - 1, 1, lsn), header: null as never };
-        f.header = decodeFrame(f.bytes);
-        expect(core.receive([f])).toBe(1);
-        core.afterAck(f.header.lsnLast);
+        ackFrame(core, Array.from({ length: 50 }, (_, k) => ({ key: `k${at + k}`, value: valueOf(round) })), lsn);
         lsn += 50;
       }
     };

@@ -95,6 +95,16 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
   /** One buffer for every segment this scan reads whole (onFrame must copy what it keeps). */
   let buffer: Uint8Array | undefined;
   let scratch: { frame: Uint8Array; chunk: Uint8Array } | undefined;
+  /** A frame joins the chain (from a hint, the frame-by-frame walk, or the full walk's bytes). */
+  const take = (f: ScannedFrame, segment: Uint8Array | null): void => {
+    frames.push(f);
+    onFrame?.(f, segment);
+    lsnDurableSeen = Math.max(lsnDurableSeen, lsnDurableOf(f.header));
+    lsnLast = f.header.lsnLast;
+    epochLast = f.header.epoch;
+    batchSeqLast = f.header.batchSeq;
+    lsnSeenMax = Math.max(lsnSeenMax, lsnLast);
+  };
   const result = (outcome: ScanOutcome, fault: ScanResult['fault']): ScanResult =>
     ({ outcome, frames, endSeq, endPosition, lsnLast, epochLast, batchSeqLast, lsnSeenMax, lsnDurableSeen, fault, hinted });
 
@@ -104,15 +114,7 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
     const hint = s + 1 < seqs.length && seqs[s + 1] === seq + 1 ? hintFor?.(seq) ?? null : null;
     const first = hint?.frames[0]?.header;
     if (hint !== null && first !== undefined && (frames.length === 0 || (first.lsnPrev === lsnLast && first.epoch >= epochLast))) {
-      for (const f of hint.frames) {
-        frames.push(f);
-        onFrame?.(f, null);
-        lsnDurableSeen = Math.max(lsnDurableSeen, lsnDurableOf(f.header));
-        lsnLast = f.header.lsnLast;
-        epochLast = f.header.epoch;
-        batchSeqLast = f.header.batchSeq;
-        lsnSeenMax = Math.max(lsnSeenMax, lsnLast);
-      }
+      for (const f of hint.frames) take(f, null);
       hinted.push(seq);
       endSeq = seqs[s + 1]!;
       endPosition = 0;
@@ -126,13 +128,7 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
     const fastLast = fast?.frames[fast.frames.length - 1]?.header;
     if (fast !== null && gapAtNextSegment(log, seqs, s, fastLast?.lsnLast ?? lsnLast, fastLast?.epoch ?? epochLast, payloadBytesMax) === null) {
       for (const f of fast.frames) {
-        frames.push(f);
-        onFrame?.(f, null);
-        lsnDurableSeen = Math.max(lsnDurableSeen, lsnDurableOf(f.header));
-        lsnLast = f.header.lsnLast;
-        epochLast = f.header.epoch;
-        batchSeqLast = f.header.batchSeq;
-        lsnSeenMax = Math.max(lsnSeenMax, lsnLast);
+        take(f, null);
         endSeq = seq;
         endPosition = f.position + f.bytes;
       }
@@ -157,12 +153,7 @@ export function scanHotLog(log: HotLog, payloadBytesMax: number, onFrame?: (f: S
           return result(ScanOutcome.STALE, null);
         }
         const f: ScannedFrame = { seq, position: pos, bytes: frameBytes(h.payloadBytes), header: h };
-        frames.push(f);
-        onFrame?.(f, bytes);
-        lsnLast = h.lsnLast;
-        epochLast = h.epoch;
-        batchSeqLast = h.batchSeq;
-        lsnSeenMax = Math.max(lsnSeenMax, h.lsnLast);
+        take(f, bytes);
         pos += f.bytes;
         endSeq = seq;
         endPosition = pos;

@@ -21,7 +21,7 @@ import { readU64, writeU64 } from '../log/u64.js';
 import { fsyncDir, mkdirDurable, readText, writeFileAtomic } from '../shared/fsync-dir.js';
 import { nodeFs } from '../fs/node-fs.js';
 import type { FsPort } from '../fs/port.js';
-import { hintFileName } from './hints.js';
+import { hintFileName, readHintFile, writeHintFile } from './hints.js';
 
 export const IMAGE_MAGIC = 0x50525541; // 'AURP'
 export const IMAGE_HEADER_BYTES = 40;
@@ -331,26 +331,11 @@ export class FsBlockStorage implements BlockStorage {
   }
 
   writeHint(seq: number, bytes: Uint8Array): boolean {
-    try {
-      const fd = this.io.openSync(this.hintFile(seq), 'w');
-      try {
-        let at = 0;
-        while (at < bytes.length) at += this.io.writeSync(fd, bytes, at, bytes.length - at, at);
-      } finally {
-        this.io.closeSync(fd);
-      }
-      return true;
-    } catch {
-      return false; // optional: without it the images are read at the next start
-    }
+    return writeHintFile(this.io, this.hintFile(seq), bytes);
   }
 
   readHint(seq: number): Uint8Array | null {
-    try {
-      return this.io.readFileSync(this.hintFile(seq));
-    } catch {
-      return null;
-    }
+    return readHintFile(this.io, this.hintFile(seq));
   }
 
   bytes(): number {

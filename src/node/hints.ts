@@ -26,6 +26,7 @@ import { frameBytes, readFrameHeader } from '../log/frame.js';
 import { Op } from '../log/record.js';
 import type { ScannedFrame } from '../log/scanner.js';
 import type { HotLog } from './hotlog.js';
+import type { FsPort } from '../fs/port.js';
 import { readU64, writeU64 } from '../log/u64.js';
 
 export const HINT_MAGIC = 0x544e4841; // 'AHNT' little endian
@@ -272,4 +273,29 @@ function matchesDisk(log: HotLog, hint: SegmentHint): boolean {
     for (let k = 0; k < FRAME_HEADER_BYTES; k++) if (disk[k] !== hint.bytes[at + k]) return false;
   }
   return true;
+}
+
+/** Writes a hint file whole, without fsync; false if it could not (a hint is optional). */
+export function writeHintFile(io: FsPort, file: string, bytes: Uint8Array): boolean {
+  try {
+    const fd = io.openSync(file, 'w');
+    try {
+      let at = 0;
+      while (at < bytes.length) at += io.writeSync(fd, bytes, at, bytes.length - at, at);
+    } finally {
+      io.closeSync(fd);
+    }
+    return true;
+  } catch {
+    return false; // without it, its file is read at the next start
+  }
+}
+
+/** A hint file's bytes, or null if there is none or it cannot be read (its file is read instead). */
+export function readHintFile(io: FsPort, file: string): Uint8Array | null {
+  try {
+    return io.readFileSync(file);
+  } catch {
+    return null;
+  }
 }

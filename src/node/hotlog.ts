@@ -12,7 +12,7 @@ import type { FsyncMode } from '../config.js';
 import { fsyncDir, mkdirDurable } from '../shared/fsync-dir.js';
 import { nodeFs } from '../fs/node-fs.js';
 import type { FsPort } from '../fs/port.js';
-import { hintFileName } from './hints.js';
+import { hintFileName, readHintFile, writeHintFile } from './hints.js';
 
 export interface HotLog {
   /** Segment sequence numbers present, ascending. */
@@ -314,26 +314,11 @@ export class FsHotLog implements HotLog {
 
   writeHint(seq: number, bytes: Uint8Array): boolean {
     if (this.broken !== null) return false;
-    try {
-      const fd = this.io.openSync(this.hintFile(seq), 'w');
-      try {
-        let at = 0;
-        while (at < bytes.length) at += this.io.writeSync(fd, bytes, at, bytes.length - at, at);
-      } finally {
-        this.io.closeSync(fd);
-      }
-      return true;
-    } catch {
-      return false; // a hint is optional: without it the segment is read at the next start
-    }
+    return writeHintFile(this.io, this.hintFile(seq), bytes);
   }
 
   readHint(seq: number): Uint8Array | null {
-    try {
-      return this.io.readFileSync(this.hintFile(seq));
-    } catch {
-      return null;
-    }
+    return readHintFile(this.io, this.hintFile(seq));
   }
 
   removeHint(seq: number): void {
