@@ -24,6 +24,15 @@ export interface CaseTarget {
   onRunEnd?: (c: WindowCase) => void;
 }
 
+/**
+ * Before tinybench's own warm-up window, a case runs until it has done this many operations (or
+ * WARMUP_MS_MAX passed). At 1 in flight a 1 s window is ~500 puts: too few for V8 to optimize the
+ * hot functions of eight isolates (each compiles its own), and the measured windows then carried
+ * TurboFan's compile jobs (~0.4 ms of helper-thread CPU per put) and interpreted code.
+ */
+const WARMUP_OPS = 5_000;
+const WARMUP_MS_MAX = 10_000;
+
 export function windowBench(name: string, windows: number): Bench {
   return new Bench({ name, iterations: windows, time: 0, warmup: true, warmupIterations: 1, warmupTime: 0, throws: true });
 }
@@ -42,7 +51,11 @@ export function addWindowCase(bench: Bench, name: string, inflight: number, wind
     }
   }, {
     beforeAll: async (mode) => {
-      if (t === null) t = await make();
+      if (t === null) {
+        t = await make();
+        const start = performance.now();
+        for (let ops = 0; ops < WARMUP_OPS && performance.now() - start < WARMUP_MS_MAX;) ops += (await runWindow(t.op, inflight, 250, null)).ops;
+      }
       measuring = mode === 'run';
       if (measuring) t.onRunStart?.();
     },

@@ -10,6 +10,7 @@ import { assert, fail } from '../assert.js';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { sealFrame } from '../log/frame.js';
 import { readU64 } from '../log/u64.js';
+import { FrameSlab, type SlabFrame } from './frame-slab.js';
 import { decideCut, type BatchPolicyConfig, type CutReason } from './policy.js';
 import { QuorumTracker } from './quorum.js';
 
@@ -36,8 +37,7 @@ export interface GroupCommitConfig {
   onCut?: (batchSeq: number, lsnLast: number) => void;
 }
 
-interface RetainedFrame {
-  bytes: Uint8Array;
+interface RetainedFrame extends SlabFrame {
   lsnPrev: number;
   lsnLast: number;
 }
@@ -64,6 +64,8 @@ export class GroupCommitCore {
   private retainedHead = 0;
   private retainedBase = 0;
   private retainedBytesValue = 0;
+  /** Where retained frames live (no allocation per frame). */
+  private readonly slab: FrameSlab;
   /** Next frame number to send to each node; -1 while the node is not being fed. */
   private readonly next: number[];
   private readonly detached: boolean[];
@@ -76,6 +78,7 @@ export class GroupCommitCore {
     this.c = c;
     this.scratch = new Uint8Array(c.frameBytesMax);
     this.scratchView = new DataView(this.scratch.buffer);
+    this.slab = new FrameSlab(c.frameBytesMax);
     this.lsnPrev = c.lsnPrev;
     this.batchSeq = c.batchSeqNext;
     this.quorum = new QuorumTracker(c.nodes, c.writeQuorum, c.lsnPrev);
@@ -89,6 +92,11 @@ export class GroupCommitCore {
 
   get retainedBytes(): number {
     return this.retainedBytesValue;
+  }
+
+  /** Slab chunks allocated so far (steady load allocates none). */
+  get slabChunksAllocated(): number {
+    return this.slab.chunksAllocated;
   }
 
   get retainedFrames(): number {
@@ -163,7 +171,8 @@ export class GroupCommitCore {
       batchSeq: this.batchSeq, lsnPrev: this.lsnPrev, lsnFirst: this.batchLsnFirst, lsnLast: this.batchLsnLast,
       lsnReadMin: this.readPointMin, vdlLag: this.lsnPrev - this.quorum.vdl,
     });
-    this.retained.push({ bytes: this.scratch.slice(0, frameBytes), lsnPrev: this.lsnPrev, lsnLast: this.batchLsnLast });
+    const { bytes, chunk } = this.slab.copy(this.scratch.subarray(0, frameBytes));
+    this.retained.push({ bytes, chunk, lsnPrev: this.lsnPrev, lsnLast: this.batchLsnLast });
     this.retainedBytesValue += frameBytes;
     this.inFlight.push(this.batchLsnLast);
     this.cuts[reason]++;
@@ -239,6 +248,7 @@ export class GroupCommitCore {
       this.retainedHead++;
       this.retainedBase++;
       this.retainedBytesValue -= head.bytes.length;
+      this.slab.release(head);
       for (let i = 0; i < this.c.nodes; i++) if (this.next[i]! >= 0 && this.next[i]! < this.retainedBase) this.next[i] = this.retainedBase;
     }
     if (this.retainedHead > 1024 && this.retainedHead * 2 > this.retained.length) {

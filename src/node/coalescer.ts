@@ -40,6 +40,8 @@ export interface CoalesceHost {
   /** Deletes hot-log segments wholly at or below `lsn` (never the active one); returns how many. */
   gcLogThrough(lsn: number): number;
   segmentCount(): number;
+  /** Microseconds on the node's injected clock. */
+  nowMicros(): number;
 }
 
 /** Entries per slice: bounds the time one step keeps a node from its ring (~0.5-2 ms). */
@@ -58,6 +60,13 @@ const FILE_BUFFER_BYTES_MAX = 64 << 20;
  */
 const STEP_READ_BYTES = 4 << 20;
 const READ_CHUNK_BYTES = 1 << 20;
+/**
+ * The last cycle's file buffers are kept this long for the next cycle: under write load cycles
+ * follow each other, and a fresh 16 MiB buffer per source file per cycle cost ~4,000 first-touch
+ * page faults (~14 µs each on the 2-core VM) plus an munmap whose TLB shootdown stalls every core.
+ * Memory: up to FILE_BUFFER_BYTES_MAX per node while cycles keep coming (docs/results.md).
+ */
+const SPARE_KEEP_MICROS = 2_000_000;
 /** The block file being written is fdatasync'ed every this many bytes, so its final sync is short. */
 const FLUSH_EVERY_BYTES = 8 << 20;
 
@@ -78,7 +87,7 @@ export class Coalescer {
   coalesceLsn = 0;
   blockSeq = -1;
   paused = false;
-  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0, blockHintsLoaded: 0 };
+  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0, blockHintsLoaded: 0, fileBuffersAllocated: 0, filesBuffered: 0 };
   /** Set when a cycle met a corrupt value: no new cycle until a scrub pass has run (and repaired). */
   waitForScrub = false;
   /** Good copies (from peers) of values that fail their checksum here, by LSN (unique per record). */
@@ -99,6 +108,9 @@ export class Coalescer {
   /** Source files buffered for the cycle, each loaded up to `loaded` bytes (progressively). */
   private readonly files = new Map<number, { bytes: Uint8Array; loaded: number }>();
   private filesBytes = 0;
+  /** Buffers of the last cycle's files (each a whole ArrayBuffer), for the next cycle to reuse. */
+  private spare: Uint8Array[] = [];
+  private spareSinceMicros = 0;
   /** Bytes read into file buffers during the current step (bounded by STEP_READ_BYTES). */
   private stepReadBytes = 0;
   private readonly index: KeyIndex;
@@ -168,7 +180,10 @@ export class Coalescer {
   /** One slice of coalescing work; true if more remains. */
   step(): boolean {
     if (this.cycle === null) {
-      if (!this.wantsCycle()) return false;
+      if (!this.wantsCycle()) {
+        if (this.spare.length > 0 && this.host.nowMicros() - this.spareSinceMicros > SPARE_KEEP_MICROS) this.spare = [];
+        return false;
+      }
       const lsn = Math.max(this.coalesceLsn, Math.min(this.host.scl(), this.index.readMinLsn));
       this.force = false;
       const blockSeq = Math.max(this.blockSeq, ...this.blocks.blockSeqs(), -1) + 1;
@@ -212,8 +227,7 @@ export class Coalescer {
     const c = this.cycle;
     if (c === null) return;
     this.index.setPruneCap(Number.POSITIVE_INFINITY);
-    this.files.clear();
-    this.filesBytes = 0;
+    this.keepFileBuffers();
     this.cycle = null;
     this.bytesSinceCycle += c.bytesBefore - c.unindexedAtStart; // that log is still above the coalesce point (counted once)
     this.stats.cyclesAbandoned++;
@@ -281,7 +295,8 @@ export class Coalescer {
     if (file === undefined) {
       const size = this.host.fileBytes(seq);
       if (this.filesBytes + size > FILE_BUFFER_BYTES_MAX) return this.host.readValue(seq, position, valueBytes);
-      file = { bytes: new Uint8Array(size), loaded: 0 };
+      file = { bytes: this.fileBuffer(size), loaded: 0 };
+      this.stats.filesBuffered++;
       this.files.set(seq, file);
       this.filesBytes += size;
     }
@@ -296,9 +311,41 @@ export class Coalescer {
     return file.bytes.subarray(position, end);
   }
 
-  private finish(c: Cycle): void {
+  /** Ends the cycle's use of its file buffers: they become the spare set for the next cycle. */
+  private keepFileBuffers(): void {
+    this.spare = [];
+    for (const f of this.files.values()) this.spare.push(new Uint8Array(f.bytes.buffer));
+    this.spareSinceMicros = this.host.nowMicros();
     this.files.clear();
     this.filesBytes = 0;
+  }
+
+  /** Bytes of file buffers kept for the next cycle. */
+  get spareBytes(): number {
+    let n = 0;
+    for (const b of this.spare) n += b.length;
+    return n;
+  }
+
+  /** A buffer of `size` bytes: the smallest spare one that fits, else a new one rounded up to a segment. */
+  private fileBuffer(size: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.spare.length; i++) {
+      const n = this.spare[i]!.length;
+      if (n >= size && (best < 0 || n < this.spare[best]!.length)) best = i;
+    }
+    if (best < 0) {
+      this.stats.fileBuffersAllocated++;
+      return new Uint8Array(Math.ceil(size / this.segmentBytes) * this.segmentBytes).subarray(0, size);
+    }
+    const b = this.spare[best]!;
+    this.spare[best] = this.spare[this.spare.length - 1]!;
+    this.spare.pop();
+    return b.subarray(0, size);
+  }
+
+  private finish(c: Cycle): void {
+    this.keepFileBuffers();
     this.blocks.sync(c.blockSeq);
     this.hint.blockPrefix(c.lsn, c.position);
     this.blocks.writeHint(c.blockSeq, this.hint.seal()); // before meta names the file; checked, never trusted blindly

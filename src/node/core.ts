@@ -298,6 +298,7 @@ export class NodeCore {
       logGcBound: () => logGcBound(config.nodeId, config.logGcNodes?.() ?? [], [...this.segmentLastLsn.values()].sort((a, b) => a - b)),
       gcLogThrough: (lsn) => this.gcLogThrough(lsn),
       segmentCount: () => this.log.segments().length,
+      nowMicros: () => this.clock.nowMicros(),
     });
   }
 
