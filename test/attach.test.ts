@@ -10,12 +10,15 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open, openVolume, isAuroralError, type Database, type Volume } from '../src/index.js';
 import { smallOptions, tempDir, text, waitFor } from './helpers.js';
+import { EPOCH_FILE } from '../src/node/epoch-store.js';
 
 const settled = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'ok', (e: unknown) => e);
 
-/** Makes node i's next epoch.json update fail (EISDIR on its temp file). */
+/** Makes node i's next epoch save fail: a directory where its epoch file is (EISDIR). */
 function breakEpochFile(dir: string, i: number): void {
-  fs.mkdirSync(path.join(dir, `node-${i}`, 'epoch.json.tmp'));
+  const file = path.join(dir, `node-${i}`, EPOCH_FILE);
+  fs.rmSync(file, { force: true });
+  fs.mkdirSync(file);
 }
 
 describe('attaching writers to a live volume', () => {

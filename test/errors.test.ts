@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { errors, serializeError, deserializeError, isAuroralError, ErrorCode } from '../src/errors.js';
 import { open } from '../src/index.js';
 import { smallOptions, tempDir, waitFor } from './helpers.js';
+import { EPOCH_FILE } from '../src/node/epoch-store.js';
 
 const across = (e: unknown) => deserializeError(structuredClone(serializeError(e)));
 
@@ -52,7 +53,9 @@ describe('errors across threads', () => {
     try {
       await db.put('a', '1');
       await db.faults.crashNode(5);
-      fs.mkdirSync(path.join(dir, 'node-5', 'epoch.json.tmp')); // its epoch file cannot be replaced
+      const epochFile = path.join(dir, 'node-5', EPOCH_FILE);
+      fs.rmSync(epochFile, { force: true });
+      fs.mkdirSync(epochFile); // its epoch file cannot be read (EISDIR)
       const r = await db.faults.restartNode(5).then(() => 'started', (e: unknown) => e);
       expect(isAuroralError(r, 'IO_ERROR')).toBe(true);
       expect(db.stats().nodes[5]!.failureCode).toBe('IO_ERROR');

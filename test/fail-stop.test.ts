@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { FaultFs } from '../src/fs/fault-fs.js';
 import { FsHotLog, MemHotLog } from '../src/node/hotlog.js';
 import { FsBlockStorage, MemBlockStorage } from '../src/node/blocks.js';
-import { FsEpochStore, HISTORY_MAX } from '../src/node/epoch-store.js';
+import { EPOCH_FILE, FsEpochStore, HISTORY_MAX } from '../src/node/epoch-store.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
 import { decodeFrame } from '../src/log/frame.js';
 import { open, type Database } from '../src/index.js';
@@ -91,9 +91,23 @@ describe('fail-stop on every node I/O error', () => {
     expect(n.failure?.code).toBe('DISK_FULL');
   });
 
-  it('a full disk during a fence fails the node (DISK_FULL): it is fatal, and the recovery that follows writes nothing', () => {
+  it('a full disk does not stop a fence once the epoch file exists (it is preallocated)', () => {
+    const io = new FaultFs();
+    fsCore(io).receive([]); // the node's files exist, its epoch file too
+    const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 },
+      new FsHotLog(`${NODE_DIR}/log`, SEGMENT_BYTES, 'fdatasync', false, null, io), new FsBlockStorage(NODE_DIR, io), clock,
+      new FsEpochStore(NODE_DIR, io));
+    n.recoverScan();
+    io.setFull(NODE_DIR, true);
+    n.fence(2);
+    expect(n.failure).toBeNull();
+    expect(new FsEpochStore(NODE_DIR, io).load().epoch).toBe(2);
+  });
+
+  it('a full disk during a fence that must create the epoch file fails the node (DISK_FULL): it is fatal, and the recovery that follows writes nothing', () => {
     const io = new FaultFs();
     fsCore(io).receive([]); // the node's files exist
+    io.rmSync(`${NODE_DIR}/${EPOCH_FILE}`); // but not its epoch file: the first save creates it (512 KiB)
     const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 },
       new FsHotLog(`${NODE_DIR}/log`, SEGMENT_BYTES, 'fdatasync', false, null, io), new FsBlockStorage(NODE_DIR, io), clock,
       new FsEpochStore(NODE_DIR, io));
@@ -112,7 +126,7 @@ describe('fail-stop on every node I/O error', () => {
   it('an EIO writing epoch.json during adopt fails the node with IO_ERROR', () => {
     const io = new FaultFs();
     const n = fsCore(io);
-    io.failSyncAfterOk(NODE_DIR, 0); // the temp epoch file's fsync fails
+    io.failSyncAfterOk(NODE_DIR, 0); // the epoch file's sync fails
     expect(() => n.adopt(2, [{ epoch: 2, vdl: 0 }])).toThrow(/IO_ERROR/);
     expect(n.failure?.code).toBe('IO_ERROR');
   });
@@ -174,7 +188,7 @@ describe('fail-stop on every node I/O error', () => {
       // As if the volume had more than HISTORY_MAX recoveries while node 0 was down: its epoch-1
       // frames are older than every record kept, and it applied no recovery since.
       const history = Array.from({ length: HISTORY_MAX }, (_, i) => ({ epoch: 10 + i, vdl: 1_000_000 }));
-      fs.writeFileSync(path.join(dir, 'node-0', 'epoch.json'), JSON.stringify({ epoch: 1, history, recovered: 0 }));
+      new FsEpochStore(path.join(dir, 'node-0')).save({ epoch: 1, history, recovered: 0 });
       for (let i = 20; i < 30; i++) await db.put(`k${i}`, `v${i}`);
       await db.faults.restartNode(0);
       expect(clusterOf(db).lastRebuild?.node).toBe(0);

@@ -16,7 +16,10 @@
 // peer (REBUILD_NEEDED). A node that itself applied a recovery after e (`recovered`) needs no
 // record: its log was cut to that recovery's VDL then, so its frames of epoch e are the volume's.
 import * as path from 'node:path';
-import { mkdirDurable, readText, writeFileAtomic } from '../shared/fsync-dir.js';
+import { crc32 } from 'node:zlib';
+import { fail } from '../assert.js';
+import { errors } from '../errors.js';
+import { mkdirDurable, readText, writeBytesAtomic } from '../shared/fsync-dir.js';
 import { nodeFs } from '../fs/node-fs.js';
 import type { FsPort } from '../fs/port.js';
 
@@ -84,24 +87,116 @@ export class MemEpochStore implements EpochStore {
   }
 }
 
+/**
+ * The epoch state on disk: one preallocated file with two slots, each a header (magic, format,
+ * sequence number, body length, CRC) and the JSON state. A save writes the slot holding the older
+ * state and fdatasyncs once; a load takes the valid slot with the higher sequence. A torn or lost
+ * slot write (a crash before the sync returned) fails its CRC and the other slot, the previous
+ * state, is used: a crash leaves the old or the new state. The file replaced by rename
+ * (`epoch.json`: temp file, fsync, rename, directory fsync) cost 8-12 ms per save on the 2-core VM,
+ * three saves per node per open; one write and one fdatasync of a preallocated file cost one
+ * flush. `epoch.json` (volumes written before) is read when there is no slot file; the first save
+ * creates the slot file (atomically, once) and removes it.
+ */
+export const EPOCH_FILE = 'epoch.slots';
+export const LEGACY_EPOCH_FILE = 'epoch.json';
+/** Bytes per slot: the largest state (HISTORY_MAX records of two 16-digit numbers) is ~221 KB. */
+export const EPOCH_SLOT_BYTES = 256 * 1024;
+const SLOT_HEADER_BYTES = 32;
+const SLOT_MAGIC = 0x4f504541; // "AEPO"
+const SLOT_FORMAT = 1;
+
+function slotCrc(slot: Uint8Array, bodyBytes: number): number {
+  return crc32(slot.subarray(SLOT_HEADER_BYTES, SLOT_HEADER_BYTES + bodyBytes), crc32(slot.subarray(0, 20)));
+}
+
+/** The slot's state and sequence number, or null if the slot is empty, torn or damaged. */
+function readSlot(slot: Uint8Array): { seq: number; state: EpochState } | null {
+  const v = new DataView(slot.buffer, slot.byteOffset, slot.byteLength);
+  if (v.getUint32(0, true) !== SLOT_MAGIC || v.getUint32(4, true) !== SLOT_FORMAT) return null;
+  const seq = v.getFloat64(8, true);
+  const bodyBytes = v.getUint32(16, true);
+  if (!Number.isSafeInteger(seq) || seq < 1 || bodyBytes > EPOCH_SLOT_BYTES - SLOT_HEADER_BYTES) return null;
+  if (slotCrc(slot, bodyBytes) !== v.getUint32(20, true)) return null;
+  const s = JSON.parse(Buffer.from(slot.subarray(SLOT_HEADER_BYTES, SLOT_HEADER_BYTES + bodyBytes)).toString('utf8')) as EpochState;
+  return { seq, state: { epoch: s.epoch, history: s.history ?? [], recovered: s.recovered ?? 0 } };
+}
+
+/** A slot's bytes (header + body) for `state` at sequence `seq`. */
+export function encodeEpochSlot(state: EpochState, seq: number): Uint8Array {
+  const body = Buffer.from(JSON.stringify({ epoch: state.epoch, history: state.history, recovered: state.recovered ?? 0 }), 'utf8');
+  if (body.length > EPOCH_SLOT_BYTES - SLOT_HEADER_BYTES) fail(`epoch state of ${body.length} bytes does not fit a slot`);
+  const out = new Uint8Array(SLOT_HEADER_BYTES + body.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, SLOT_MAGIC, true);
+  v.setUint32(4, SLOT_FORMAT, true);
+  v.setFloat64(8, seq, true);
+  v.setUint32(16, body.length, true);
+  out.set(body, SLOT_HEADER_BYTES);
+  v.setUint32(20, slotCrc(out, body.length), true);
+  return out;
+}
+
+/** The newest valid state of a slot file's bytes, with its sequence number; throws if neither slot is valid. */
+export function decodeEpochFile(bytes: Uint8Array, file: string): { seq: number; state: EpochState } {
+  if (bytes.length !== 2 * EPOCH_SLOT_BYTES) throw errors.corruptRecord(`${file}: ${bytes.length} bytes, expected ${2 * EPOCH_SLOT_BYTES}`);
+  const a = readSlot(bytes.subarray(0, EPOCH_SLOT_BYTES));
+  const b = readSlot(bytes.subarray(EPOCH_SLOT_BYTES));
+  // Both damaged is never read as "epoch 0": a node that forgot its fence could take a stale
+  // writer's frames. It fails, and is rebuilt from a peer.
+  if (a === null && b === null) throw errors.corruptRecord(`${file}: neither epoch slot is intact`);
+  return a === null || (b !== null && b.seq > a.seq) ? b! : a;
+}
+
 export class FsEpochStore implements EpochStore {
+  private readonly dir: string;
   private readonly file: string;
   private readonly io: FsPort;
+  /** Sequence number of the newest state on disk (0: no slot file yet); known after load() or save(). */
+  private seq = -1;
   constructor(nodeDir: string, io: FsPort = nodeFs) {
-    this.file = path.join(nodeDir, 'epoch.json');
+    this.dir = nodeDir;
+    this.file = path.join(nodeDir, EPOCH_FILE);
     this.io = io;
   }
+
   load(): EpochState {
+    if (this.io.existsSync(this.file)) {
+      const { seq, state } = decodeEpochFile(this.io.readFileSync(this.file), this.file);
+      this.seq = seq;
+      return state;
+    }
+    this.seq = 0;
     try {
-      const s = JSON.parse(readText(this.file, this.io)) as EpochState;
+      const s = JSON.parse(readText(path.join(this.dir, LEGACY_EPOCH_FILE), this.io)) as EpochState;
       return { epoch: s.epoch, history: s.history ?? [], recovered: s.recovered ?? 0 };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { epoch: 0, history: [], recovered: 0 };
       throw e;
     }
   }
+
   save(s: EpochState): void {
-    mkdirDurable(path.dirname(this.file), this.io);
-    writeFileAtomic(this.file, JSON.stringify(s), this.io);
+    if (this.seq < 0) this.load(); // the sequence on disk decides which slot is older
+    const seq = this.seq + 1;
+    const slot = encodeEpochSlot(s, seq);
+    if (this.seq === 0) {
+      // First save: the whole file, created atomically (temp, fsync, rename, directory fsync).
+      mkdirDurable(this.dir, this.io);
+      const bytes = new Uint8Array(2 * EPOCH_SLOT_BYTES);
+      bytes.set(slot, (seq % 2) * EPOCH_SLOT_BYTES);
+      writeBytesAtomic(this.file, bytes, this.io);
+      this.io.rmSync(path.join(this.dir, LEGACY_EPOCH_FILE), { force: true }); // superseded: the slot file wins
+    } else {
+      const fd = this.io.openSync(this.file, 'r+');
+      try {
+        let at = 0;
+        while (at < slot.length) at += this.io.writeSync(fd, slot, at, slot.length - at, (seq % 2) * EPOCH_SLOT_BYTES + at);
+        this.io.fdatasyncSync(fd); // the file's size never changes: data is all there is to sync
+      } finally {
+        this.io.closeSync(fd);
+      }
+    }
+    this.seq = seq;
   }
 }

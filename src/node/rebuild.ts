@@ -10,7 +10,7 @@
 //      segment changes or goes), and report its durable point: its SCL and the byte where its chain's last frame ends
 //      in its last segment (every byte of the log before it was fdatasync'ed before that SCL was
 //      published). It keeps appending and acking meanwhile, past that point;
-//   3. copy (`copyNodeFiles`) into <node>.rebuild.tmp: epoch.json, meta, the block file meta
+//   3. copy (`copyNodeFiles`) into <node>.rebuild.tmp: the epoch file, meta, the block file meta
 //      names, and the hot-log segments up to the durable point; bytes after it are zeros in the
 //      copy, so the rebuilt node's scan ends its chain exactly at the source's durable SCL. Every
 //      file is fsync'ed, then each directory; then it is renamed to <node>.rebuild (complete by
@@ -37,6 +37,7 @@ import * as path from 'node:path';
 import { assert } from '../assert.js';
 import type { NodeCore } from './core.js';
 import { segmentFileName } from './hotlog.js';
+import { EPOCH_FILE, LEGACY_EPOCH_FILE } from './epoch-store.js';
 
 /** A source node's durable point, reported while it holds still. */
 export interface DurablePoint {
@@ -189,7 +190,7 @@ function writeFileSynced(io: RebuildFs, to: string, bytes: Uint8Array): void {
 
 /**
  * Copies node directory `from` (a source holding still at `point`) to rebuildDir(`nodeDir`),
- * durably: epoch.json, meta, the block file meta names, and the hot-log segments up to the durable
+ * durably: the epoch file, meta, the block file meta names, and the hot-log segments up to the durable
  * point (zeros after it). Anything else (unfinished block files, temp files, the spare segment,
  * segments after the durable point) is left out. Returns the files written, relative to the copy.
  */
@@ -201,9 +202,10 @@ export function copyNodeFiles(from: string, nodeDir: string, point: DurablePoint
   io.mkdirSync(to);
   io.mkdirSync(path.join(to, 'log'));
   io.mkdirSync(path.join(to, 'blocks'));
-  // epoch.json and meta are replaced by rename (a fence may replace epoch.json even now): read each
-  // whole, in one go, so the copy is one version of it.
-  for (const rel of ['epoch.json', 'meta']) {
+  // A fence may save the epoch even now: its slot file (and meta, replaced by rename) is read
+  // whole, in one go. A slot caught mid-write fails its CRC in the copy, whose load then takes the
+  // other slot: the state before that save, as a read before a rename would have seen.
+  for (const rel of [EPOCH_FILE, LEGACY_EPOCH_FILE, 'meta']) {
     if (!io.existsSync(path.join(from, rel))) continue;
     const bytes = Buffer.from(io.readFileSync(path.join(from, rel)));
     writeFileSynced(io, path.join(to, rel), bytes);

@@ -19,8 +19,12 @@ export function fsyncDir(dir: string, io: FsPort = nodeFs): void {
  * the directory. A crash leaves either the old or the new content, never a torn one.
  */
 export function writeFileAtomic(file: string, text: string, io: FsPort = nodeFs): void {
+  writeBytesAtomic(file, Buffer.from(text, 'utf8'), io);
+}
+
+/** writeFileAtomic for bytes. */
+export function writeBytesAtomic(file: string, bytes: Uint8Array, io: FsPort = nodeFs): void {
   const tmp = `${file}.tmp`;
-  const bytes = Buffer.from(text, 'utf8');
   const fd = io.openSync(tmp, 'w');
   try {
     let at = 0;
