@@ -11,6 +11,7 @@
 //                    the process (open → get) and from its fork (Node start-up and module loading
 //                    included: the figure compared with PostgreSQL's restart, which starts a process too)
 //   node restart     one node crashed and restarted under the open volume, until its SCL is VDL
+//                    (300 ms apart: the restart finds the spare node thread up, as in steady state)
 //   writer restart   db.faults.killWriter() then volume.attachWriter() + the first get (nodes stay up)
 //   full replay      what an engine without this architecture must do at restart: read the whole
 //                    redo log of the same writes, CRC-check and decode every frame, apply every
@@ -33,6 +34,9 @@ import { encodeRecord, Op, pageIdOf, recordBytes } from '../log/record.js';
 import { sealFrame } from '../log/frame.js';
 import { dropPageCache, isRoot, killQuietly, onInterrupt, syncAll } from './os-helpers.js';
 import { median } from './postgres-recovery.js';
+
+/** Pause before each timed node restart (not timed): the previous restart's spare thread starts. */
+const NODE_RESTART_SETTLE_MS = 300;
 
 export interface RecoverySuiteOptions {
   /** Megabytes of values written before each SIGKILL. */
@@ -217,6 +221,10 @@ export async function runRecoverySuite(o: RecoverySuiteOptions): Promise<Recover
           await db.faults.crashNode(3);
           await db.faults.restartNode(3);
           while (db.stats().nodes[3]!.scl < db.vdl) await new Promise((r) => setTimeout(r, 1));
+        }, {
+          // A node crash in steady state, not right after the last one: the spare node thread a
+          // restart starts (Cluster.scheduleSpareNode) is up again by then.
+          beforeEach: () => new Promise<void>((r) => setTimeout(r, NODE_RESTART_SETTLE_MS)),
         });
         bench.add('writer restart', async () => {
           for (let i = 0; i < 512; i++) await db.get(fillKey(writes - 1 - i, keys)); // the working set, cached

@@ -8,7 +8,7 @@
 // and Gossip (which peer, when); this file wires them to the writer's ring (RingFeed), the ports
 // and the control block.
 import { performance } from 'node:perf_hooks';
-import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingFeed } from './ring-feed.js';
 import { NodeCore, type FrameRef } from './core.js';
@@ -425,4 +425,18 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
   }
 }
 
-main(workerData as NodeWorkerData, performance.timeOrigin + performance.now());
+/** workerData of a spare thread (Cluster.scheduleSpareNode): no node yet. */
+export interface SpareNodeData { standby: true }
+/** What turns a spare thread into node `data.nodeId` (its ports in the transfer list). */
+export interface SpareNodeMessage { type: 'begin'; data: NodeWorkerData }
+
+const loadedAt = performance.timeOrigin + performance.now();
+const initial = workerData as NodeWorkerData | SpareNodeData;
+if ('standby' in initial) {
+  // Node and this bundle are loaded: wait, without a ref on the loop, for the node to become.
+  const port = parentPort!;
+  port.unref();
+  port.once('message', (m: SpareNodeMessage) => main(m.data, performance.timeOrigin + performance.now()));
+} else {
+  main(initial, loadedAt);
+}

@@ -14,7 +14,7 @@ import { createRingBuffer } from '../ring/ring.js';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys, gcStatKeys, type NodeStatKey } from '../shared/control.js';
 import { workerUrl } from '../shared/paths.js';
 import { LAYOUT_FINGERPRINT } from '../shared/layout.js';
-import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotReply } from '../node/worker.js';
+import type { LogRangeReply, NodeReply, NodeRequest, NodeWorkerData, SnapshotReply, SpareNodeData, SpareNodeMessage } from '../node/worker.js';
 import { chooseRebuildSource, copyNodeFiles, installRebuild, settleRebuild } from '../node/rebuild.js';
 import { nextEpoch, restartSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
 import type { EpochRecord } from '../node/epoch-store.js';
@@ -48,6 +48,8 @@ const READS_PENDING_MAX = 1 << 16;
 const NODE_STEP_TIMEOUT_MS = 10_000;
 
 /** Fault hooks that return a promise: on a fenced handle they reject rather than throw. */
+/** A spare node thread starts this long after an open or a node restart (Cluster.scheduleSpareNode). */
+export const SPARE_NODE_DELAY_MS = 1000;
 const ASYNC_FAULT_HOOKS = new Set(['crashNode', 'restartNode', 'killWriter']);
 
 interface PendingRead {
@@ -175,7 +177,17 @@ export class Cluster {
       ring: ring ?? link?.rings[i] ?? createRingBuffer(this.config.nodeRingBytes),
       history: this.history, stats: this.nodeStats[i]!.sab, trace: this.trace.sab, config: this.config, port: port2, peerPorts, layout: LAYOUT_FINGERPRINT };
     const transferList = [port2, ...peerPorts.filter((p): p is MessagePort => p !== null)];
-    const worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
+    // A restart takes the spare thread if there is one (Node and the modules already loaded).
+    const spare = atOpen ? null : this.takeSpareNode();
+    let worker: Worker;
+    if (spare !== null) {
+      this.sparesUsed++;
+      worker = spare;
+      worker.ref();
+      worker.postMessage({ type: 'begin', data } satisfies SpareNodeMessage, transferList);
+    } else {
+      worker = new Worker(workerUrl('node/worker.js'), { workerData: data, transferList, name: `auroral-node-${i}` });
+    }
     registerThread(worker.threadId, `node-${i}`);
     this.trackPort(port1);
     const handle: NodeHandle = { worker, port: port1, step: null, exited: new Promise((r) => worker.once('exit', () => r())) };
@@ -185,6 +197,55 @@ export class Cluster {
     worker.on('error', (e) => this.onNodeGone(i, handle, `crashed: ${e.message}`));
     worker.once('exit', () => this.onNodeGone(i, handle, 'exited'));
     return this.nextStep(handle, 'scanned') as Promise<Scanned>;
+  }
+
+  /**
+   * A storage-node thread started ahead of need, idle until a node restarts: a fresh Worker costs
+   * ~65-100 ms of CPU on the 2-core VM to bootstrap Node and load its modules, most of a node
+   * restart's time (docs/results.md). One at most; unref'd (it never keeps the process alive);
+   * started SPARE_NODE_DELAY_MS after an open (out of the way of the first puts) and right after a
+   * node restart (another failure may follow); terminated at close.
+   */
+  private spareNode: Worker | null = null;
+  private spareTimer: NodeJS.Timeout | null = null;
+  private closingNodes = false;
+
+  scheduleSpareNode(delayMs = SPARE_NODE_DELAY_MS): void {
+    if (this.spareNode !== null || this.spareTimer !== null || this.closingNodes) return;
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = null;
+      if (this.spareNode !== null || this.closingNodes) return;
+      const w = new Worker(workerUrl('node/worker.js'), { workerData: { standby: true } satisfies SpareNodeData, name: 'auroral-node-spare' });
+      const drop = (): void => {
+        if (this.spareNode === w) this.spareNode = null;
+      };
+      w.on('error', drop);
+      w.once('exit', drop);
+      w.unref();
+      this.spareNode = w;
+    }, delayMs);
+    this.spareTimer.unref();
+  }
+
+  /** Node restarts that started on the spare thread (a test and benchmark figure). */
+  sparesUsed = 0;
+
+  get spareNodeReady(): boolean {
+    return this.spareNode !== null;
+  }
+
+  private takeSpareNode(): Worker | null {
+    const w = this.spareNode;
+    this.spareNode = null;
+    return w;
+  }
+
+  private async stopSpareNode(): Promise<void> {
+    this.closingNodes = true;
+    if (this.spareTimer !== null) clearTimeout(this.spareTimer);
+    this.spareTimer = null;
+    const w = this.takeSpareNode();
+    if (w !== null) await w.terminate();
   }
 
   private nextStep(h: NodeHandle, want: 'scanned' | 'ready' | 'fenced' | 'adopted'): Promise<NodeReply> {
@@ -604,7 +665,11 @@ export class Cluster {
     return this.exclusive(async () => {
       assert(epoch <= this.epoch, `restart at epoch ${epoch}, above the volume's ${this.epoch}`);
       if (this.nodes[i] !== null) await this.crash(i);
-      await runAsync(restartSequence(i, this.failures[i] ?? null), (s) => this.restartStep(s));
+      try {
+        await runAsync(restartSequence(i, this.failures[i] ?? null), (s) => this.restartStep(s));
+      } finally {
+        this.scheduleSpareNode(0); // another node may fail soon after: be ready for it
+      }
     });
   }
 
@@ -642,6 +707,7 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
+    await this.stopSpareNode();
     for (const link of [...this.links]) await this.stopGc(link, false);
     const exits: Promise<void>[] = [];
     for (let i = 0; i < this.nodes.length; i++) {

@@ -237,6 +237,7 @@ async function recover(config: Config, cluster: Cluster, existing: VolumeFile | 
     }
     return out;
   });
+  cluster.scheduleSpareNode(); // for the first node restart, after the open's own work
   return new Volume(config, cluster, lock, r.epoch, r.plan, phases);
 }
 
