@@ -17,7 +17,7 @@ describe('spare node thread', () => {
     try {
       const cluster = clusterOf(db);
       for (let i = 0; i < 50; i++) await db.put(`k${i}`, `v${i}`);
-      expect(await waitFor(() => cluster.spareNodeReady, 10_000)).toBe(true); // started a second after the open
+      expect(await waitFor(() => cluster.spareNodeReady, 10_000)).toBe(true); // started once the volume was quiet for a second
       await db.faults.crashNode(2);
       for (let i = 50; i < 80; i++) await db.put(`k${i}`, `v${i}`); // node 2 misses these
       await db.faults.restartNode(2);
@@ -34,6 +34,20 @@ describe('spare node thread', () => {
       await db.close();
     }
     expect(clusterOf(db).spareNodeReady).toBe(false);
+  });
+
+  it('after an open, the spare waits for a quiet second: never started during a write burst', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    try {
+      const cluster = clusterOf(db);
+      const end = Date.now() + 2200;
+      for (let i = 0; Date.now() < end; i++) await db.put(`k${i % 100}`, `v${i}`);
+      expect(cluster.spareNodeReady).toBe(false);
+      expect(await waitFor(() => cluster.spareNodeReady, 10_000)).toBe(true);
+    } finally {
+      await db.close();
+    }
   });
 
   it('a spare that died is not used: the restart starts a fresh thread', async () => {

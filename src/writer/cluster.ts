@@ -47,9 +47,9 @@ const READS_PENDING_MAX = 1 << 16;
  */
 const NODE_STEP_TIMEOUT_MS = 10_000;
 
-/** Fault hooks that return a promise: on a fenced handle they reject rather than throw. */
-/** A spare node thread starts this long after an open or a node restart (Cluster.scheduleSpareNode). */
+/** After an open, a spare node thread starts once no frame was cut for this long (Cluster.scheduleSpareNode). */
 export const SPARE_NODE_DELAY_MS = 1000;
+/** Fault hooks that return a promise: on a fenced handle they reject rather than throw. */
 const ASYNC_FAULT_HOOKS = new Set(['crashNode', 'restartNode', 'killWriter']);
 
 interface PendingRead {
@@ -203,18 +203,31 @@ export class Cluster {
    * A storage-node thread started ahead of need, idle until a node restarts: a fresh Worker costs
    * ~65-100 ms of CPU on the 2-core VM to bootstrap Node and load its modules, most of a node
    * restart's time (docs/results.md). One at most; unref'd (it never keeps the process alive);
-   * started SPARE_NODE_DELAY_MS after an open (out of the way of the first puts) and right after a
-   * node restart (another failure may follow); terminated at close.
+   * started after an open once no frame was cut for SPARE_NODE_DELAY_MS (out of the way of the
+   * first puts and of a benchmark's windows) and right after a node restart (another failure may
+   * follow); terminated at close.
    */
   private spareNode: Worker | null = null;
   private spareTimer: NodeJS.Timeout | null = null;
   private closingNodes = false;
 
-  scheduleSpareNode(delayMs = SPARE_NODE_DELAY_MS): void {
+  /**
+   * `whenQuiet`: start it only once no frame was cut for a whole delay (after an open: a bootstrap
+   * during a write burst or a benchmark's window would cost that work ~100 ms of CPU); without it,
+   * after the delay regardless (after a restart: another failure may follow).
+   */
+  scheduleSpareNode(delayMs: number, whenQuiet: boolean): void {
     if (this.spareNode !== null || this.spareTimer !== null || this.closingNodes) return;
-    this.spareTimer = setTimeout(() => {
+    const framesCut = (): number => this.current?.control.load64(ctl.framesCut) ?? 0;
+    let seen = framesCut();
+    const tick = (): void => {
       this.spareTimer = null;
       if (this.spareNode !== null || this.closingNodes) return;
+      if (whenQuiet && framesCut() !== seen) {
+        seen = framesCut();
+        this.spareTimer = setTimeout(tick, delayMs).unref();
+        return;
+      }
       const w = new Worker(workerUrl('node/worker.js'), { workerData: { standby: true } satisfies SpareNodeData, name: 'auroral-node-spare' });
       const drop = (): void => {
         if (this.spareNode === w) this.spareNode = null;
@@ -223,8 +236,8 @@ export class Cluster {
       w.once('exit', drop);
       w.unref();
       this.spareNode = w;
-    }, delayMs);
-    this.spareTimer.unref();
+    };
+    this.spareTimer = setTimeout(tick, delayMs).unref();
   }
 
   /** Node restarts that started on the spare thread (a test and benchmark figure). */
@@ -668,7 +681,7 @@ export class Cluster {
       try {
         await runAsync(restartSequence(i, this.failures[i] ?? null), (s) => this.restartStep(s));
       } finally {
-        this.scheduleSpareNode(0); // another node may fail soon after: be ready for it
+        this.scheduleSpareNode(0, false); // another node may fail soon after: be ready for it
       }
     });
   }

@@ -29,7 +29,7 @@ import { attachSequence, openSequence, runAsync, settle, type RecoveryStep } fro
 import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
 import { mkdirDurable } from '../shared/fsync-dir.js';
 import { ctl } from '../shared/control.js';
-import { Cluster, type WriterLink } from './cluster.js';
+import { Cluster, SPARE_NODE_DELAY_MS, type WriterLink } from './cluster.js';
 import { Database } from './database.js';
 import { CacheLease, PageCache } from './page-cache.js';
 import { VolumeLock } from './volume-lock.js';
@@ -237,7 +237,7 @@ async function recover(config: Config, cluster: Cluster, existing: VolumeFile | 
     }
     return out;
   });
-  cluster.scheduleSpareNode(); // for the first node restart, after the open's own work
+  cluster.scheduleSpareNode(SPARE_NODE_DELAY_MS, true); // for the first node restart, once the volume is quiet
   return new Volume(config, cluster, lock, r.epoch, r.plan, phases);
 }
 
