@@ -84,6 +84,30 @@ describe('coalescing', () => {
     for (let k = 0; k < 200; k += 13) expect(readText(n, `k${k}`, n.scl)).toBe(`r29-${'v'.repeat(50)}`);
   });
 
+  it('bounds the file buffers it holds, kept ones included, by their capacity; past it values are read one by one', () => {
+    const run = (coalesceBufferBytesMax?: number) => {
+      const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20, coalesceBufferBytesMax }, new MemHotLog(64 * 1024), new MemBlockStorage(), clock);
+      n.recoverScan();
+      n.recoverTo(0, 1, null);
+      let lsn = 1;
+      for (let round = 0; round < 20; round++) {
+        for (let at = 0; at < 600; at += 20) {
+          ackFrame(n, Array.from({ length: 20 }, (_, i) => ({ key: `k${at + i}`, value: `r${round}-${'v'.repeat(100)}` })), lsn);
+          lsn += 20;
+          while (n.idleWork()) { /* coalesce as the log grows */ }
+        }
+      }
+      expect(n.statsSnapshot().coalesceCycles).toBeGreaterThan(3);
+      for (let k = 0; k < 600; k += 7) expect(readText(n, `k${k}`, n.scl)).toBe(`r19-${'v'.repeat(100)}`);
+      return n.coalescer.stats.fileBufferBytesPeak;
+    };
+    const bound = 160 * 1024;
+    expect(run()).toBeGreaterThan(bound); // unbounded by this limit, the workload holds more
+    const peak = run(bound);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(bound);
+  });
+
   it('reads its source files across steps and fdatasyncs the block file as it goes; an fdatasync error fails the node, never retried', () => {
     // Sources above the per-step read budget (4 MiB) and images above the flush interval (8 MiB).
     class FlushLog extends MemBlockStorage {

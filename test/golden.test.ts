@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { open, type Database, type OpenOptions } from '../src/index.js';
 import { inspectVolume } from '../src/cli/inspect.js';
 import { FRAME_VERSION } from '../src/log/frame.js';
+import { VOLUME_FORMAT } from '../src/recovery/volume.js';
+import { EPOCH_FILE, LEGACY_EPOCH_FILE } from '../src/node/epoch-store.js';
 import { tempDir } from './helpers.js';
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'golden-v2');
@@ -57,9 +59,18 @@ describe('golden on-disk fixture', () => {
     const sclWritten = report.quorumScl;
 
     const opts: OpenOptions = { ...expected.options, dir, cacheBytesMax: 0 };
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'volume.json'), 'utf8')).format).toBe(1);
     const db = await open(opts);
     let vdl: number;
     try {
+      // Upgraded: volume.json says format 2 (a build that reads only format 1 refuses the volume
+      // rather than read the nodes' epoch.slots as absent, epoch 0), and the nodes' epoch.json
+      // files were superseded by epoch.slots at the open's fence.
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'volume.json'), 'utf8')).format).toBe(VOLUME_FORMAT);
+      for (let i = 0; i < 6; i++) {
+        expect(fs.existsSync(path.join(dir, `node-${i}`, EPOCH_FILE))).toBe(true);
+        expect(fs.existsSync(path.join(dir, `node-${i}`, LEGACY_EPOCH_FILE))).toBe(false);
+      }
       expect(db.vdl).toBe(sclWritten); // a clean close: nothing to cut
       await checkAll(db);
       vdl = await db.put('written-by-current-code', 'hello');

@@ -17,7 +17,7 @@ import { canCatchUpByLog, chooseRebuildSource, copyNodeFiles, installRebuild, re
   type RebuildFs } from '../src/node/rebuild.js';
 import { FsHotLog, segmentFileName } from '../src/node/hotlog.js';
 import { FsBlockStorage } from '../src/node/blocks.js';
-import { FsEpochStore } from '../src/node/epoch-store.js';
+import { EPOCH_FILE, EPOCH_SLOT_BYTES, FsEpochStore } from '../src/node/epoch-store.js';
 import { NodeCore } from '../src/node/core.js';
 import { ackFrame } from './frame-builder.js';
 import { smallOptions, tempDir, text, waitFor } from './helpers.js';
@@ -283,6 +283,15 @@ describe('rebuild source held still', () => {
   });
 });
 
+function damageBothSlots(dir: string): void {
+  const file = path.join(dir, 'node-5', EPOCH_FILE);
+  const bytes = fs.readFileSync(file);
+  bytes[40]! ^= 1;
+  bytes[EPOCH_SLOT_BYTES + 40]! ^= 1;
+  fs.writeFileSync(file, bytes);
+  expect(() => new FsEpochStore(path.join(dir, 'node-5')).load()).toThrow(expect.objectContaining({ code: 'CORRUPT_RECORD' }));
+}
+
 describe('rebuild end to end', () => {
   it('rebuilds a failed node from the peer with the highest SCL, not from node 0 lagging behind', async () => {
     const db = await open(smallOptions(tempDir()));
@@ -306,6 +315,35 @@ describe('rebuild end to end', () => {
       snap.release();
     } finally {
       await db.close();
+    }
+  });
+
+  it('a node whose epoch file has neither slot intact is rebuilt, never restarted at epoch 0', async () => {
+    const dir = tempDir();
+    const db = await open(smallOptions(dir));
+    try {
+      for (let i = 0; i < 20; i++) await db.put(`k${i}`, 'v');
+      await db.faults.crashNode(5);
+      damageBothSlots(dir);
+      await db.faults.restartNode(5);
+      expect(clusterOf(db).lastRebuild?.node).toBe(5);
+      expect(new FsEpochStore(path.join(dir, 'node-5')).load().epoch).toBe(db.stats().epoch);
+      await db.put('after', '1');
+      expect(await waitFor(() => db.stats().nodes[5]!.scl === db.vdl)).toBe(true);
+    } finally {
+      await db.close();
+    }
+    // Found at an open: the node is left out (REBUILD_NEEDED), and its restart rebuilds it.
+    damageBothSlots(dir);
+    const again = await open(smallOptions(dir));
+    try {
+      expect(again.stats().nodes[5]!.failureCode).toBe('REBUILD_NEEDED');
+      expect(text(await again.get('after'))).toBe('1');
+      await again.faults.restartNode(5);
+      expect(clusterOf(again).lastRebuild?.node).toBe(5);
+      expect(await waitFor(() => again.stats().nodes[5]!.scl === again.vdl)).toBe(true);
+    } finally {
+      await again.close();
     }
   });
 

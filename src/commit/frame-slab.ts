@@ -6,8 +6,11 @@
 // carved from a few large chunks and a chunk is reused once every frame in it is released; a
 // chunk's pages are touched once and stay mapped.
 //
-// A frame's view stays valid until its release() (chunks are never moved or resized). Memory held
-// is the retained bytes rounded up to chunks, plus at most FREE_CHUNKS_MAX spare chunks.
+// A frame's view stays valid until its release() (chunks are never moved or resized). A chunk is
+// max(CHUNK_BYTES, the largest frame): 4.25 MiB with default options (256 KiB batches, 4 MiB
+// MTRs). Memory held: the chunks holding retained frames, plus at most FREE_CHUNKS_MAX empty ones.
+// A frame that does not fit the rest of a chunk starts the next, so with frames large against a
+// chunk the chunks can hold up to about twice the retained bytes (retainBytesMax bounds those).
 import { assert } from '../assert.js';
 
 /** Bytes per chunk (at least one largest frame). */

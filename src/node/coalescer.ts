@@ -51,7 +51,7 @@ const ENTRIES_PER_STEP = 512;
  * each source file whole, once per cycle, costs one. Files are kept for the cycle up to this many
  * bytes; past it, values are read one by one.
  */
-const FILE_BUFFER_BYTES_MAX = 64 << 20;
+export const FILE_BUFFER_BYTES_MAX = 64 << 20;
 /**
  * A file is read into its buffer progressively, at most this much per step: one step that read a
  * 64 MB block file whole (~100-200 ms with the fresh buffer's page faults) kept the node from its
@@ -64,7 +64,8 @@ const READ_CHUNK_BYTES = 1 << 20;
  * The last cycle's file buffers are kept this long for the next cycle: under write load cycles
  * follow each other, and a fresh 16 MiB buffer per source file per cycle cost ~4,000 first-touch
  * page faults (~14 µs each on the 2-core VM) plus an munmap whose TLB shootdown stalls every core.
- * Memory: up to FILE_BUFFER_BYTES_MAX per node while cycles keep coming (docs/results.md).
+ * Memory: FILE_BUFFER_BYTES_MAX per node bounds the buffers in use and kept together, counted by
+ * their capacity (docs/results.md).
  */
 const SPARE_KEEP_MICROS = 2_000_000;
 /** The block file being written is fdatasync'ed every this many bytes, so its final sync is short. */
@@ -87,7 +88,7 @@ export class Coalescer {
   coalesceLsn = 0;
   blockSeq = -1;
   paused = false;
-  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0, blockHintsLoaded: 0, fileBuffersAllocated: 0, filesBuffered: 0 };
+  readonly stats = { cycles: 0, cyclesAbandoned: 0, valuesReplaced: 0, imagesWritten: 0, entriesWritten: 0, segmentsDeleted: 0, blockBytes: 0, blockHintsLoaded: 0, fileBuffersAllocated: 0, filesBuffered: 0, fileBufferBytesPeak: 0 };
   /** Set when a cycle met a corrupt value: no new cycle until a scrub pass has run (and repaired). */
   waitForScrub = false;
   /** Good copies (from peers) of values that fail their checksum here, by LSN (unique per record). */
@@ -107,10 +108,14 @@ export class Coalescer {
   private readonly hintMeta: number[] = [];
   /** Source files buffered for the cycle, each loaded up to `loaded` bytes (progressively). */
   private readonly files = new Map<number, { bytes: Uint8Array; loaded: number }>();
+  /** Capacity (ArrayBuffer bytes, not file sizes) of the buffers in `files`. */
   private filesBytes = 0;
   /** Buffers of the last cycle's files (each a whole ArrayBuffer), for the next cycle to reuse. */
   private spare: Uint8Array[] = [];
+  private spareTotal = 0;
   private spareSinceMicros = 0;
+  /** filesBytes + spareTotal never exceeds this (FILE_BUFFER_BYTES_MAX; smaller in tests). */
+  private readonly bufferBytesMax: number;
   /** Bytes read into file buffers during the current step (bounded by STEP_READ_BYTES). */
   private stepReadBytes = 0;
   private readonly index: KeyIndex;
@@ -119,7 +124,9 @@ export class Coalescer {
   private readonly segmentBytes: number;
   private readonly host: CoalesceHost;
 
-  constructor(index: KeyIndex, blocks: BlockStorage, pageCount: number, segmentBytes: number, host: CoalesceHost) {
+  constructor(index: KeyIndex, blocks: BlockStorage, pageCount: number, segmentBytes: number, host: CoalesceHost,
+    bufferBytesMax = FILE_BUFFER_BYTES_MAX) {
+    this.bufferBytesMax = bufferBytesMax;
     this.index = index;
     this.blocks = blocks;
     this.pageCount = pageCount;
@@ -181,7 +188,7 @@ export class Coalescer {
   step(): boolean {
     if (this.cycle === null) {
       if (!this.wantsCycle()) {
-        if (this.spare.length > 0 && this.host.nowMicros() - this.spareSinceMicros > SPARE_KEEP_MICROS) this.spare = [];
+        if (this.spare.length > 0 && this.host.nowMicros() - this.spareSinceMicros > SPARE_KEEP_MICROS) this.dropSpare();
         return false;
       }
       const lsn = Math.max(this.coalesceLsn, Math.min(this.host.scl(), this.index.readMinLsn));
@@ -293,12 +300,11 @@ export class Coalescer {
   private readValue(seq: number, position: number, valueBytes: number): Uint8Array | null {
     let file = this.files.get(seq);
     if (file === undefined) {
-      const size = this.host.fileBytes(seq);
-      if (this.filesBytes + size > FILE_BUFFER_BYTES_MAX) return this.host.readValue(seq, position, valueBytes);
-      file = { bytes: this.fileBuffer(size), loaded: 0 };
+      const bytes = this.fileBuffer(this.host.fileBytes(seq));
+      if (bytes === null) return this.host.readValue(seq, position, valueBytes);
+      file = { bytes, loaded: 0 };
       this.stats.filesBuffered++;
       this.files.set(seq, file);
-      this.filesBytes += size;
     }
     const end = position + valueBytes;
     while (file.loaded < end) {
@@ -313,34 +319,53 @@ export class Coalescer {
 
   /** Ends the cycle's use of its file buffers: they become the spare set for the next cycle. */
   private keepFileBuffers(): void {
+    // Spares the cycle did not take were kept past their use: only this cycle's buffers stay.
     this.spare = [];
     for (const f of this.files.values()) this.spare.push(new Uint8Array(f.bytes.buffer));
+    this.spareTotal = this.filesBytes;
     this.spareSinceMicros = this.host.nowMicros();
     this.files.clear();
     this.filesBytes = 0;
   }
 
-  /** Bytes of file buffers kept for the next cycle. */
-  get spareBytes(): number {
-    let n = 0;
-    for (const b of this.spare) n += b.length;
-    return n;
+  /** Gives the kept buffers back (quiet for SPARE_KEEP_MICROS, or held still as a rebuild source). */
+  dropSpare(): void {
+    this.spare = [];
+    this.spareTotal = 0;
   }
 
-  /** A buffer of `size` bytes: the smallest spare one that fits, else a new one rounded up to a segment. */
-  private fileBuffer(size: number): Uint8Array {
+  /** Bytes of file buffers kept for the next cycle. */
+  get spareBytes(): number {
+    return this.spareTotal;
+  }
+
+  /**
+   * A buffer of `size` bytes, or null if buffers in use would pass bufferBytesMax (then values are
+   * read one by one): the smallest spare one that fits, else a new one rounded up to a segment (so
+   * the next cycle's file of another size fits it), dropping spares that fit nothing until the new
+   * one is within the bound.
+   */
+  private fileBuffer(size: number): Uint8Array | null {
     let best = -1;
     for (let i = 0; i < this.spare.length; i++) {
       const n = this.spare[i]!.length;
       if (n >= size && (best < 0 || n < this.spare[best]!.length)) best = i;
     }
-    if (best < 0) {
+    let b: Uint8Array;
+    if (best >= 0) {
+      b = this.spare[best]!;
+      this.spare[best] = this.spare[this.spare.length - 1]!;
+      this.spare.pop();
+      this.spareTotal -= b.length;
+    } else {
+      const capacity = Math.min(Math.ceil(size / this.segmentBytes) * this.segmentBytes, Math.max(size, this.bufferBytesMax - this.filesBytes));
+      if (this.filesBytes + capacity > this.bufferBytesMax) return null;
+      while (this.filesBytes + this.spareTotal + capacity > this.bufferBytesMax) this.spareTotal -= this.spare.pop()!.length;
       this.stats.fileBuffersAllocated++;
-      return new Uint8Array(Math.ceil(size / this.segmentBytes) * this.segmentBytes).subarray(0, size);
+      b = new Uint8Array(capacity);
     }
-    const b = this.spare[best]!;
-    this.spare[best] = this.spare[this.spare.length - 1]!;
-    this.spare.pop();
+    this.filesBytes += b.length;
+    this.stats.fileBufferBytesPeak = Math.max(this.stats.fileBufferBytesPeak, this.filesBytes + this.spareTotal);
     return b.subarray(0, size);
   }
 

@@ -59,6 +59,8 @@ export interface NodeCoreConfig {
    * volume's indexLagBytesMax.
    */
   indexLagBytesMax?: number;
+  /** Bytes of source-file buffers a coalescing cycle may hold, kept ones included (default FILE_BUFFER_BYTES_MAX; smaller in tests). */
+  coalesceBufferBytesMax?: number;
 }
 
 /** A frame as it sits in the inbound ring (or a peer's segment): a view of its bytes. */
@@ -299,7 +301,7 @@ export class NodeCore {
       gcLogThrough: (lsn) => this.gcLogThrough(lsn),
       segmentCount: () => this.log.segments().length,
       nowMicros: () => this.clock.nowMicros(),
-    });
+    }, config.coalesceBufferBytesMax);
   }
 
   /**

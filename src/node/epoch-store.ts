@@ -154,6 +154,17 @@ export class FsEpochStore implements EpochStore {
   private readonly io: FsPort;
   /** Sequence number of the newest state on disk (0: no slot file yet); known after load() or save(). */
   private seq = -1;
+  /**
+   * The newest slot as load() read it, until a save has made it durable (null then). What a load
+   * reads may be only in the page cache: its save's fdatasync failed (EIO: Linux marks the pages
+   * clean without writing them) or the process died before the sync returned. Overwriting the
+   * other slot first would leave, after a power cut mid-save, a torn slot beside an older state:
+   * an acknowledged fence forgotten. So the first save after a load rewrites this slot in place
+   * (the same bytes: a power cut mid-rewrite leaves it old, new or torn, and the other slot
+   * intact) and syncs it, then writes the other slot. One more write and sync per store, not per
+   * save; never in load(), which `auroral inspect` uses read-only.
+   */
+  private unconfirmed: { at: number; bytes: Uint8Array } | null = null;
   constructor(nodeDir: string, io: FsPort = nodeFs) {
     this.dir = nodeDir;
     this.file = path.join(nodeDir, EPOCH_FILE);
@@ -161,9 +172,14 @@ export class FsEpochStore implements EpochStore {
   }
 
   load(): EpochState {
+    this.unconfirmed = null;
     if (this.io.existsSync(this.file)) {
-      const { seq, state } = decodeEpochFile(this.io.readFileSync(this.file), this.file);
+      const bytes = this.io.readFileSync(this.file);
+      const { seq, state } = decodeEpochFile(bytes, this.file);
       this.seq = seq;
+      const at = (seq % 2) * EPOCH_SLOT_BYTES;
+      const used = SLOT_HEADER_BYTES + new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(16, true);
+      this.unconfirmed = { at, bytes: bytes.slice(at, at + used) };
       return state;
     }
     this.seq = 0;
@@ -190,8 +206,12 @@ export class FsEpochStore implements EpochStore {
     } else {
       const fd = this.io.openSync(this.file, 'r+');
       try {
-        let at = 0;
-        while (at < slot.length) at += this.io.writeSync(fd, slot, at, slot.length - at, (seq % 2) * EPOCH_SLOT_BYTES + at);
+        if (this.unconfirmed !== null) {
+          writeAll(this.io, fd, this.unconfirmed.bytes, this.unconfirmed.at);
+          this.io.fdatasyncSync(fd);
+          this.unconfirmed = null;
+        }
+        writeAll(this.io, fd, slot, (seq % 2) * EPOCH_SLOT_BYTES);
         this.io.fdatasyncSync(fd); // the file's size never changes: data is all there is to sync
       } finally {
         this.io.closeSync(fd);
@@ -199,4 +219,9 @@ export class FsEpochStore implements EpochStore {
     }
     this.seq = seq;
   }
+}
+
+function writeAll(io: FsPort, fd: number, bytes: Uint8Array, position: number): void {
+  let at = 0;
+  while (at < bytes.length) at += io.writeSync(fd, bytes, at, bytes.length - at, position + at);
 }

@@ -8,9 +8,9 @@
 // phase 2 recoverTo (truncate above the recovered VDL or catch up to it from a peer, then rebuild
 // the index from the images and the log above them).
 import { assert } from '../assert.js';
-import { errors } from '../errors.js';
+import { ErrorCode, errors, isAuroralError } from '../errors.js';
 import { scanHotLog, ScanOutcome, type ScanResult, type ScannedFrame } from '../log/scanner.js';
-import { cutFor, mergeHistory, type EpochRecord } from './epoch-store.js';
+import { cutFor, mergeHistory, type EpochRecord, type EpochState } from './epoch-store.js';
 import type { HotLog } from './hotlog.js';
 import { indexTo } from './indexing.js';
 import { loadSegmentHints, type SegmentHint } from './hints.js';
@@ -30,7 +30,7 @@ export function recoverScan(core: NodeCore, history: readonly EpochRecord[] = []
   core.scan = r;
   for (const f of r.frames) core.segmentLastLsn.set(f.seq, f.header.lsnLast);
   core.scl = r.lsnLast;
-  const stored = core.epochs.load();
+  const stored = loadEpochs(core);
   core.epoch = Math.max(r.epochLast, stored.epoch);
   core.history = mergeHistory(stored.history, history);
   core.recoveredEpoch = stored.recovered ?? 0;
@@ -40,6 +40,20 @@ export function recoverScan(core: NodeCore, history: readonly EpochRecord[] = []
   core.seq = r.endSeq;
   core.position = r.endPosition;
   return r;
+}
+
+/**
+ * The node's epoch state. An epoch file with neither slot intact cannot say which fences this node
+ * acknowledged: the node is never restarted as if at epoch 0 (it could take a stale writer's
+ * frames) but rebuilt from a peer, whose epoch file comes with its copy.
+ */
+function loadEpochs(core: NodeCore): EpochState {
+  try {
+    return core.epochs.load();
+  } catch (e) {
+    if (isAuroralError(e, ErrorCode.CORRUPT_RECORD)) throw errors.rebuildNeeded(core.config.nodeId, (e as Error).message);
+    throw e;
+  }
 }
 
 /**

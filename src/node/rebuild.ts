@@ -109,6 +109,7 @@ export class SnapshotHolds {
     if (core.failure !== null) throw core.failure;
     this.ids.add(id);
     core.coalescer.abandon();
+    core.coalescer.dropSpare(); // the node holds still for the copy: no cycle needs them soon
     core.coalescer.paused = true;
     const last = core.frameDir.at(core.frameDir.first + core.frameDir.size - 1);
     if (last === undefined) {

@@ -16,7 +16,14 @@ import { nodeFs } from '../fs/node-fs.js';
 import type { FsPort } from '../fs/port.js';
 import type { EpochRecord } from '../node/epoch-store.js';
 
-export const VOLUME_FORMAT = 1;
+/**
+ * 2: the nodes keep their epoch in `epoch.slots` (node/epoch-store.ts). A build that reads only
+ * format 1 would find no `epoch.json` on an upgraded node and take it for epoch 0 (a node that
+ * forgot its fences); it refuses the volume instead. Format 1 volumes are read, and upgraded
+ * (openVolume) before any node writes its slot file.
+ */
+export const VOLUME_FORMAT = 2;
+const VOLUME_FORMATS_READ: readonly number[] = [1, 2];
 
 export interface VolumeFile {
   format: number;
@@ -43,7 +50,7 @@ export function readVolume(dir: string, io: FsPort = nodeFs): VolumeFile | null 
     throw e;
   }
   const v = JSON.parse(text) as VolumeFile;
-  if (v.format !== VOLUME_FORMAT) throw errors.volumeMismatch(`volume.json format ${v.format} is not supported (expected ${VOLUME_FORMAT})`);
+  if (!VOLUME_FORMATS_READ.includes(v.format)) throw errors.volumeMismatch(`volume.json format ${v.format} is not supported (this build reads ${VOLUME_FORMATS_READ.join(' and ')})`);
   return v;
 }
 
@@ -70,6 +77,14 @@ export function writeVolume(dir: string, v: VolumeFile, io: FsPort = nodeFs): vo
   const old = readVolume(dir, io);
   const frame = old === null ? v.frameBytesMax : Math.max(v.frameBytesMax, recordedFrameBytesMax(old));
   writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify({ ...v, frameBytesMax: frame }, null, 2) + '\n', io);
+}
+
+/** Rewrites a volume.json of an older format as the current one (durably), before anything else is written. */
+export function upgradeVolume(dir: string, v: VolumeFile, io: FsPort = nodeFs): VolumeFile {
+  if (v.format === VOLUME_FORMAT) return v;
+  const up: VolumeFile = { ...v, format: VOLUME_FORMAT, frameBytesMax: recordedFrameBytesMax(v) };
+  writeVolume(dir, up, io);
+  return up;
 }
 
 /** Checks that reopening options agree with the volume on disk (its shape is fixed at creation). */

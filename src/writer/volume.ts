@@ -26,7 +26,7 @@ import { assert } from '../assert.js';
 import { errors, isAuroralError } from '../errors.js';
 import type { RecoveryPlan } from '../recovery/plan.js';
 import { attachSequence, openSequence, runAsync, settle, type RecoveryStep } from '../recovery/sequence.js';
-import { checkVolume, readVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
+import { checkVolume, readVolume, upgradeVolume, writeVolume, VOLUME_FORMAT, type VolumeFile } from '../recovery/volume.js';
 import { mkdirDurable } from '../shared/fsync-dir.js';
 import { ctl } from '../shared/control.js';
 import { Cluster, SPARE_NODE_DELAY_MS, type WriterLink } from './cluster.js';
@@ -195,8 +195,11 @@ export async function openVolume(options: OpenOptions): Promise<Volume> {
   const phases: Record<string, number> = { lock: performance.now() - t0 };
   let cluster: Cluster | null = null;
   try {
-    const existing = readVolume(config.dir);
-    if (existing !== null) checkVolume(existing, config);
+    let existing = readVolume(config.dir);
+    if (existing !== null) {
+      checkVolume(existing, config);
+      existing = upgradeVolume(config.dir, existing); // before a node's fence writes its new epoch file
+    }
     cluster = new Cluster(config);
     return await recover(config, cluster, existing, lock, (name, ms) => { phases[name] = ms ?? performance.now() - t0; }, performance.timeOrigin + t0, phases);
   } catch (e) {
