@@ -104,10 +104,13 @@ export class NodeCore {
   blockSuspect = false;
   /** Frames a scrub found damaged, waiting for a good copy from a peer. */
   readonly repairQueue: FrameLocation[] = [];
-  /** @internal Where the scrub pass in progress is (scrub.ts); null between passes. */
-  scrubCursor: { phase: 'log' | 'blocks'; index: number } | null = null;
-  /** @internal When the next scrub pass is due (scrub.ts). */
-  scrubNextAtMicros = 0;
+  /**
+   * @internal Where the scrub pass in progress is (scrub.ts); null between passes. `index`: the
+   * frame directory's index (log phase) or the byte position in block file `seq` (blocks phase).
+   */
+  scrubCursor: { phase: 'log' | 'blocks'; index: number; seq: number } | null = null;
+  /** @internal When the next scrub pass is due (scrub.ts): one interval after the node starts, then after each pass. */
+  scrubNextAtMicros: number;
   /** SCL: lsnLast of the last frame of the durable, gap-free chain. */
   scl = 0;
   /** Frames of an epoch below this are refused (fencing); durable in the epoch store. */
@@ -283,6 +286,9 @@ export class NodeCore {
     this.log = log;
     this.blocks = blocks;
     this.clock = clock;
+    // Not at once: right after an open every node would re-read its whole log and block file
+    // while the first writes wait for their acks (a read that finds damage sets scrubSoon).
+    this.scrubNextAtMicros = clock.nowMicros() + (config.scrubIntervalMicros ?? 0);
     this.index = new KeyIndex(Math.max(12, Math.log2(config.pageCount)));
     // At most one segment: coalescing and hot-log GC wait for indexing, so a lag bound above a
     // segment would keep that much more log on disk.
