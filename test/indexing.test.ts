@@ -8,7 +8,7 @@ import { MemHotLog } from '../src/node/hotlog.js';
 import { MemBlockStorage } from '../src/node/blocks.js';
 import { NodeCore, type FrameRef } from '../src/node/core.js';
 import { decodeFrame } from '../src/log/frame.js';
-import { INDEX_QUIET_MICROS, OVER_LAG_FRAMES_PER_APPEND } from '../src/node/indexing.js';
+import { IDLE_BYTES_PER_SLICE, INDEX_QUIET_MICROS, indexIdleSlice, OVER_LAG_FRAMES_PER_APPEND } from '../src/node/indexing.js';
 import { buildFrame } from './frame-builder.js';
 
 const dec = new TextDecoder();
@@ -43,6 +43,23 @@ function setup(indexLagBytesMax: number, segmentBytes = 1 << 20) {
 }
 
 describe('lazy indexing (node/indexing.ts)', () => {
+  it('indexes the backlog in slices of about IDLE_BYTES_PER_SLICE when quiet (a slice keeps the node from its ring)', () => {
+    const { core, clock, append, read } = setup(1 << 30, 4 << 20);
+    const big = 'x'.repeat(4000);
+    for (let f = 0; f < 12; f++) append(32, 1000, big); // ~128 KiB frames
+    expect(core.indexedLsn).toBe(0);
+    clock.t += INDEX_QUIET_MICROS;
+    let slices = 0;
+    for (let more = true; more; slices++) {
+      const before = core.unindexedBytes;
+      more = indexIdleSlice(core);
+      expect(before - core.unindexedBytes).toBeLessThanOrEqual(IDLE_BYTES_PER_SLICE + 140 * 1024); // one frame past the budget at most
+    }
+    expect(slices).toBeGreaterThanOrEqual(4);
+    expect(core.indexedLsn).toBe(core.scl);
+    expect(read(`k${(12 * 32) % 1000}`)).toBe(`${big}-${12 * 32}`);
+  });
+
   it('acks without indexing; a read indexes up to its read point first and sees every acknowledged value', () => {
     const { core, append, read } = setup(1 << 30);
     const model = new Map<string, string>();

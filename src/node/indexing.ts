@@ -27,6 +27,12 @@ export const INDEX_QUIET_MICROS = 20_000;
  * a frame arriving during a slice waits for at most this many frames' indexing.
  */
 const IDLE_FRAMES_PER_SLICE = 4;
+/**
+ * And at most about this many bytes (a frame past it at most): four 256 KiB frames of 4 KiB
+ * values took 13-78 ms of wall time per slice on six nodes sharing two cores right after an open,
+ * and the first puts waited for them (docs/results.md).
+ */
+export const IDLE_BYTES_PER_SLICE = 256 * 1024;
 
 export type IndexStep = 'indexed' | 'none' | 'damaged' | 'failed';
 
@@ -127,7 +133,10 @@ export function indexAfterAppend(core: NodeCore): void {
 /** An idle slice: index some of the backlog if the node has been quiet. True if more remains. */
 export function indexIdleSlice(core: NodeCore): boolean {
   if (core.unindexedBytes === 0 || core.clock.nowMicros() - core.lastAppendMicros < INDEX_QUIET_MICROS) return false;
-  for (let i = 0; i < IDLE_FRAMES_PER_SLICE; i++) if (indexNext(core) !== 'indexed') return false;
+  const backlog = core.unindexedBytes;
+  for (let i = 0; i < IDLE_FRAMES_PER_SLICE && backlog - core.unindexedBytes < IDLE_BYTES_PER_SLICE; i++) {
+    if (indexNext(core) !== 'indexed') return false;
+  }
   return core.indexedLsn < core.scl;
 }
 
