@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open } from '../src/index.js';
+import { EPOCH_FILE, EPOCH_SLOT_BYTES } from '../src/node/epoch-store.js';
 import type { BenchReport } from '../src/report/html.js';
 import { smallOptions, tempDir } from './helpers.js';
 
@@ -131,5 +132,14 @@ describe('auroral CLI', () => {
     expect(bad.status).toBe(1);
     expect(bad.out).toMatch(/node 2 \(AZ 1\): epoch \d+, SCL 0, scan corrupt-middle/);
     expect(bad.out).toMatch(/DAMAGED/);
+    // An epoch file with neither slot intact is that node's damage, not a failure of the whole report.
+    const epochFile = path.join(dir, 'node-5', EPOCH_FILE);
+    const bytes = fs.readFileSync(epochFile);
+    bytes[40]! ^= 1;
+    bytes[EPOCH_SLOT_BYTES + 40]! ^= 1;
+    fs.writeFileSync(epochFile, bytes);
+    const both = auroral('inspect', dir);
+    expect(both.status, both.err).toBe(1);
+    expect(both.out).toMatch(/node 5 \(AZ 2\): epoch DAMAGED \(.*neither epoch slot is intact\), SCL 50, scan clean/);
   });
 });

@@ -50,6 +50,25 @@ describe('spare node thread', () => {
     }
   });
 
+  it('a spare follows a node restart even while writes keep coming (the open\'s quiet wait never ends then)', async () => {
+    const db = await open(smallOptions(tempDir()));
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) await db.put(`k${i % 100}`, `v${i}`);
+    })();
+    try {
+      const cluster = clusterOf(db);
+      await new Promise((r) => setTimeout(r, 300));
+      await db.faults.crashNode(2);
+      await db.faults.restartNode(2);
+      expect(await waitFor(() => cluster.spareNodeReady, 3000)).toBe(true);
+    } finally {
+      writing = false;
+      await writer;
+      await db.close();
+    }
+  });
+
   it('a spare that died is not used: the restart starts a fresh thread', async () => {
     const dir = tempDir();
     const db = await open(smallOptions(dir));

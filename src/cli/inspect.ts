@@ -17,13 +17,15 @@ export const inspectUsage = `usage: auroral inspect DIR [--json]
 Reads a volume directory (never while it is open) and prints its epoch and truncation history,
 and for each storage node: its epoch, SCL (the end of its valid frame chain), how the hot-log scan
 ended (clean, torn tail, corrupt in the middle, stale frames), its segments and their sizes, its
-page images, and the result of checking every frame's and image's CRC.
+page images, and the result of checking every frame's and image's CRC and its epoch file.
   --json   print the same as JSON
 Exit status: 0 if every frame and image checked out, 1 if anything is damaged.`;
 
 export interface NodeReport {
   node: number;
-  epoch: number;
+  /** null: the epoch file could not be read (`epochError`; the engine rebuilds such a node). */
+  epoch: number | null;
+  epochError: string | null;
   scl: number;
   scan: string;
   fault: string | null;
@@ -48,7 +50,13 @@ export interface VolumeReport {
 
 function inspectNode(dir: string, node: number, segmentBytes: number): NodeReport {
   const nd = nodeDir(dir, node);
-  const { epoch } = new FsEpochStore(nd).load();
+  let epoch: number | null = null;
+  let epochError: string | null = null;
+  try {
+    epoch = new FsEpochStore(nd).load().epoch;
+  } catch (e) {
+    epochError = (e as Error).message;
+  }
   const log = new FsHotLog(nodeLogDir(dir, node), segmentBytes, 'none', true);
   const perSeg = new Map<number, { seq: number; bytes: number; frames: number }>();
   for (const seq of log.segments()) perSeg.set(seq, { seq, bytes: fs.statSync(path.join(nodeLogDir(dir, node), `${String(seq).padStart(16, '0')}.log`)).size, frames: 0 });
@@ -73,7 +81,7 @@ function inspectNode(dir: string, node: number, segmentBytes: number): NodeRepor
     }
   }
   return {
-    node, epoch, scl: scan.lsnLast, scan: scan.outcome, fault: scan.fault === null ? null : `segment ${scan.fault.seq} at ${scan.fault.position}: ${scan.fault.why}`,
+    node, epoch, epochError, scl: scan.lsnLast, scan: scan.outcome, fault: scan.fault === null ? null : `segment ${scan.fault.seq} at ${scan.fault.position}: ${scan.fault.why}`,
     framesChecked: scan.frames.length, records, segments: [...perSeg.values()], blocks,
   };
 }
@@ -88,7 +96,7 @@ export function inspectVolume(dir: string): VolumeReport {
   return {
     dir, epoch: v.epoch, nodes: v.nodes, pageCount: v.pageCount, segmentBytes: v.segmentBytes,
     history: (v.history ?? []).map((h) => ({ epoch: h.epoch, vdl: h.vdl })), quorumScl: sorted[wq - 1] ?? 0, perNode,
-    damaged: perNode.some((n) => n.scan === 'corrupt-middle' || (n.blocks !== null && !n.blocks.ok)),
+    damaged: perNode.some((n) => n.scan === 'corrupt-middle' || n.epochError !== null || (n.blocks !== null && !n.blocks.ok)),
   };
 }
 
@@ -112,7 +120,7 @@ export async function inspect(args: string[]): Promise<void> {
     console.log(`  a write quorum (default 4 of 6) of node SCLs reaches LSN ${r.quorumScl}`);
     for (const n of r.perNode) {
       const logBytes = n.segments.reduce((s, g) => s + g.bytes, 0);
-      console.log(`  node ${n.node} (AZ ${Math.floor(n.node / 2)}): epoch ${n.epoch}, SCL ${n.scl}, scan ${n.scan}${n.fault === null ? '' : ` (${n.fault})`}`);
+      console.log(`  node ${n.node} (AZ ${Math.floor(n.node / 2)}): epoch ${n.epoch ?? `DAMAGED (${n.epochError})`}, SCL ${n.scl}, scan ${n.scan}${n.fault === null ? '' : ` (${n.fault})`}`);
       console.log(`    hot log: ${n.segments.length} segment${n.segments.length === 1 ? "" : "s"}, ${mib(logBytes)}; ${n.framesChecked} frames (${n.records} records) CRC-checked: ${n.scan === 'corrupt-middle' ? 'DAMAGED' : 'ok'}`);
       for (const g of n.segments) console.log(`      ${String(g.seq).padStart(16, '0')}.log  ${mib(g.bytes)}  ${g.frames} frames`);
       if (n.blocks === null) console.log('    page images: none yet');

@@ -19,8 +19,9 @@ import type { EpochRecord } from '../node/epoch-store.js';
 /**
  * 2: the nodes keep their epoch in `epoch.slots` (node/epoch-store.ts). A build that reads only
  * format 1 would find no `epoch.json` on an upgraded node and take it for epoch 0 (a node that
- * forgot its fences); it refuses the volume instead. Format 1 volumes are read, and upgraded
- * (openVolume) before any node writes its slot file.
+ * forgot its fences); it refuses the volume instead. Format 1 volumes (nodes with `epoch.json`,
+ * or with `epoch.slots` from the builds of 2026-12-02, which did not bump the format) are read,
+ * and upgraded (openVolume) before any node starts.
  */
 export const VOLUME_FORMAT = 2;
 const VOLUME_FORMATS_READ: readonly number[] = [1, 2];

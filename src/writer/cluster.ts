@@ -217,7 +217,13 @@ export class Cluster {
    * after the delay regardless (after a restart: another failure may follow).
    */
   scheduleSpareNode(delayMs: number, whenQuiet: boolean): void {
-    if (this.spareNode !== null || this.spareTimer !== null || this.closingNodes) return;
+    if (this.spareNode !== null || this.closingNodes) return;
+    if (this.spareTimer !== null) {
+      if (whenQuiet) return; // one is already scheduled, no later than this one would be
+      // A wait for a quiet volume may never end under steady writes: this one does not wait.
+      clearTimeout(this.spareTimer);
+      this.spareTimer = null;
+    }
     const framesCut = (): number => this.current?.control.load64(ctl.framesCut) ?? 0;
     let seen = framesCut();
     const tick = (): void => {
