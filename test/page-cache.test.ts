@@ -5,6 +5,26 @@ import fc from 'fast-check';
 import { PageCache } from '../src/writer/page-cache.js';
 
 describe('page cache', () => {
+  it('drops the entries above a new writer\'s VDL, and walks its slots only when a write went above it', () => {
+    const c = new PageCache(64 * 1024, 8);
+    for (let lsn = 1; lsn <= 100; lsn++) c.applyWrite(lsn & 7, `k${lsn}`, lsn, new Uint8Array(10));
+    c.fill(0, 'filled', 50, new Uint8Array(3), c.writeStamp(0));
+    expect(c.dropAbove(100)).toBe(0); // every write became durable
+    expect(c.dropWalks).toBe(0);
+    expect(c.dropAbove(90)).toBe(10); // writes 91..100 never became durable
+    expect(c.dropWalks).toBe(1);
+    expect(c.lookup(0, 'k90', 1000)?.lsn).toBe(90);
+    expect(c.lookup(0, 'k91', 1000)).toBeUndefined();
+    expect(c.lookup(0, 'filled', 1000)?.lsn).toBe(50);
+    expect(c.dropAbove(90)).toBe(0);
+    expect(c.dropWalks).toBe(1); // nothing above 90 since the walk
+    // Another writer's handle on the same buffer sees the same bound.
+    const other = new PageCache(0, 0, c.sab!);
+    other.applyWrite(1, 'k200', 200, new Uint8Array(1));
+    expect(c.dropAbove(150)).toBe(1);
+    expect(c.lookup(1, 'k200', 1000)).toBeUndefined();
+  });
+
   it('stays within cacheBytesMax and counts exactly the bytes of the entries it holds', () => {
     // Method: random writes; afterwards the byte counter must equal the sum of the record sizes
     // (16-byte header + key + value, 8-aligned) of exactly the keys a lookup still finds, stay
