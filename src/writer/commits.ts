@@ -9,7 +9,8 @@
 // the log and may still become durable, so its keys stay pending and reads of them wait). So the
 // queue plus the unknown-outcome commits hold at most LAL commits, and pendingKeys at most LAL
 // keys (a commit has no more keys than records).
-import { FixedDeque, Heap } from 'mnemonist';
+import { Heap } from 'mnemonist';
+import { GrowingDeque } from '../shared/growing-deque.js';
 import { assert, fail } from '../assert.js';
 import { errors, type AuroralError } from '../errors.js';
 
@@ -36,12 +37,12 @@ export class CommitPipeline {
   /** Called for each sampled commit just before its promise resolves (stage metrics). */
   onSampledAck: ((lsn: number, sampledAt: number) => void) | null = null;
   /** Commits waiting for VDL, in LSN order. */
-  private readonly queue: FixedDeque<Commit>;
+  private readonly queue: GrowingDeque<Commit>;
   /**
    * Commits already rejected with an unknown outcome, in LSN order (they leave the queue's head
    * in order): their keys stay pending until VDL covers them, then they are dropped.
    */
-  private readonly unknown: FixedDeque<Commit>;
+  private readonly unknown: GrowingDeque<Commit>;
   /** Key id -> highest LSN written to it that is not yet durable. */
   private readonly pendingKeys = new Map<string, number>();
   private readonly waiters = new Heap<DurableWaiter>((a, b) => a.lsn - b.lsn);
@@ -63,8 +64,8 @@ export class CommitPipeline {
     this.timeoutMs = timeoutMs;
     // Every commit holds >= 1 LSN and at most LAL LSNs are outstanding past lsnBase (see the
     // header): LAL commits at most, in the two deques together; one slot spare.
-    this.queue = new FixedDeque<Commit>(Array, lal + 1);
-    this.unknown = new FixedDeque<Commit>(Array, lal + 1);
+    this.queue = new GrowingDeque<Commit>(lal + 1);
+    this.unknown = new GrowingDeque<Commit>(lal + 1);
   }
 
   /** Commits waiting to be acknowledged or to time out. */
