@@ -106,7 +106,7 @@ export class NodeCore {
   readonly repairQueue: FrameLocation[] = [];
   /**
    * @internal Where the scrub pass in progress is (scrub.ts); null between passes. `index`: the
-   * frame directory's index (log phase) or the byte position in block file `seq` (blocks phase).
+   * lsnLast of the last frame checked (log phase) or the byte position in block file `seq` (blocks phase).
    */
   scrubCursor: { phase: 'log' | 'blocks'; index: number; seq: number } | null = null;
   /** @internal When the next scrub pass is due (scrub.ts): one interval after the node starts, then after each pass. */

@@ -40,21 +40,25 @@ export function scrubStep(core: NodeCore): boolean {
     const interval = core.config.scrubIntervalMicros ?? 0;
     if (!core.scrubSoon && (interval === 0 || now < core.scrubNextAtMicros)) return false;
     core.scrubSoon = false;
-    core.scrubCursor = { phase: 'log', index: core.frameDir.first, seq: -1 };
+    core.scrubCursor = { phase: 'log', index: core.frameDir.at(core.frameDir.first)?.lsnPrev ?? core.scl, seq: -1 };
   }
   const cur = core.scrubCursor;
   if (cur.phase === 'log') {
+    // The cursor is an LSN, not a directory index: hot-log GC between steps drops frames from the
+    // directory and compacts it (indexes shift), and an index cursor then skipped unchecked frames.
+    let i = core.frameDir.indexAfter(cur.index);
+    const oldest = core.frameDir.at(core.frameDir.first);
+    if (i < 0 && oldest !== undefined && oldest.lsnPrev > cur.index) i = core.frameDir.first; // GC took the frames after it
     let read = 0;
-    for (let n = 0; n < FRAMES_PER_STEP && read < SCRUB_STEP_BYTES; n++) {
-      if (cur.index < core.frameDir.first) cur.index = core.frameDir.first; // GC moved on
-      const f = core.frameDir.at(cur.index);
+    for (let n = 0; n < FRAMES_PER_STEP && read < SCRUB_STEP_BYTES; n++, i++) {
+      const f = i < 0 ? undefined : core.frameDir.at(i);
       if (f === undefined || f.lsnLast > core.scl) {
         cur.phase = 'blocks';
         cur.index = 0;
         cur.seq = core.coalescer.blockSeq;
         return true;
       }
-      cur.index++;
+      cur.index = f.lsnLast;
       const bytes = core.log.readInto(f.seq, f.position, f.bytes, scratch(core, f.bytes));
       read += f.bytes;
       const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax);
