@@ -3,7 +3,7 @@
 // and read faults (a node that silently drops reads) to exercise retries.
 import { describe, expect, it } from 'vitest';
 import { open, type Database } from '../src/index.js';
-import { smallOptions, tempDir, text } from './helpers.js';
+import { smallOptions, tempDir, text, waitFor } from './helpers.js';
 
 async function withDb<T>(extra: object, fn: (db: Database) => Promise<T>): Promise<T> {
   const db = await open(smallOptions(tempDir(), extra));
@@ -15,6 +15,20 @@ async function withDb<T>(extra: object, fn: (db: Database) => Promise<T>): Promi
 }
 
 describe('reads', () => {
+  it('an idle node publishes the reads it served (its stats do not wait for its next frame)', async () => {
+    const db = await open(smallOptions(tempDir(), { cacheBytesMax: 0 }));
+    try {
+      for (let i = 0; i < 20; i++) await db.put(`k${i}`, `v${i}`);
+      await new Promise((r) => setTimeout(r, 300)); // every node quiet: its backlog indexed, nothing to do
+      const reads = () => db.stats().nodes.reduce((n, s) => n + s.reads, 0);
+      const before = reads();
+      for (let i = 0; i < 20; i++) expect(text(await db.get(`k${i}`))).toBe(`v${i}`);
+      expect(await waitFor(() => reads() >= before + 20, 3_000)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('reads its own writes through cache eviction', () => withDb({ cacheBytesMax: 64 * 1024, pageCount: 64 }, async (db) => {
     const N = 3000;
     await Promise.all(Array.from({ length: N }, (_, i) => db.put(`k${i}`, `value-${i}-${'x'.repeat(40)}`)));

@@ -326,6 +326,9 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     const seen = Atomics.load(control.i32, ctl.nodeDoorbell(id));
     const paused = Atomics.load(control.i32, ctl.nodePaused(id)) !== 0;
     let busy = false;
+    // Reads served this turn: their counters (reads, readsCorrupt) are published before the node
+    // parks, not at its next frame (an idle node's stats stayed stale for good).
+    let served = false;
     // Control messages are read even while paused: a paused node must still obey close.
     for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
       const msg = m.message as NodeRequest;
@@ -369,6 +372,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         // Paused (cut off) or muted (fault): the request is lost; the writer times out and retries.
         if (paused || Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue;
         const r = core.read(msg.key, msg.readPoint); // an I/O error fails the node: answered 'failed'
+        served = true;
         noticeFailure();
         if (r.status === 'ok') {
           const res = r.result;
@@ -381,6 +385,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         // As a read: lost while paused or muted. Served inline, between appends: bytesMax bounds the stall.
         if (paused || Atomics.load(control.i32, ctl.nodeMuted(id)) !== 0) continue;
         const r = core.scanPage(msg.pageId, msg.readPoint, msg.prefix, msg.after, msg.bytesMax);
+        served = true;
         noticeFailure();
         if (r.status === 'ok') reply({ type: 'scan-result', id: msg.id, status: 'ok', chunk: r.chunk, after: r.after }, [r.chunk.buffer as ArrayBuffer]);
         else reply({ type: 'scan-result', id: msg.id, status: r.status, chunk: null, after: null });
@@ -414,7 +419,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     // Held as a rebuild source: only segment preallocation (no cycle, no scrub pass) while a peer copies.
     const more = !paused && core.idleWork(!holds.held);
     // A block-file, meta or scrub-read error fails the node now, not at its next append.
-    if (noticeFailure() || more) {
+    if (noticeFailure() || more || served) {
       stats.set(core.statsSnapshot());
       if (more) continue;
     }
