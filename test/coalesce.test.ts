@@ -22,6 +22,25 @@ function readText(n: NodeCore, key: string, rp: number): string | undefined {
   return r.result.found && r.result.value !== null ? Buffer.from(r.result.value).toString() : undefined;
 }
 
+/**
+ * A node over in-memory storage (64 KiB segments) after `rounds` overwrites of `keys` keys
+ * (value `r<round>-` + `valueBytes` v's), 20 per frame, coalescing as the log grows.
+ */
+function overwritten(clk: { nowMicros(): number }, rounds: number, keys: number, valueBytes: number, coalesceBufferBytesMax?: number): NodeCore {
+  const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20, coalesceBufferBytesMax }, new MemHotLog(64 * 1024), new MemBlockStorage(), clk);
+  n.recoverScan();
+  n.recoverTo(0, 1, null);
+  let lsn = 1;
+  for (let round = 0; round < rounds; round++) {
+    for (let at = 0; at < keys; at += 20) {
+      ackFrame(n, Array.from({ length: 20 }, (_, i) => ({ key: `k${at + i}`, value: `r${round}-${'v'.repeat(valueBytes)}` })), lsn);
+      lsn += 20;
+      while (n.idleWork()) { /* coalesce as the log grows */ }
+    }
+  }
+  return n;
+}
+
 describe('coalescing', () => {
   it('writes page images, deletes covered segments, and restarts from images plus the log above them', () => {
     const log = new MemHotLog(64 * 1024);
@@ -62,17 +81,7 @@ describe('coalescing', () => {
 
   it('keeps the last cycle\'s file buffers only while cycles keep coming', () => {
     let now = 0;
-    const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20 }, new MemHotLog(64 * 1024), new MemBlockStorage(), { nowMicros: () => now });
-    n.recoverScan();
-    n.recoverTo(0, 1, null);
-    let lsn = 1;
-    for (let round = 0; round < 30; round++) {
-      for (let at = 0; at < 200; at += 20) {
-        ackFrame(n, Array.from({ length: 20 }, (_, i) => ({ key: `k${at + i}`, value: `r${round}-${'v'.repeat(50)}` })), lsn);
-        lsn += 20;
-        while (n.idleWork()) { /* coalesce as the log grows */ }
-      }
-    }
+    const n = overwritten({ nowMicros: () => now }, 30, 200, 50);
     expect(n.statsSnapshot().coalesceCycles).toBeGreaterThan(1);
     expect(n.coalescer.spareBytes).toBeGreaterThan(0);
     now += 1_000_000; // quiet, but not for long
@@ -86,17 +95,7 @@ describe('coalescing', () => {
 
   it('bounds the file buffers it holds, kept ones included, by their capacity; past it values are read one by one', () => {
     const run = (coalesceBufferBytesMax?: number) => {
-      const n = new NodeCore({ nodeId: 0, pageCount: 16, payloadBytesMax: 1 << 20, coalesceBufferBytesMax }, new MemHotLog(64 * 1024), new MemBlockStorage(), clock);
-      n.recoverScan();
-      n.recoverTo(0, 1, null);
-      let lsn = 1;
-      for (let round = 0; round < 20; round++) {
-        for (let at = 0; at < 600; at += 20) {
-          ackFrame(n, Array.from({ length: 20 }, (_, i) => ({ key: `k${at + i}`, value: `r${round}-${'v'.repeat(100)}` })), lsn);
-          lsn += 20;
-          while (n.idleWork()) { /* coalesce as the log grows */ }
-        }
-      }
+      const n = overwritten(clock, 20, 600, 100, coalesceBufferBytesMax);
       expect(n.statsSnapshot().coalesceCycles).toBeGreaterThan(3);
       for (let k = 0; k < 600; k += 7) expect(readText(n, `k${k}`, n.scl)).toBe(`r19-${'v'.repeat(100)}`);
       return n.coalescer.stats.fileBufferBytesPeak;
