@@ -61,7 +61,7 @@ export interface OpenOptions {
   pageCount?: number;
   /** The writer's page cache, bytes (0 disables it). */
   cacheBytesMax?: number;
-  /** Time between background scrub passes on each node, ms (0: only after a corrupt read). */
+  /** Time between background scrub passes on each node, ms; the first one interval after the node starts (0: only after a corrupt read). */
   scrubIntervalMs?: number;
   /**
    * Bytes of durable, acknowledged frames a node may leave unindexed while writes keep coming
