@@ -322,6 +322,9 @@ export class NodeCore {
       this.log.removeSegment(seq);
       this.segmentLastLsn.delete(seq);
       this.frameDir.dropSegmentsBelow(seq + 1);
+      // A damaged frame there awaiting a peer's copy needs none now (its records are in the images):
+      // a repair write into the removed file would fail the node.
+      for (let i = this.repairQueue.length - 1; i >= 0; i--) if (this.repairQueue[i]!.seq === seq) this.repairQueue.splice(i, 1);
       deleted++;
     }
     return deleted;

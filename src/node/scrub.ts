@@ -133,6 +133,10 @@ export function repairFrame(core: NodeCore, loc: FrameLocation, bytes: Uint8Arra
   if (core.failure !== null) return false; // fail-stop: its files are never written or synced again
   const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax);
   if (!c.ok || c.header.lsnLast !== loc.lsnLast || c.header.lsnPrev !== loc.lsnPrev || bytes.length !== loc.bytes) return false;
+  // Still where it was queued? GC may have removed its segment since (gcLogThrough drops it from
+  // the queue; a copy already on its way arrives anyway): never write into a file that is gone.
+  const here = core.frameDir.at(core.frameDir.indexAfter(loc.lsnPrev));
+  if (here === undefined || here.seq !== loc.seq || here.position !== loc.position || here.bytes !== loc.bytes) return false;
   try {
     core.log.write(loc.seq, loc.position, [bytes]);
     core.log.sync(loc.seq);
