@@ -81,4 +81,19 @@ describe('gossip core: repairs', () => {
     expect(failures.map((e) => (e as { code?: string }).code)).toEqual(['REBUILD_NEEDED']);
     expect(sent.length).toBe(2); // each peer asked once
   });
+
+  it('ignores the answer to a repair that was dropped meanwhile (its segment collected here): no rebuild, no peer blamed', () => {
+    const { core, gossip, sent, failures } = setUp([0, 9, 9]);
+    core.repairQueue.push({ ...core.frameDir.at(core.frameDir.first + 1)! });
+    gossip.tick(0, true);
+    gossip.onMessage(sent.at(-1)!.to, { type: 'frames', from: 1, frames: [], logFrom: 6 }); // the first peer collected it
+    gossip.tick(1, true);
+    const second = sent.at(-1)!;
+    expect(second.msg).toMatchObject({ type: 'fetch', from: 1 });
+    core.repairQueue.length = 0; // meanwhile this node's GC removed the frame's segment (its records are in images)
+    gossip.onMessage(second.to, { type: 'frames', from: 1, frames: [], logFrom: 6 });
+    expect(failures).toEqual([]); // not rebuilt for a frame it no longer holds
+    gossip.tick(2, true);
+    expect(sent.length).toBe(2); // nothing left to ask for
+  });
 });

@@ -132,6 +132,9 @@ export class Gossip {
     if (f === null || f.peer !== from || msg.from !== f.from || f.values === true) return; // stale answer
     this.fetching = null;
     if (f.repair !== null) {
+      // Dropped meanwhile (GC removed the frame's segment here, its records are in the images):
+      // nothing to repair, no peer to blame, and no rebuild for a frame this node no longer holds.
+      if (!core.repairQueue.includes(f.repair)) return;
       const good = msg.frames[0];
       if (good === undefined || !core.repairFrame(f.repair, good)) this.failedPeers.add(from);
       else this.failedPeers.clear();
