@@ -51,7 +51,7 @@ const ENTRIES_PER_STEP = 512;
  * each source file whole, once per cycle, costs one. Files are kept for the cycle up to this many
  * bytes; past it, values are read one by one.
  */
-export const FILE_BUFFER_BYTES_MAX = 64 << 20;
+const FILE_BUFFER_BYTES_MAX = 64 << 20;
 /**
  * A file is read into its buffer progressively, at most this much per step: one step that read a
  * 64 MB block file whole (~100-200 ms with the fresh buffer's page faults) kept the node from its

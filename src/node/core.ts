@@ -146,8 +146,18 @@ export class NodeCore {
   lastAppendMicros = 0;
   /** @internal indexedLsn when the frame after it was found damaged (until repaired), else -1. */
   indexDamagedAt = -1;
-  /** @internal Where indexing.ts reads a frame back from the log (grown to the largest frame). */
-  indexScratch = new Uint8Array(64 * 1024);
+  private scratchBytes = new Uint8Array(64 * 1024);
+
+  /**
+   * @internal The node's reused read buffer, at least `n` bytes (grown by doubling): indexing reads
+   * frames back into it and scrub reads frames and page images; both are synchronous and keep no
+   * view of it past the call, so one buffer serves them (a fresh one per read cost page faults).
+   */
+  scratch(n: number): Uint8Array {
+    if (this.scratchBytes.length < n) this.scratchBytes = new Uint8Array(Math.max(n, 2 * this.scratchBytes.length));
+    return this.scratchBytes;
+  }
+
   /**
    * @internal Segment hints loaded at recovery (recoverScan), by segment: the frames of these
    * segments are indexed from them, without reading the log; dropped once their segment is indexed.

@@ -76,8 +76,7 @@ export function indexNext(core: NodeCore): IndexStep {
   }
   // Read into the node's scratch buffer: the index keeps locations and copies of keys, never a
   // view of these bytes.
-  if (core.indexScratch.length < f.bytes) core.indexScratch = new Uint8Array(Math.max(f.bytes, 2 * core.indexScratch.length));
-  const scratch = core.indexScratch;
+  const scratch = core.scratch(f.bytes);
   const bytes = core.guardRead(() => core.log.readInto(f.seq, f.position, f.bytes, scratch));
   if (bytes instanceof AuroralError) return 'failed'; // the node failed itself
   const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax, false);

@@ -22,12 +22,6 @@ import type { NodeCore } from './core.js';
 export const SCRUB_STEP_BYTES = 1 << 20;
 const FRAMES_PER_STEP = 32;
 
-/** The node's scratch buffer (shared with indexing: both are synchronous and keep no view of it), at least `n` bytes. */
-function scratch(core: NodeCore, n: number): Uint8Array {
-  if (core.indexScratch.length < n) core.indexScratch = new Uint8Array(Math.max(n, 2 * core.indexScratch.length));
-  return core.indexScratch;
-}
-
 /**
  * One slice of a scrub pass: re-reads hot-log frames (CRC and record chain) and then the block
  * file's images (CRC), about SCRUB_STEP_BYTES at a time. A bad frame is queued for repair from a
@@ -59,7 +53,7 @@ export function scrubStep(core: NodeCore): boolean {
         return true;
       }
       cur.index = f.lsnLast;
-      const bytes = core.log.readInto(f.seq, f.position, f.bytes, scratch(core, f.bytes));
+      const bytes = core.log.readInto(f.seq, f.position, f.bytes, core.scratch(f.bytes));
       read += f.bytes;
       const c = checkFrame(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length, core.config.payloadBytesMax);
       if (!c.ok || c.header.lsnLast !== f.lsnLast) {
@@ -76,11 +70,11 @@ export function scrubStep(core: NodeCore): boolean {
       const size = core.blocks.fileBytes(cur.seq);
       for (let read = 0; cur.index < size && read < SCRUB_STEP_BYTES;) {
         if (cur.index + IMAGE_HEADER_BYTES > size) throw new Error('truncated image header');
-        const head = scratch(core, IMAGE_HEADER_BYTES).subarray(0, IMAGE_HEADER_BYTES);
+        const head = core.scratch(IMAGE_HEADER_BYTES).subarray(0, IMAGE_HEADER_BYTES);
         core.blocks.readInto(cur.seq, cur.index, head);
         const imageBytes = IMAGE_HEADER_BYTES + new DataView(head.buffer, head.byteOffset, IMAGE_HEADER_BYTES).getUint32(16, true);
         if (cur.index + imageBytes > size) throw new Error('image overruns the file');
-        const image = scratch(core, imageBytes).subarray(0, imageBytes);
+        const image = core.scratch(imageBytes).subarray(0, imageBytes);
         core.blocks.readInto(cur.seq, cur.index, image);
         readImages(image, () => {}); // magic, length, CRC, entries
         cur.index += imageBytes;
