@@ -13,6 +13,7 @@ import { runRecoverySuite } from '../src/bench/recovery-suite.js';
 import { recoveryPlot, recoveryTable, vsPostgresTable } from '../src/bench/recovery-report.js';
 import { findPostgres, runPostgresRecovery, type PgRecoveryResult } from '../src/bench/postgres-recovery.js';
 import { interrupted } from '../src/bench/os-helpers.js';
+import { measureThreadFloor, type ThreadFloor } from '../src/bench/thread-floor.js';
 
 function options(): RecoveryBenchArgs {
   try {
@@ -40,6 +41,10 @@ async function main(): Promise<void> {
   const base = o.dir === undefined ? {} : { baseDir: o.dir };
   const rows = await runRecoverySuite({ sizes: o.sizes, keys: o.keys, valueBytes: o.valueBytes, threads: o.threads, processReps: o.processReps, cold: o.cold, ...base });
   console.log(`\n${recoveryTable(rows, o.threads)}`);
+  // What no engine of seven worker threads can go below here, measured in this run.
+  const floor: ThreadFloor = await measureThreadFloor(7, 5);
+  console.log(`\nfloor: ${floor.threads} empty worker threads online in ${floor.threadsOnlineMs.toFixed(0)} ms (the least an open can take); `
+    + `a new node process with them in ${floor.processWithThreadsMs.toFixed(0)} ms (the least "from fork" can take); median of 5`);
 
   let pg: PgRecoveryResult | null = null;
   if (pgSetup?.ok === true) {
@@ -51,7 +56,7 @@ async function main(): Promise<void> {
   fs.writeFileSync('docs/recovery-plot.svg', recoveryPlot(rows, pg?.skipped === null ? pg.rows : undefined));
   const out = path.join('auroral-results', 'bench-recovery.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), options: o, rows, postgres: pg }, null, 1)}\n`);
+  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), options: o, rows, floor, postgres: pg }, null, 1)}\n`);
   console.log(`plot: docs/recovery-plot.svg\nresults: ${out}`);
 }
 

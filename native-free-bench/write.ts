@@ -3,6 +3,8 @@
 // one fixed time window of a running closed loop; latency percentiles come from an HDR histogram
 // of every put (not from window averages). The db.batch rows commit 16 puts per batch (one MTR)
 // with the same number of puts in flight; their puts/s counts puts, their latency is per batch.
+// The floor rows run the design's threads and hops with no engine (src/bench/floor-pipeline.ts):
+// what any engine of this shape can reach on this machine, and the CPU it cannot go below.
 //
 //   npm run bench:write -- [--inflight 1,16,64,256] [--window-ms 1000] [--windows 3] [--fsync fdatasync|none] [--quick]
 import type { Bench } from 'tinybench';
@@ -14,6 +16,7 @@ import { open, type Database } from '../src/index.js';
 import { KeySource, type PutTarget } from '../src/cli/workload.js';
 import { addWindowCase, rate, spread, windowBench, type WindowCase } from './harness.js';
 import { FsyncPerPut, NaiveGroupCommit } from '../src/bench/baselines.js';
+import { FloorPipeline } from '../src/bench/floor-pipeline.js';
 import { cpuBetween, readThreadCpu, type ThreadCpuShare } from '../src/metrics/thread-cpu.js';
 
 const { values: args } = parseArgs({
@@ -104,6 +107,7 @@ function threadsOf(db: Database): () => Map<number, string> {
 }
 
 const bench = windowBench('auroral write path', windows);
+const FLOOR = 'floor: same threads, no engine';
 const fsync = args.fsync as 'fdatasync' | 'none';
 addCase(bench, 'baseline (a) fsync per put', 1, async () => {
   const b = new FsyncPerPut(fs.mkdtempSync(path.join(root, 'a-')));
@@ -113,6 +117,11 @@ for (const inflight of inflights) {
   addCase(bench, 'baseline (b) naive group commit', inflight, async () => {
     const b = new NaiveGroupCommit(fs.mkdtempSync(path.join(root, 'b-')));
     return { target: b, close: async () => b.close() };
+  });
+  // The design's own floor: the same eight threads, rings, six files and fdatasyncs, no engine.
+  addCase(bench, FLOOR, inflight, async () => {
+    const p = await FloorPipeline.start(fs.mkdtempSync(path.join(root, 'f-')), { fsync });
+    return { target: p, close: () => p.close(), threads: () => p.threads };
   });
   addCase(bench, 'auroral 6 nodes, quorum 4', inflight, async () => {
     const db = await open({ dir: fs.mkdtempSync(path.join(root, 'db-')), fsync });
@@ -140,6 +149,7 @@ try {
 const a = results.find((r) => r.name.startsWith('baseline (a)'))!;
 const rows = results.map((r) => {
   const b = results.find((x) => x.name.startsWith('baseline (b)') && x.inflight === r.inflight);
+  const floor = results.find((x) => x.name === FLOOR && x.inflight === r.inflight);
   return {
     case: r.name,
     inflight: r.inflight,
@@ -151,6 +161,7 @@ const rows = results.map((r) => {
     'fdatasyncs/node/s': r.syncsPerNodePerSec === null ? '' : Math.round(r.syncsPerNodePerSec),
     'x baseline (a)': +((rate(r) * r.putsPerOp) / rate(a)).toFixed(2),
     'x baseline (b)': b === undefined ? '' : +((rate(r) * r.putsPerOp) / rate(b)).toFixed(2),
+    'x floor': floor === undefined || !r.name.startsWith('auroral') ? '' : +((rate(r) * r.putsPerOp) / rate(floor)).toFixed(2),
   };
 });
 console.table(rows);
