@@ -1,13 +1,18 @@
 // `npm run bench:redis [-- --requests N --clients C]`: redis-benchmark against `auroral serve`
 // and, in the same run, against redis-server with appendonly yes / appendfsync always (one
 // fsync'd copy; Auroral acknowledges at 4 of 6 fdatasync'd copies). Tests set,get,incr,lpush,hset
-// at -c 50 -d 100, without and with -P 16. Prints requests/s, p50/p99 and the ratios.
+// at -c 50 -d 100, without and with -P 16. Prints requests/s, p50/p99 and the ratios. With SET among
+// the tests it also runs the design's floor (src/bench/floor-pipeline.ts: Auroral's threads and six
+// fdatasync'd files, no engine, no RESP) with as many puts in flight as there are clients: what
+// any server on this design could reach at -c C, on this machine, in this run.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { FloorPipeline } from '../src/bench/floor-pipeline.js';
+import { KeySource, runPutWindow } from '../src/cli/workload.js';
 
 const { values: a } = parseArgs({ options: { requests: { type: 'string' }, clients: { type: 'string' }, tests: { type: 'string' } } });
 const N = Number(a.requests ?? 200_000);
@@ -71,6 +76,21 @@ async function stop(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promis
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-redis-'));
 const results: Record<string, Record<number, Row[]>> = {};
+let floorRate: number | null = null;
+
+/** The floor at C puts in flight, 100-byte values: 1 s of warm-up, then 3 s measured. */
+async function floorAtClients(): Promise<number> {
+  const p = await FloorPipeline.start(fs.mkdtempSync(path.join(tmp, 'floor-')));
+  try {
+    const keys = new KeySource();
+    const value = new Uint8Array(100).fill(0x61);
+    await runPutWindow(p, C, 1_000, value, keys, null);
+    const w = await runPutWindow(p, C, 3_000, value, keys, null);
+    return w.ops / (w.elapsedMs / 1000);
+  } finally {
+    await p.close();
+  }
+}
 let ours: ChildProcess | null = null;
 let ref: ChildProcess | null = null;
 try {
@@ -86,6 +106,7 @@ try {
       console.error(`done: ${name} -P ${pipeline}`);
     }
   }
+  if (TESTS.split(',').includes('set')) floorRate = await floorAtClients();
 } finally {
   if (ours !== null) await stop(ours);
   if (ref !== null) await stop(ref);
@@ -102,4 +123,11 @@ for (const pipeline of [1, 16]) {
     if (o === undefined) continue;
     console.log(`| ${r.test} | ${pipeline} | ${f(r.rps)} | ${f(r.p50, 2)} / ${f(r.p99, 2)} | ${f(o.rps)} | ${f(o.p50, 2)} / ${f(o.p99, 2)} | ${f(o.rps / r.rps, 2)} |`);
   }
+}
+if (floorRate !== null) {
+  const set = (name: string) => results[name]![1]!.find((r) => r.test === 'SET');
+  const r = set('redis');
+  const o = set('auroral');
+  console.log(`\nfloor (the design's threads and six fdatasync'd files, no engine, no RESP) at ${C} puts in flight: ${f(floorRate)} puts/s`
+    + (r === undefined ? '' : ` = ${f(floorRate / r.rps, 2)}× redis SET`) + (o === undefined ? '' : `; auroral SET = ${f(o.rps / floorRate, 2)}× the floor`));
 }
