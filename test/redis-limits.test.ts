@@ -5,6 +5,7 @@
 import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand } from '../src/redis/resp.js';
+import { defaultServeOptions } from '../src/redis/server.js';
 import { tempDir, waitFor } from './helpers.js';
 import { keyspaceAcrossRestart, RawConn, serverReady, startServer } from './redis-helpers.js';
 
@@ -115,6 +116,29 @@ describe('limits', () => {
       big.send('PING\r\n');
       expect(await big.read(1)).toBe('+PONG\r\n');
       big.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+describe('query buffer limit', () => {
+  it('a request that would hold more than queryBytesMax before it is complete: protocol error, that client closed, nothing of it applied, others served', async () => {
+    const r = await startServer(tempDir(), { resp: { ...defaultServeOptions.resp, queryBytesMax: 64 * 1024 } });
+    try {
+      const other = await RawConn.connect(r.port);
+      const hog = await RawConn.connect(r.port);
+      // MSET of 40 pairs of 4 KB values: every bulk under proto-max-bulk-len, together 160 KB.
+      const parts = ['MSET', ...Array.from({ length: 40 }, (_, i) => [`k${i}`, 'x'.repeat(4096)]).flat()];
+      const wire = encodeCommand(parts);
+      hog.send(wire.subarray(0, wire.length - 10)); // never completes: held, not run
+      expect(await hog.read(1)).toBe('-ERR Protocol error: query buffer limit exceeded\r\n');
+      expect(await hog.waitClosed()).toBe(true);
+      other.send(encodeCommand(['EXISTS', 'k0']));
+      expect(await other.read(1)).toBe(':0\r\n');
+      other.send(encodeCommand(['CONFIG', 'GET', 'client-query-buffer-limit']));
+      expect(await other.read(1)).toBe('*2\r\n$25\r\nclient-query-buffer-limit\r\n$5\r\n65536\r\n');
+      other.close();
     } finally {
       await r.close();
     }

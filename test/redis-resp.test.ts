@@ -41,13 +41,29 @@ describe('RESP parser', () => {
   });
 
   it('enforces its limits with redis wording', () => {
-    const lim = { bulkBytesMax: 10, argsMax: 3, inlineBytesMax: 32 };
+    const lim = { bulkBytesMax: 10, argsMax: 3, inlineBytesMax: 32, queryBytesMax: 1 << 20 };
     expect(() => parseAll([Buffer.from('*4\r\n')], lim)).toThrow('Protocol error: invalid multibulk length');
     expect(() => parseAll([Buffer.from('*1\r\n$11\r\n')], lim)).toThrow('Protocol error: invalid bulk length');
     expect(() => parseAll([Buffer.from('x'.repeat(40))], lim)).toThrow('Protocol error: too big inline request');
     expect(() => parseAll([Buffer.from('*1\r\n+x\r\n')], lim)).toThrow("Protocol error: expected '$', got '+'");
     expect(() => parseAll([Buffer.from('*x\r\n')], lim)).toThrow(ProtocolError);
     expect(parseAll([Buffer.from('*0\r\n*-1\r\n*1\r\n$0\r\n\r\n')])).toEqual([['']]);
+  });
+
+  it('bounds what one unfinished request holds (query buffer limit), counting every argument so far', () => {
+    const lim = { bulkBytesMax: 100, argsMax: 1000, inlineBytesMax: 64, queryBytesMax: 1000 };
+    // 20 complete bulks of 60 bytes: no single one is over any limit, together they pass 1,000.
+    const many = Buffer.concat([Buffer.from('*100\r\n'), ...Array.from({ length: 20 }, () => Buffer.from(`$60\r\n${'v'.repeat(60)}\r\n`))]);
+    expect(() => parseAll([many], lim)).toThrow('Protocol error: query buffer limit exceeded');
+    // Fed a byte at a time, the same: the limit does not depend on how the bytes arrive.
+    expect(() => parseAll([...many].map((b) => Buffer.from([b])), lim)).toThrow('Protocol error: query buffer limit exceeded');
+    // A bulk is refused when announced, before its bytes arrive.
+    const p = new RequestParser({ ...lim, bulkBytesMax: 10_000 });
+    p.feed(Buffer.from('*2\r\n$3\r\nSET\r\n$5000\r\n'));
+    expect(() => p.next()).toThrow('Protocol error: query buffer limit exceeded');
+    // Complete requests in a row do not add up: each starts from zero.
+    const ok = Buffer.concat(Array.from({ length: 50 }, () => encodeCommand(['SET', 'k', 'v'.repeat(60)])));
+    expect(parseAll([ok], lim)).toHaveLength(50);
   });
 
   it('encodes RESP2 and RESP3', () => {

@@ -20,6 +20,7 @@ from the volume at start.
   --proto-max-bulk-len B    largest request argument (default ${defaultServeOptions.resp.bulkBytesMax})
   --max-args N              most arguments in one request (default ${defaultServeOptions.resp.argsMax})
   --inline-max B            longest inline request or header line (default ${defaultServeOptions.resp.inlineBytesMax})
+  --query-buffer-max B      most bytes one unfinished request may hold; past it the client is disconnected (default ${defaultServeOptions.resp.queryBytesMax})
   --set PATH=VALUE          an engine option of open() (repeatable), e.g. --set segmentBytes=1048576
   --quiet                   no log lines`;
 
@@ -31,7 +32,7 @@ export async function serve(args: string[]): Promise<void> {
   const { values: a } = parseFlags(args, {
     dir: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, requirepass: { type: 'string' },
     maxclients: { type: 'string' }, timeout: { type: 'string' }, 'output-buffer-max': { type: 'string' },
-    'proto-max-bulk-len': { type: 'string' }, 'max-args': { type: 'string' }, 'inline-max': { type: 'string' }, quiet: { type: 'boolean' },
+    'proto-max-bulk-len': { type: 'string' }, 'max-args': { type: 'string' }, 'inline-max': { type: 'string' }, 'query-buffer-max': { type: 'string' }, quiet: { type: 'boolean' },
     set: { type: 'string', multiple: true },
   });
   if (a.help === true) {
@@ -54,6 +55,7 @@ export async function serve(args: string[]): Promise<void> {
       bulkBytesMax: intFlag('proto-max-bulk-len', a['proto-max-bulk-len'], defaultServeOptions.resp.bulkBytesMax, 1, 512 * 1024 * 1024),
       argsMax: intFlag('max-args', a['max-args'], defaultServeOptions.resp.argsMax, 1, 16 * 1024 * 1024),
       inlineBytesMax: intFlag('inline-max', a['inline-max'], defaultServeOptions.resp.inlineBytesMax, 16, 64 * 1024 * 1024),
+      queryBytesMax: intFlag('query-buffer-max', a['query-buffer-max'], defaultServeOptions.resp.queryBytesMax, 1024, 4 * 1024 * 1024 * 1024),
     },
     log,
   };

@@ -1,7 +1,8 @@
 // RESP2/RESP3: an incremental request parser (multibulk and inline, as redis-server reads them)
 // and the reply encoder. Limits are enforced while reading, before anything is buffered whole:
-// a bulk longer than bulkBytesMax, a multibulk of more than argsMax, or an inline line or length
-// header longer than inlineBytesMax is a protocol error. A protocol error ends the connection
+// a bulk longer than bulkBytesMax, a multibulk of more than argsMax, an inline line or length
+// header longer than inlineBytesMax, or one request holding more than queryBytesMax before it is
+// complete is a protocol error. A protocol error ends the connection
 // after its reply (the caller closes it); nothing of the offending command runs.
 
 export interface RespLimits {
@@ -11,9 +12,17 @@ export interface RespLimits {
   argsMax: number;
   /** Longest inline request or length header line, bytes (redis: PROTO_INLINE_MAX_SIZE). */
   inlineBytesMax: number;
+  /**
+   * Most bytes one request may hold (its arguments so far, what is buffered, and a bulk it has
+   * announced) before it is complete (redis: client-query-buffer-limit, 1 GiB). Without it one
+   * unfinished request of argsMax bulks of bulkBytesMax each could hold terabytes.
+   */
+  queryBytesMax: number;
 }
 
-export const defaultRespLimits: RespLimits = { bulkBytesMax: 512 * 1024 * 1024, argsMax: 1024 * 1024, inlineBytesMax: 64 * 1024 };
+export const defaultRespLimits: RespLimits = { bulkBytesMax: 512 * 1024 * 1024, argsMax: 1024 * 1024, inlineBytesMax: 64 * 1024, queryBytesMax: 1024 * 1024 * 1024 };
+
+const QUERY_LIMIT = 'Protocol error: query buffer limit exceeded';
 
 export class ProtocolError extends Error {}
 
@@ -37,6 +46,8 @@ export class RequestParser {
   private argsLeft = 0;
   private bulkLen = -1;
   private args: Buffer[] = [];
+  /** Bytes of the request in progress already consumed (its header lines and complete bulks). */
+  private requestBytes = 0;
   /** Whether the connection has authenticated (tighter limits before, as redis). */
   authenticated = true;
 
@@ -83,6 +94,7 @@ export class RequestParser {
         this.argsLeft = n;
         this.args = [];
         this.bulkLen = -1;
+        this.requestBytes = line.next - line.start;
       }
       while (this.argsLeft > 0) {
         if (this.bulkLen < 0) {
@@ -94,6 +106,9 @@ export class RequestParser {
           const n = parseLength(this.buf, line.start + 1, line.end);
           if (n === null || n < 0 || n > this.limits.bulkBytesMax) throw new ProtocolError('Protocol error: invalid bulk length');
           if (n > 16384 && !this.authenticated) throw new ProtocolError('Protocol error: unauthenticated bulk length');
+          this.requestBytes += line.next - line.start;
+          // Refused when announced, before its bytes are buffered.
+          if (this.requestBytes + n + 2 > this.limits.queryBytesMax) throw new ProtocolError(QUERY_LIMIT);
           this.pos = line.next;
           this.bulkLen = n;
         }
@@ -101,6 +116,7 @@ export class RequestParser {
           this.need = this.bulkLen + 2;
           return null;
         }
+        this.requestBytes += this.bulkLen + 2;
         // As redis: the two bytes after a bulk are skipped, not checked.
         this.args.push(this.buf.subarray(this.pos, this.pos + this.bulkLen));
         this.pos += this.bulkLen + 2;
@@ -109,6 +125,7 @@ export class RequestParser {
       }
       const a = this.args;
       this.args = [];
+      this.requestBytes = 0;
       return a;
     }
   }

@@ -376,6 +376,7 @@ export class RedisServer implements ServerApi {
     return {
       bind: o.host, port: String(this.port), requirepass: o.requirepass ?? '', maxclients: String(o.maxClients),
       timeout: String(Math.floor(o.idleTimeoutMs / 1000)), 'proto-max-bulk-len': String(o.resp.bulkBytesMax),
+      'client-query-buffer-limit': String(o.resp.queryBytesMax),
       'client-output-buffer-limit': `normal ${o.outputBufferBytesMax} ${o.outputBufferBytesMax} 0`,
       appendonly: 'yes', appendfsync: 'always', save: '', databases: '1', hz: String(Math.round(1000 / o.expiryIntervalMs)),
     };
