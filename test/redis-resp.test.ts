@@ -50,6 +50,39 @@ describe('RESP parser', () => {
     expect(parseAll([Buffer.from('*0\r\n*-1\r\n*1\r\n$0\r\n\r\n')])).toEqual([['']]);
   });
 
+  it('a request sent a byte at a time costs copying linear in its size, not quadratic', () => {
+    const lim = { ...defaultRespLimits, inlineBytesMax: 64 * 1024 };
+    const inline = Buffer.from(`SET k ${'v'.repeat(20_000)}\r\n`);
+    const multi = encodeCommand(['SET', 'k2', 'w'.repeat(100)]);
+    const wire = Buffer.concat([inline, multi]);
+    const p = new RequestParser(lim);
+    const out: string[][] = [];
+    for (const b of wire) {
+      p.feed(Buffer.from([b]));
+      for (let a = p.next(); a !== null; a = p.next()) out.push(a.map((x) => x.toString('latin1')));
+    }
+    expect(out).toEqual([['SET', 'k', 'v'.repeat(20_000)], ['SET', 'k2', 'w'.repeat(100)]]);
+    expect(p.copiedBytes).toBeLessThan(4 * wire.length); // was ~wire.length² / 2 (2e8 bytes here)
+    // A multibulk header line, the same (this one is refused once it ends: not a valid length).
+    const h = new RequestParser(lim);
+    const header = Buffer.from(`*${'1'.repeat(20_000)}\r\n`);
+    expect(() => {
+      for (const b of header) {
+        h.feed(Buffer.from([b]));
+        h.next();
+      }
+    }).toThrow('Protocol error: invalid multibulk length');
+    expect(h.copiedBytes).toBeLessThan(4 * header.length);
+    // Limits still hold when the line never ends.
+    const q = new RequestParser({ ...lim, inlineBytesMax: 1000 });
+    expect(() => {
+      for (let i = 0; i < 2000; i++) {
+        q.feed(Buffer.from('x'));
+        q.next();
+      }
+    }).toThrow('Protocol error: too big inline request');
+  });
+
   it('bounds what one unfinished request holds (query buffer limit), counting every argument so far', () => {
     const lim = { bulkBytesMax: 100, argsMax: 1000, inlineBytesMax: 64, queryBytesMax: 1000 };
     // 20 complete bulks of 60 bytes: no single one is over any limit, together they pass 1,000.

@@ -42,6 +42,10 @@ export class RequestParser {
   private pendingBytes = 0;
   /** Bytes buffered before next() can make progress (0: unknown). */
   private need = 0;
+  /** next() stopped at a header or inline line with no end yet: only a CR or LF can move it on. */
+  private awaitingLineEnd = false;
+  /** @internal Bytes copied joining partial input with new chunks (tests: stays linear in the input). */
+  copiedBytes = 0;
   // State of a multibulk in progress.
   private argsLeft = 0;
   private bulkLen = -1;
@@ -59,12 +63,28 @@ export class RequestParser {
       this.pendingBytes += chunk.length;
       return;
     }
+    // A line still without its end: keep chunks that cannot end it aside too. Joining the partial
+    // line with every chunk copied it once per chunk: an inline request sent a byte at a time cost
+    // inlineBytesMax² / 2 bytes of copying (2 GB at 64 KiB), one slow client stalling every other.
+    if (this.awaitingLineEnd && chunk.indexOf(LF) < 0 && chunk.indexOf(CR) < 0
+      && this.buffered() + chunk.length <= this.limits.inlineBytesMax) {
+      if (chunk.length > 0) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+      }
+      return;
+    }
     const rest = this.pos < this.buf.length ? [this.buf.subarray(this.pos)] : [];
-    this.buf = rest.length === 0 && this.pending.length === 0 ? chunk : Buffer.concat([...rest, ...this.pending, chunk]);
+    if (rest.length === 0 && this.pending.length === 0) this.buf = chunk;
+    else {
+      this.buf = Buffer.concat([...rest, ...this.pending, chunk]);
+      this.copiedBytes += this.buf.length;
+    }
     this.pos = 0;
     this.pending = [];
     this.pendingBytes = 0;
     this.need = 0;
+    this.awaitingLineEnd = false;
   }
 
   /** Bytes received and not yet consumed. */
@@ -135,6 +155,7 @@ export class RequestParser {
     const cr = this.buf.indexOf(CR, this.pos);
     if (cr < 0 || cr + 1 >= this.buf.length) {
       if (this.buf.length - this.pos > this.limits.inlineBytesMax) throw new ProtocolError(tooBig);
+      this.awaitingLineEnd = cr < 0; // a CR at the very end: any next byte completes the line
       return null;
     }
     return { start: this.pos, end: cr, next: cr + 2 };
@@ -144,6 +165,7 @@ export class RequestParser {
     const lf = this.buf.indexOf(LF, this.pos);
     if (lf < 0) {
       if (this.buf.length - this.pos > this.limits.inlineBytesMax) throw new ProtocolError('Protocol error: too big inline request');
+      this.awaitingLineEnd = true;
       return null;
     }
     const end = lf > this.pos && this.buf[lf - 1] === CR ? lf - 1 : lf;
