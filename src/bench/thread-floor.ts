@@ -20,7 +20,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 export async function startEmptyWorkers(n: number, url: URL = workerUrl('bench/empty-worker.js')): Promise<number> {
   const t0 = performance.now();
-  const workers = Array.from({ length: n }, () => new Worker(url));
+  // execArgv []: a bench run under tsx would otherwise hand its loader to every worker (the
+  // engine's threads in bench:recovery's restart child start without it too).
+  const workers = Array.from({ length: n }, () => new Worker(url, { execArgv: [] }));
   try {
     await Promise.all(workers.map((w) => new Promise((resolve, reject) => {
       w.once('message', resolve);
