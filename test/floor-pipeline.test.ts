@@ -1,4 +1,4 @@
-// Goal: the floor pipeline that `npm run bench:floor` measures the engine against is a real
+// Goal: the floor pipeline that `npm run bench:write` and `bench:redis` measure the engine against is a real
 // durable pipeline, not a no-op: a put resolves only once `quorum` nodes have written it (and
 // every earlier put), records survive the ring's wrap-around, and close stops every thread.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -37,7 +37,7 @@ function copies(dir: string, nodes: number, n: number): number {
   return count;
 }
 
-describe('floor pipeline (bench:floor baseline)', () => {
+describe('floor pipeline (bench:write / bench:redis baseline)', () => {
   it('resolves a put only once a quorum of nodes wrote it and every earlier put, across the ring wrap', async () => {
     const dir = tempDir();
     const p = await FloorPipeline.start(dir, { nodes: 6, quorum: 4, fsync: 'none' });

@@ -63,6 +63,17 @@ describe('RESP parser', () => {
     }
     expect(out).toEqual([['SET', 'k', 'v'.repeat(20_000)], ['SET', 'k2', 'w'.repeat(100)]]);
     expect(p.copiedBytes).toBeLessThan(4 * wire.length); // was ~wire.length² / 2 (2e8 bytes here)
+    // Filler bytes that cannot end the line (CR for an inline request, LF for a header line) too.
+    for (const [first, filler] of [['a', '\r'], ['*', '\n']] as const) {
+      const f = new RequestParser(lim);
+      f.feed(Buffer.from(first));
+      f.next();
+      for (let i = 0; i < 20_000; i++) {
+        f.feed(Buffer.from(filler));
+        f.next();
+      }
+      expect(f.copiedBytes).toBeLessThan(80_000);
+    }
     // A multibulk header line, the same (this one is refused once it ends: not a valid length).
     const h = new RequestParser(lim);
     const header = Buffer.from(`*${'1'.repeat(20_000)}\r\n`);

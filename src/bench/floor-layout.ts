@@ -1,5 +1,5 @@
 // Shared-memory layout of the floor pipeline (floor-pipeline.ts, floor-worker.ts): the fixed
-// design's threads and hops with none of the engine's logic, so `npm run bench:floor` can show
+// design's threads and hops with none of the engine's logic, so `npm run bench:write` and `bench:redis` can show
 // what the architecture itself costs on a machine.
 
 /** Every record takes one slot of the writer's ring: u32 length, key, value, padding. */

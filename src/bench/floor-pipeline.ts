@@ -1,4 +1,4 @@
-// The floor pipeline: Auroral's fixed design with none of its engine, for `npm run bench:floor`.
+// The floor pipeline: Auroral's fixed design with none of its engine, for the floor rows of `npm run bench:write` and `bench:redis`.
 // The writer (this thread) copies each put into a SharedArrayBuffer ring and rings the
 // group-commit thread, which publishes everything put so far as one frame to six node threads;
 // each writes it to its own preallocated file and fdatasyncs; once four have, the put resolves
@@ -36,6 +36,7 @@ export class FloorPipeline implements PutTarget {
   private head = 0;
   private resolved = 0;
   private armed = false;
+  private ringQueued = false;
   private closed = false;
 
   private constructor(
@@ -118,7 +119,15 @@ export class FloorPipeline implements PutTarget {
     this.resolvers[slot] = resolve;
     this.head++;
     Atomics.store(this.ctl, C_HEAD, this.head);
-    ring(this.ctl, C_GC_BELL, C_GC_SLEEPERS);
+    // One ring per burst of puts, as the engine's writer does (ringGcSoon): a ring while the
+    // group-commit thread sleeps is a futex syscall, and it only needs the newest head.
+    if (!this.ringQueued) {
+      this.ringQueued = true;
+      queueMicrotask(() => {
+        this.ringQueued = false;
+        ring(this.ctl, C_GC_BELL, C_GC_SLEEPERS);
+      });
+    }
     return true;
   }
 

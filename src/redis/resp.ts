@@ -1,8 +1,8 @@
 // RESP2/RESP3: an incremental request parser (multibulk and inline, as redis-server reads them)
 // and the reply encoder. Limits are enforced while reading, before anything is buffered whole:
 // a bulk longer than bulkBytesMax, a multibulk of more than argsMax, an inline line or length
-// header longer than inlineBytesMax, or one request holding more than queryBytesMax before it is
-// complete is a protocol error. A protocol error ends the connection
+// header longer than inlineBytesMax, or one multibulk request holding more than queryBytesMax
+// before it is complete is a protocol error. A protocol error ends the connection
 // after its reply (the caller closes it); nothing of the offending command runs.
 
 export interface RespLimits {
@@ -42,8 +42,8 @@ export class RequestParser {
   private pendingBytes = 0;
   /** Bytes buffered before next() can make progress (0: unknown). */
   private need = 0;
-  /** next() stopped at a header or inline line with no end yet: only a CR or LF can move it on. */
-  private awaitingLineEnd = false;
+  /** next() stopped at a line with no end yet: the byte that can end it (CR for a header line, LF for an inline one), else 0. */
+  private awaitingLineEnd = 0;
   /** @internal Bytes copied joining partial input with new chunks (tests: stays linear in the input). */
   copiedBytes = 0;
   // State of a multibulk in progress.
@@ -66,7 +66,7 @@ export class RequestParser {
     // A line still without its end: keep chunks that cannot end it aside too. Joining the partial
     // line with every chunk copied it once per chunk: an inline request sent a byte at a time cost
     // inlineBytesMax² / 2 bytes of copying (2 GB at 64 KiB), one slow client stalling every other.
-    if (this.awaitingLineEnd && chunk.indexOf(LF) < 0 && chunk.indexOf(CR) < 0
+    if (this.awaitingLineEnd !== 0 && chunk.indexOf(this.awaitingLineEnd) < 0
       && this.buffered() + chunk.length <= this.limits.inlineBytesMax) {
       if (chunk.length > 0) {
         this.pending.push(chunk);
@@ -84,7 +84,7 @@ export class RequestParser {
     this.pending = [];
     this.pendingBytes = 0;
     this.need = 0;
-    this.awaitingLineEnd = false;
+    this.awaitingLineEnd = 0;
   }
 
   /** Bytes received and not yet consumed. */
@@ -155,7 +155,7 @@ export class RequestParser {
     const cr = this.buf.indexOf(CR, this.pos);
     if (cr < 0 || cr + 1 >= this.buf.length) {
       if (this.buf.length - this.pos > this.limits.inlineBytesMax) throw new ProtocolError(tooBig);
-      this.awaitingLineEnd = cr < 0; // a CR at the very end: any next byte completes the line
+      this.awaitingLineEnd = cr < 0 ? CR : 0; // a CR at the very end: any next byte completes the line
       return null;
     }
     return { start: this.pos, end: cr, next: cr + 2 };
@@ -165,7 +165,7 @@ export class RequestParser {
     const lf = this.buf.indexOf(LF, this.pos);
     if (lf < 0) {
       if (this.buf.length - this.pos > this.limits.inlineBytesMax) throw new ProtocolError('Protocol error: too big inline request');
-      this.awaitingLineEnd = true;
+      this.awaitingLineEnd = LF;
       return null;
     }
     const end = lf > this.pos && this.buf[lf - 1] === CR ? lf - 1 : lf;
