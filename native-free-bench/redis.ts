@@ -4,7 +4,9 @@
 // at -c 50 -d 100, without and with -P 16. Prints requests/s, p50/p99 and the ratios. With SET among
 // the tests it also runs the design's floor (src/bench/floor-pipeline.ts: Auroral's threads and six
 // fdatasync'd files, no engine, no RESP) with as many puts in flight as there are clients: what
-// any server on this design could reach at -c C, on this machine, in this run.
+// any server on this design could reach at -c C, on this machine, in this run, were its clients
+// free; and redis-benchmark SET against the floor server (src/bench/floor-server.ts: that
+// pipeline behind a RESP front, 1 and 4 frames in flight), which pays the clients' socket hop too.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -50,8 +52,8 @@ async function waitPort(port: number, proc: ChildProcess): Promise<void> {
 
 interface Row { test: string; rps: number; p50: number; p99: number }
 
-function benchmark(port: number, pipeline: number): Row[] {
-  const args = ['-p', String(port), '-t', TESTS, '-n', String(N), '-c', String(C), '-d', '100', '--csv'];
+function benchmark(port: number, pipeline: number, tests = TESTS): Row[] {
+  const args = ['-p', String(port), '-t', tests, '-n', String(N), '-c', String(C), '-d', '100', '--csv'];
   if (pipeline > 1) args.push('-P', String(pipeline));
   const r = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 3_600_000 });
   if (r.status !== 0) throw new Error(`redis-benchmark failed: ${r.stderr}`);
@@ -91,7 +93,24 @@ async function floorAtClients(): Promise<number> {
     await p.close();
   }
 }
+/** Starts the floor server (src/bench/floor-server.ts) in a child process; resolves its port. */
+async function startFloorServer(frames: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [path.resolve('dist/bench/floor-server.js'), '--dir', fs.mkdtempSync(path.join(tmp, 'floor-srv-')), '--frames', String(frames)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /port (\d+)/.exec(out);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
+  });
+  return { child, port };
+}
+/** The floor server with 1 and with 4 frames in flight (the engine's default, and serve's). */
+const floorServer: { frames: number; row: Row }[] = [];
 let ours: ChildProcess | null = null;
+const floors: { frames: number; child: ChildProcess; port: number }[] = [];
 let ref: ChildProcess | null = null;
 try {
   const pr = await freePort();
@@ -100,18 +119,27 @@ try {
   const po = await freePort();
   ours = spawn(process.execPath, [path.resolve('dist/cli/main.js'), 'serve', '--dir', path.join(tmp, 'auroral'), '--port', String(po), '--quiet'], { stdio: 'inherit' });
   await waitPort(po, ours);
+  // The floor servers' SET runs right after redis's and Auroral's, so the three meet the same disk.
+  const withSet = TESTS.split(',').includes('set');
+  if (withSet) for (const frames of [1, 4]) floors.push({ frames, ...await startFloorServer(frames) });
   for (const pipeline of [1, 16]) {
     for (const [name, port] of [['redis', pr], ['auroral', po]] as const) {
       (results[name] ??= {})[pipeline] = benchmark(port, pipeline);
       console.error(`done: ${name} -P ${pipeline}`);
     }
+    if (pipeline !== 1) continue;
+    for (const fl of floors) {
+      floorServer.push({ frames: fl.frames, row: benchmark(fl.port, 1, 'set').find((x) => x.test === 'SET')! });
+      console.error(`done: floor server (${fl.frames} frames in flight) -P 1`);
+    }
   }
 } finally {
   if (ours !== null) await stop(ours);
   if (ref !== null) await stop(ref);
+  for (const fl of floors) await stop(fl.child);
 }
 try {
-  // After both servers are gone: nothing else shares the two cores with it.
+  // After every server is gone: nothing else shares the two cores with it.
   if (TESTS.split(',').includes('set')) floorRate = await floorAtClients();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -134,4 +162,8 @@ if (floorRate !== null) {
   const o = set('auroral');
   console.log(`\nfloor (the design's threads and six fdatasync'd files, no engine, no RESP) at ${C} puts in flight: ${f(floorRate)} puts/s`
     + (r === undefined ? '' : ` = ${f(floorRate / r.rps, 2)}× redis SET`) + (o === undefined ? '' : `; auroral SET = ${f(o.rps / floorRate, 2)}× the floor`));
+  for (const { frames, row } of floorServer) {
+    console.log(`floor server (that pipeline behind a RESP front, ${frames} frame(s) in flight: SET only, +OK at 4 of 6; src/bench/floor-server.ts), redis-benchmark SET -c ${C}: ${f(row.rps)} req/s, p50 / p99 ${f(row.p50, 2)} / ${f(row.p99, 2)} ms`
+      + (r === undefined ? '' : ` = ${f(row.rps / r.rps, 2)}× redis SET`) + (o === undefined ? '' : `; auroral SET = ${f(o.rps / row.rps, 2)}× it`));
+  }
 }

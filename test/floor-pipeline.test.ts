@@ -1,8 +1,10 @@
 // Goal: the floor pipeline that `npm run bench:write` and `bench:redis` measure the engine against is a real
 // durable pipeline, not a no-op: a put resolves only once `quorum` nodes have written it (and
-// every earlier put), records survive the ring's wrap-around, and close stops every thread.
+// every earlier put), records survive the ring's wrap-around, and close stops every thread; the
+// floor server that bench:redis measures answers +OK only for SETs on 4 of 6 node files.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FloorPipeline, readFloorRecord } from '../src/bench/floor-pipeline.js';
@@ -38,9 +40,9 @@ function copies(dir: string, nodes: number, n: number): number {
 }
 
 describe('floor pipeline (bench:write / bench:redis baseline)', () => {
-  it('resolves a put only once a quorum of nodes wrote it and every earlier put, across the ring wrap', async () => {
+  it.each([1, 4])('resolves a put only once a quorum of nodes wrote it and every earlier put, across the ring wrap (%i frames in flight)', async (framesInFlight) => {
     const dir = tempDir();
-    const p = await FloorPipeline.start(dir, { nodes: 6, quorum: 4, fsync: 'none' });
+    const p = await FloorPipeline.start(dir, { nodes: 6, quorum: 4, fsync: 'none', framesInFlight });
     try {
       const total = FLOOR_SLOTS + 5_000; // past one wrap of the ring
       const inflight = 64;
@@ -90,11 +92,62 @@ describe('floor pipeline (bench:write / bench:redis baseline)', () => {
     const dir = tempDir();
     await expect(FloorPipeline.start(dir, { nodes: 0 })).rejects.toThrow(/nodes must be 1\.\.8/);
     await expect(FloorPipeline.start(dir, { nodes: 3, quorum: 4 })).rejects.toThrow(/quorum must be 1\.\.nodes/);
+    await expect(FloorPipeline.start(dir, { framesInFlight: 0 })).rejects.toThrow(/framesInFlight must be 1\.\.64/);
     const p = await FloorPipeline.start(dir, { nodes: 1, quorum: 1, fsync: 'none' });
     try {
       await expect(p.put(new Uint8Array(16), new Uint8Array(200))).rejects.toThrow(/over 124 bytes/);
     } finally {
       await p.close();
+    }
+  });
+});
+
+describe('floor server (bench:redis: the floor pipeline behind a RESP front)', () => {
+  it('answers each SET +OK in request order, only once the SET is on 4 of 6 node files', async () => {
+    const { startFloorServer } = await import('../src/bench/floor-server.js');
+    const dir = tempDir();
+    const srv = await startFloorServer(dir, { framesInFlight: 4 });
+    const sock = net.connect(srv.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+      const total = 300;
+      const bulk = (b: Uint8Array): Buffer => Buffer.concat([Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n')]);
+      const req = (n: number): Buffer => {
+        const { key, value } = record(n);
+        return Buffer.concat([Buffer.from('*3\r\n'), bulk(Buffer.from('SET')), bulk(key), bulk(value)]);
+      };
+      const bad: string[] = [];
+      let text = '';
+      let oks = 0;
+      const done = new Promise<void>((resolve) => {
+        sock.on('data', (b: Buffer) => {
+          text += b.toString('latin1');
+          for (let i = text.indexOf('\r\n'); i >= 0; i = text.indexOf('\r\n')) {
+            const line = text.slice(0, i);
+            text = text.slice(i + 2);
+            if (oks === 150) { // the PING sent between SET 149 and SET 150 answers in its place
+              if (line !== '+PONG') bad.push(`reply 150: ${line}`);
+              oks++;
+              continue;
+            }
+            const n = oks > 150 ? oks - 1 : oks;
+            if (line !== '+OK') bad.push(`reply to SET ${n}: ${line}`);
+            const c = copies(dir, 6, n);
+            if (c < 4) bad.push(`SET ${n}: ${c} copies at its +OK`);
+            if (++oks === total + 1) resolve();
+          }
+        });
+      });
+      // Pipelined in a few writes, so replies come back in bursts and frames overlap.
+      const reqs = Array.from({ length: total }, (_, n) => req(n));
+      sock.write(Buffer.concat(reqs.slice(0, 150)));
+      sock.write('*1\r\n$4\r\nPING\r\n');
+      sock.write(Buffer.concat(reqs.slice(150)));
+      await done;
+      expect(bad).toEqual([]);
+    } finally {
+      sock.destroy();
+      await srv.close();
     }
   });
 });

@@ -38,6 +38,8 @@ export interface FloorWorkerData {
   /** The node's log file (role 'node'). */
   file: string;
   fsync: 'fdatasync' | 'none';
+  /** Frames published and not yet on a quorum, at most (the engine's groupCommit.framesInFlightMax). */
+  framesInFlight: number;
 }
 
 /** Spin this many loads before blocking (the engine's Control.park does the same). */

@@ -21,6 +21,8 @@ export interface FloorOptions {
   nodes?: number;
   quorum?: number;
   fsync?: 'fdatasync' | 'none';
+  /** Frames in flight at most (default 1; `auroral serve` runs the engine with 4). */
+  framesInFlight?: number;
 }
 
 /** Record counts are Int32 cells: a pipeline takes at most this many puts (hours at any rate here). */
@@ -57,6 +59,8 @@ export class FloorPipeline implements PutTarget {
     const quorum = opts.quorum ?? 4;
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > 8) throw new RangeError(`floor pipeline: nodes must be 1..8, got ${nodes}`);
     if (!Number.isInteger(quorum) || quorum < 1 || quorum > nodes) throw new RangeError(`floor pipeline: quorum must be 1..nodes, got ${quorum}`);
+    const framesInFlight = opts.framesInFlight ?? 1;
+    if (!Number.isInteger(framesInFlight) || framesInFlight < 1 || framesInFlight > 64) throw new RangeError(`floor pipeline: framesInFlight must be 1..64, got ${framesInFlight}`);
     const control = new SharedArrayBuffer(FLOOR_CONTROL_CELLS * 4);
     const ringSab = new SharedArrayBuffer(FLOOR_SLOTS * FLOOR_SLOT_BYTES);
     const url = workerUrl('bench/floor-worker.js');
@@ -74,7 +78,7 @@ export class FloorPipeline implements PutTarget {
         w.once('error', reject);
       }));
     };
-    const base = { control, ring: ringSab, nodes, quorum, fsync: opts.fsync ?? 'fdatasync', index: 0, file: '' } as const;
+    const base = { control, ring: ringSab, nodes, quorum, fsync: opts.fsync ?? 'fdatasync', framesInFlight, index: 0, file: '' } as const;
     for (let i = 0; i < nodes; i++) {
       const file = path.join(dir, `floor-node-${i}.log`);
       // Preallocated and synced, so a write overwrites allocated blocks and fdatasync has no

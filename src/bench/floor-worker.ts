@@ -1,8 +1,8 @@
 // The floor pipeline's threads (see floor-pipeline.ts). The group-commit thread publishes every
 // record the writer has put as one frame, waits until `quorum` nodes hold it durably and tells the
 // writer; each node writes the frame's slots straight from the writer's shared ring into its own
-// preallocated file with pwrite and fdatasyncs. One frame in flight, as baseline (b) and the
-// engine's default. No framing, checksums, indexes, epochs, stats or gossip: what is left is what
+// preallocated file with pwrite and fdatasyncs. One frame in flight by default, as baseline (b) and
+// the engine's default (framesInFlight: up to that many). No framing, checksums, indexes, epochs, stats or gossip: what is left is what
 // the design itself needs (eight threads, their wake-ups, six writes and fdatasyncs per frame).
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -18,29 +18,35 @@ parentPort!.postMessage({ tid: ownTid() });
 
 function groupCommit(): void {
   const durable = new Int32Array(data.nodes);
+  /** Ends of the frames published and not yet on a quorum, oldest first. */
+  const inFlight: number[] = [];
   let published = 0;
   while (Atomics.load(ctl, C_STOP) === 0) {
     const bell = Atomics.load(ctl, C_GC_BELL);
-    const acked = Atomics.load(ctl, C_ACKED);
-    if (published > acked) {
-      // The frame is on a quorum once the quorum-th highest durable end covers it.
+    let progressed = false;
+    if (inFlight.length > 0) {
+      // Everything up to the quorum-th highest durable end is on a quorum (nodes write in order).
       for (let i = 0; i < data.nodes; i++) durable[i] = Atomics.load(ctl, C_DURABLE + i);
       durable.sort();
-      if (durable[data.nodes - data.quorum]! >= published) {
-        Atomics.store(ctl, C_ACKED, published);
+      const onQuorum = durable[data.nodes - data.quorum]!;
+      if (onQuorum > Atomics.load(ctl, C_ACKED)) {
+        while (inFlight.length > 0 && inFlight[0]! <= onQuorum) inFlight.shift();
+        Atomics.store(ctl, C_ACKED, onQuorum);
         Atomics.notify(ctl, C_ACKED); // the writer's Atomics.waitAsync
-        continue;
+        progressed = true;
       }
-    } else {
+    }
+    if (inFlight.length < data.framesInFlight) {
       const head = Atomics.load(ctl, C_HEAD);
       if (head > published) {
         published = head;
+        inFlight.push(published);
         Atomics.store(ctl, C_PUBLISHED, published);
         if (Atomics.load(ctl, C_NODE_SLEEPERS) !== 0) Atomics.notify(ctl, C_PUBLISHED);
-        continue;
+        progressed = true;
       }
     }
-    park(ctl, C_GC_BELL, C_GC_SLEEPERS, bell);
+    if (!progressed) park(ctl, C_GC_BELL, C_GC_SLEEPERS, bell);
   }
 }
 

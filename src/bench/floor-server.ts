@@ -1,0 +1,109 @@
+// The floor server: the floor pipeline (floor-pipeline.ts) behind a RESP front, for `npm run
+// bench:redis`. It answers SET with +OK once the put is on 4 of 6 fdatasync'd files, in request
+// order, and nothing else of Redis (CONFIG GET answers an empty value, PING pongs, the rest is an
+// error). It parses with the server's own RequestParser and writes each client's replies of one
+// burst in one write, so it pays what any durable server on this design pays per request (a
+// client's socket hop, RESP, the threads and six fdatasyncs) and nothing of an engine or a
+// keyspace: redis-benchmark's SET rate against it is the ceiling for `auroral serve` on this
+// machine, in the same run. Not a server to use: it keeps no data it could read back.
+//
+//   node dist/bench/floor-server.js --dir DIR [--port 0] [--frames 1]   prints "port N", stops on SIGTERM
+import * as net from 'node:net';
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { FloorPipeline } from './floor-pipeline.js';
+import { ProtocolError, RequestParser, defaultRespLimits } from '../redis/resp.js';
+
+const OK = Buffer.from('+OK\r\n');
+const PONG = Buffer.from('+PONG\r\n');
+
+interface Conn {
+  sock: net.Socket;
+  parser: RequestParser;
+  /** The newest SET not yet acknowledged: a later non-SET reply waits for it (request order). */
+  last: Promise<void> | null;
+  out: Buffer[];
+  flushQueued: boolean;
+}
+
+export interface FloorServer {
+  readonly port: number;
+  readonly pipeline: FloorPipeline;
+  close(): Promise<void>;
+}
+
+export async function startFloorServer(dir: string, opts: { port?: number; host?: string; framesInFlight?: number } = {}): Promise<FloorServer> {
+  const pipeline = await FloorPipeline.start(dir, { framesInFlight: opts.framesInFlight ?? 1 });
+  const conns = new Set<Conn>();
+  const send = (c: Conn, b: Buffer): void => {
+    c.out.push(b);
+    if (c.flushQueued) return;
+    c.flushQueued = true;
+    // Puts resolve in bursts (one per quorum advance); their reply callbacks all run before this.
+    queueMicrotask(() => {
+      c.flushQueued = false;
+      const out = c.out.length === 1 ? c.out[0]! : Buffer.concat(c.out);
+      c.out = [];
+      if (!c.sock.destroyed) c.sock.write(out);
+    });
+  };
+  const handle = (c: Conn, args: Buffer[]): void => {
+    const name = args[0]!.toString('latin1').toLowerCase();
+    if (name === 'set' && args.length >= 3) {
+      // Arguments are views of this read's chunk, which Node never reuses; put copies them into
+      // the shared ring at once (or holds them while the ring is full).
+      const p = pipeline.put(args[1]!, args[2]!);
+      c.last = p;
+      void p.then(() => send(c, OK));
+      return;
+    }
+    let reply: Buffer;
+    if (name === 'ping') reply = PONG;
+    else if (name === 'config' && args.length === 3) {
+      const k = args[2]!;
+      reply = Buffer.concat([Buffer.from(`*2\r\n$${k.length}\r\n`), k, Buffer.from('\r\n$0\r\n\r\n')]);
+    } else reply = Buffer.from(`-ERR the floor server answers SET, PING and CONFIG GET only\r\n`);
+    if (c.last === null) send(c, reply);
+    else void c.last.then(() => send(c, reply));
+  };
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    const c: Conn = { sock, parser: new RequestParser(defaultRespLimits), last: null, out: [], flushQueued: false };
+    conns.add(c);
+    sock.on('data', (chunk: Buffer) => {
+      c.parser.feed(chunk);
+      try {
+        for (let args = c.parser.next(); args !== null; args = c.parser.next()) if (args.length > 0) handle(c, args);
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) throw e;
+        sock.end(`-ERR Protocol error: ${e.message}\r\n`);
+      }
+    });
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => conns.delete(c));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    pipeline,
+    async close(): Promise<void> {
+      for (const c of conns) c.sock.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pipeline.close();
+    },
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+  const { values: a } = parseArgs({ options: { dir: { type: 'string' }, port: { type: 'string' }, frames: { type: 'string' } } });
+  if (a.dir === undefined) throw new Error('floor-server: --dir is required');
+  const srv = await startFloorServer(a.dir, { port: Number(a.port ?? 0), framesInFlight: Number(a.frames ?? 1) });
+  console.log(`port ${srv.port}`);
+  const stop = (): void => { void srv.close(); };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
