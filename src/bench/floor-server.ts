@@ -1,8 +1,8 @@
 // The floor server: the floor pipeline (floor-pipeline.ts) behind a RESP front, for `npm run
 // bench:redis`. It answers SET with +OK once the put is on 4 of 6 fdatasync'd files, in request
 // order, and nothing else of Redis (CONFIG GET answers an empty value, PING pongs, the rest is an
-// error). It parses with the server's own RequestParser and writes each client's replies of one
-// burst in one write, so it pays what any durable server on this design pays per request (a
+// error). It parses with the server's own RequestParser, puts the SETs of one event-loop turn
+// together, and writes each client's replies of one burst in one write, so it pays what any durable server on this design pays per request (a
 // client's socket hop, RESP, the threads and six fdatasyncs) and nothing of an engine or a
 // keyspace: redis-benchmark's SET rate against it is the ceiling for `auroral serve` on this
 // machine, in the same run. Not a server to use: it keeps no data it could read back.
@@ -48,12 +48,21 @@ export async function startFloorServer(dir: string, opts: { port?: number; host?
       if (!c.sock.destroyed) c.sock.write(out);
     });
   };
+  let turn: { key: Buffer; value: Buffer; resolve: () => void }[] = [];
+  const putTurn = (): void => {
+    const puts = turn;
+    turn = [];
+    for (const t of puts) void pipeline.put(t.key, t.value).then(t.resolve);
+  };
   const handle = (c: Conn, args: Buffer[]): void => {
     const name = args[0]!.toString('latin1').toLowerCase();
     if (name === 'set' && args.length >= 3) {
-      // Arguments are views of this read's chunk, which Node never reuses; put copies them into
-      // the shared ring at once (or holds them while the ring is full).
-      const p = pipeline.put(args[1]!, args[2]!);
+      // Put at the end of the event-loop turn, with every SET that arrived in it from any client
+      // (as `auroral serve` sends a turn's effects as one MTR): putting each as its socket is read
+      // rang the group-commit thread per client and cut frames of one record. Arguments are views
+      // of this read's chunk, which Node never reuses; put copies them into the shared ring.
+      const p = new Promise<void>((resolve) => turn.push({ key: args[1]!, value: args[2]!, resolve }));
+      if (turn.length === 1) setImmediate(putTurn);
       c.last = p;
       void p.then(() => send(c, OK));
       return;
