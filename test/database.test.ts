@@ -227,6 +227,28 @@ describe('database', () => {
     await expectKeysAfterReopen(dir, extra, (i) => `lal-${i}`);
   });
 
+  it('keeps every key and value of batches blocked on the LSN allocation limit while the caller reuses its buffers', async () => {
+    // db.batch borrows the caller's bytes when it encodes at once and copies them when it waits.
+    const dir = tempDir();
+    const extra = { lsnAllocationLimit: 16 };
+    const db = await open(smallOptions(dir, extra));
+    const k = Buffer.alloc(7);
+    const v = Buffer.alloc(9);
+    const batches: Promise<number>[] = [];
+    for (let i = 0; i < KEYS; i += 2) {
+      k.write(keyName(i));
+      v.write(`batch-${i}`.padEnd(9, ' '));
+      // Two puts per batch: one from the reused buffers, one from fresh ones.
+      batches.push(db.batch([{ type: 'put', key: k, value: v }, { type: 'put', key: keyName(i + 1), value: `batch-${i + 1}` }]));
+      k.fill(0x7a); // the caller reuses its buffers at once; past the 8th batch, they wait for LSNs
+      v.fill(0x7a);
+    }
+    expect(db.stats().commits.pending).toBe(KEYS / 2);
+    await Promise.all(batches);
+    await db.close();
+    await expectKeysAfterReopen(dir, extra, (i) => (i % 2 === 0 ? `batch-${i}`.padEnd(9, ' ') : `batch-${i}`));
+  });
+
   it('keeps every key of puts blocked on log-ring space while the caller reuses the key buffer', async () => {
     const dir = tempDir();
     // 50 values of 6 KiB are ~300 KiB of redo: a 64 KiB log ring fills within the first dozen.

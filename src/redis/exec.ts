@@ -18,10 +18,15 @@ import { encodeReply, ErrorReply, NullArray, OK, QUEUED, ReplyTooLarge, type Rep
 
 export interface Outcome {
   reply: Buffer;
-  /** Must be durable before the reply is sent; if it fails, `failReply` is sent instead. */
+  /** Must be durable before the reply is sent; if it fails, `failReply()` is sent instead. */
   gate: Promise<void> | null;
-  failReply: Buffer;
+  /** Encoded only if the gate fails (rarely): most writes never need it. */
+  failReply: () => Buffer;
 }
+
+const NO_REPLY = Buffer.alloc(0);
+/** The failReply of a reply with no gate (it cannot fail). */
+export const noFailReply = (): Buffer => NO_REPLY;
 
 export type ServerState = 'ready' | 'failed' | 'reloading' | 'closing';
 
@@ -50,7 +55,7 @@ export class Executor {
     const name = a[0]!.toString('latin1').toLowerCase();
     c.lastCommand = name;
     const cmd = this.table.get(name);
-    const immediate = (r: Reply): Outcome => ({ reply: this.encode(c, r), gate: null, failReply: Buffer.alloc(0) });
+    const immediate = (r: Reply): Outcome => ({ reply: this.encode(c, r), gate: null, failReply: noFailReply });
     const fail = (s: string): Outcome => {
       if (cmd !== undefined) this.stat(cmd.name).failed++;
       return immediate(new ErrorReply(s));
@@ -163,20 +168,27 @@ export class Executor {
     let own: Promise<void> | null = null;
     if (fx.ops.length > 0) own = this.tracker.commit(fx);
     const reply = this.encode(c, r);
-    let gate: Promise<void> | null;
-    let failReply: Buffer;
-    if (own !== null && fx.written) {
-      gate = own;
-      failReply = encodeReply(new ErrorReply(`ERR Auroral could not make this write durable (${this.failure ?? 'write failed'}); its outcome is unknown`), c.proto);
-    } else {
-      gate = allKeys ? this.tracker.gateAll() : this.tracker.gate(keys);
-      failReply = encodeReply(new ErrorReply('ERR Auroral could not make an earlier write of this key durable; retry once the server has reloaded'), c.proto);
-    }
-    return { reply, gate, failReply };
+    if (own !== null && fx.written) return { reply, gate: own, failReply: this.ownWriteFailed[c.proto] };
+    const gate = allKeys ? this.tracker.gateAll() : this.tracker.gate(keys);
+    return { reply, gate, failReply: this.earlierWriteFailed[c.proto] };
+  }
+
+  /**
+   * The replies sent instead when a gate fails, by protocol (index 2 or 3). Encoded when the
+   * failure comes, so they name its cause (onFailure has recorded it by then: the tracker's
+   * handler was attached to the commit before the server's).
+   */
+  private readonly ownWriteFailed: Record<2 | 3, () => Buffer> = { 2: () => this.writeFailed(true, 2), 3: () => this.writeFailed(true, 3) };
+  private readonly earlierWriteFailed: Record<2 | 3, () => Buffer> = { 2: () => this.writeFailed(false, 2), 3: () => this.writeFailed(false, 3) };
+
+  private writeFailed(own: boolean, proto: 2 | 3): Buffer {
+    return encodeReply(new ErrorReply(own
+      ? `ERR Auroral could not make this write durable (${this.failure ?? 'write failed'}); its outcome is unknown`
+      : 'ERR Auroral could not make an earlier write of this key durable; retry once the server has reloaded'), proto);
   }
 
   private exec(c: ClientState): Outcome {
-    const imm = (r: Reply): Outcome => ({ reply: this.encode(c, r), gate: null, failReply: Buffer.alloc(0) });
+    const imm = (r: Reply): Outcome => ({ reply: this.encode(c, r), gate: null, failReply: noFailReply });
     if (c.multi === null) return imm(new ErrorReply('ERR EXEC without MULTI'));
     const queue = c.multi;
     const aborted = c.multiError;

@@ -262,7 +262,11 @@ export function splitInline(line: Buffer): Buffer[] | null {
 
 // ---- replies --------------------------------------------------------------------------------
 
-export class Simple { constructor(readonly s: string) {} }
+export class Simple {
+  /** `+s\r\n`, kept once encoded: +OK, +QUEUED and +PONG are shared constants, encoded per reply before. */
+  encoded: Buffer | null = null;
+  constructor(readonly s: string) {}
+}
 export class ErrorReply { constructor(readonly s: string) {} }
 /** A map: flat [k1, v1, k2, v2...]; an array of pairs in RESP2. */
 export class MapReply { constructor(readonly flat: Reply[]) {} }
@@ -400,6 +404,7 @@ export class ReplyWriter {
 
 /** One reply as bytes. */
 export function encodeReply(r: Reply, proto: 2 | 3 = 2, bytesMax = Number.POSITIVE_INFINITY): Buffer {
+  if (r instanceof Simple && r.s.length + 3 <= bytesMax) return (r.encoded ??= Buffer.from(`+${r.s}\r\n`, 'latin1'));
   const w = new ReplyWriter(proto, bytesMax);
   w.write(r);
   return w.take();

@@ -9,7 +9,7 @@ import type { Database } from '../index.js';
 import { VERSION } from '../cli/version.js';
 import { CursorTable, type ClientState, type ServerApi } from './command.js';
 import { REDIS_VERSION } from './cmd-server.js';
-import { Executor, type Outcome } from './exec.js';
+import { Executor, noFailReply, type Outcome } from './exec.js';
 import { mtrLimits, splitMtrs } from './durability.js';
 import { scanAll } from './load.js';
 import { rebuild } from './rebuild.js';
@@ -215,7 +215,7 @@ export class RedisServer implements ServerApi {
       } catch (e) {
         if (!(e instanceof ProtocolError)) throw e;
         this.stats.protocolErrors++;
-        this.push(c, { reply: encodeReply(new ErrorReply(`ERR ${e.message}`), c.proto), gate: null, failReply: Buffer.alloc(0) });
+        this.push(c, { reply: encodeReply(new ErrorReply(`ERR ${e.message}`), c.proto), gate: null, failReply: noFailReply });
         c.closing = true;
         break;
       }
@@ -228,7 +228,7 @@ export class RedisServer implements ServerApi {
         // A bug or a resource error in one command must not take the server (and every other
         // client) down: that client gets the error and is disconnected.
         this.opts.log(`client ${c.id} ${c.addr}: internal error: ${(e as Error).stack ?? String(e)}`);
-        o = { reply: encodeReply(new ErrorReply(`ERR internal error: ${(e as Error).message}`), c.proto), gate: null, failReply: Buffer.alloc(0) };
+        o = { reply: encodeReply(new ErrorReply(`ERR internal error: ${(e as Error).message}`), c.proto), gate: null, failReply: noFailReply };
         c.closeAfterReply = true;
         // The command may have changed memory without its effects reaching the log: memory is no
         // longer known to match it, so stop serving and rebuild from the log, as after a failed write.
@@ -260,8 +260,9 @@ export class RedisServer implements ServerApi {
         slot.buf = o.reply;
         this.scheduleFlush(c);
       }, () => {
-        c.queuedBytes += o.failReply.length - o.reply.length;
-        slot.buf = o.failReply;
+        const fail = o.failReply();
+        c.queuedBytes += fail.length - o.reply.length;
+        slot.buf = fail;
         this.scheduleFlush(c);
       });
     }
@@ -445,7 +446,7 @@ export class RedisServer implements ServerApi {
       if (a === null) break;
       const o = this.exec.run(c, a);
       p.authenticated = c.authed;
-      out.push(o.gate === null ? Promise.resolve(o.reply) : o.gate.then(() => o.reply, () => o.failReply));
+      out.push(o.gate === null ? Promise.resolve(o.reply) : o.gate.then(() => o.reply, () => o.failReply()));
       if (c.closeAfterReply) break;
     }
     this.exec.unwatch(c);

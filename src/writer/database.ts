@@ -192,14 +192,16 @@ export class Database {
     if (!Array.isArray(ops)) return Promise.reject(errors.invalidArgument('ops', "must be an array of { type: 'put' | 'del', key, value }"));
     const byKey = new Map<string, TxOp>();
     try {
+      // Borrowed, as write()'s: commit() below encodes them before this call returns, or copies
+      // what must wait for LSNs or ring space.
       ops.forEach((o: BatchOp, i) => {
         if (o === null || typeof o !== 'object') throw errors.invalidArgument(`ops[${i}]`, "must be { type: 'put' | 'del', key, value }");
         let t: TxOp;
         if (o.type === 'put') {
           if (o.value === undefined || o.value === null) throw errors.invalidArgument(`ops[${i}].value`, "is required for a 'put' (use type 'del' to delete)");
-          t = this.op(Op.PUT, o.key, o.value);
+          t = this.op(Op.PUT, o.key, o.value, false);
         } else if (o.type === 'del') {
-          t = this.op(Op.DELETE, o.key, null);
+          t = this.op(Op.DELETE, o.key, null, false);
         } else {
           throw errors.invalidArgument(`ops[${i}].type`, `must be 'put' or 'del', got ${JSON.stringify((o as { type?: unknown }).type)}`);
         }
@@ -306,6 +308,9 @@ export class Database {
   private gcRingScheduled = false;
   private readonly ringGcNow = (): void => {
     this.gcRingScheduled = false;
+    // Asleep with its window full, the thread wakes on the next ack and drains the ring then:
+    // waking it now would only add our records to a batch that cannot be cut yet.
+    if (Atomics.load(this.link.control.i32, ctl.gcWindowFull) !== 0) return;
     this.link.control.ring(ctl.gcDoorbell);
   };
 
