@@ -72,6 +72,33 @@ describe('group-commit core', () => {
     expect(core.cuts.idle).toBe(2);
   });
 
+  it('reports its window full (the writer then skips ringing it) only in adaptive mode with every frame in flight', () => {
+    const two = { ...policy, framesInFlightMax: 2 };
+    const core = new GroupCommitCore({ nodes: 6, writeQuorum: 4, policy: two, frameBytesMax: 4096, retainBytesMax: 1 << 20, epoch: 1, lsnPrev: 0, batchSeqNext: 1 });
+    const { l } = links(6);
+    expect(core.windowFull).toBe(false);
+    core.addMtr(mtr(1), 1, 0);
+    core.poll(0);
+    core.pump(l);
+    expect(core.windowFull).toBe(false); // one of two in flight: a new record is cut at once
+    core.addMtr(mtr(2), 1, 0);
+    core.poll(0);
+    core.pump(l);
+    expect(core.windowFull).toBe(true); // two of two: new records wait for an ack, which wakes the thread
+    core.addMtr(mtr(3), 1, 0);
+    expect(core.poll(0)).toBe(100); // and indeed it is not cut
+    expect(core.onAcks([1, 1, 1, 1, 0, 0])).toBe(true);
+    expect(core.windowFull).toBe(false);
+    const timed = new GroupCommitCore({ nodes: 6, writeQuorum: 4, policy: { ...two, mode: 'timed' }, frameBytesMax: 4096, retainBytesMax: 1 << 20, epoch: 1, lsnPrev: 0, batchSeqNext: 1 });
+    for (let lsn = 1; lsn <= 3; lsn++) {
+      timed.addMtr(mtr(lsn), 1, 0);
+      timed.poll(1_000);
+      timed.pump(l);
+    }
+    expect(timed.framesInFlight).toBe(3);
+    expect(timed.windowFull).toBe(false); // timed mode has no window: its timer, not an ack, cuts
+  });
+
   it('resends retained frames to a node that restarts behind', () => {
     const core = new GroupCommitCore({ nodes: 3, writeQuorum: 2, policy, frameBytesMax: 4096, retainBytesMax: 1 << 20, epoch: 1, lsnPrev: 0, batchSeqNext: 1 });
     const { l, got, live } = links(3);

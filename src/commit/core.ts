@@ -11,7 +11,7 @@ import { FRAME_HEADER_BYTES } from '../config.js';
 import { sealFrame } from '../log/frame.js';
 import { readU64 } from '../log/u64.js';
 import { FrameSlab, type SlabFrame } from './frame-slab.js';
-import { decideCut, type BatchPolicyConfig, type CutReason } from './policy.js';
+import { decideCut, windowOpen, type BatchPolicyConfig, type CutReason } from './policy.js';
 import { QuorumTracker } from './quorum.js';
 
 export interface NodeLinks {
@@ -105,6 +105,14 @@ export class GroupCommitCore {
 
   get framesInFlight(): number {
     return this.inFlight.length - this.inFlightHead;
+  }
+
+  /**
+   * Adaptive mode with every frame of the window in flight: new records wait for an ack, which
+   * wakes this thread anyway (a frame in flight is acked, or the watchdog fires without a quorum).
+   */
+  get windowFull(): boolean {
+    return this.c.policy.mode === 'adaptive' && !windowOpen(this.c.policy, this.framesInFlight);
   }
 
   get pendingRecords(): number {

@@ -36,8 +36,17 @@ export function decideCut(c: BatchPolicyConfig, s: BatchState, nowMicros: number
   if (s.records === 0) return { cut: null, wakeAtMicros: null };
   if (s.payloadBytes >= c.batchBytesMax) return { cut: CutReason.BYTES };
   if (s.records >= c.batchRecordsMax) return { cut: CutReason.RECORDS };
-  if (c.mode === 'adaptive' && s.framesInFlight < c.framesInFlightMax) return { cut: CutReason.IDLE };
+  if (windowOpen(c, s.framesInFlight)) return { cut: CutReason.IDLE };
   const due = s.startedMicros + c.waitMicrosMax;
   if (nowMicros >= due) return { cut: CutReason.TIME };
   return { cut: null, wakeAtMicros: due };
+}
+
+/**
+ * Whether a record arriving now would be cut at once (adaptive mode with room in the window).
+ * While it is not, a frame is in flight and its acks will wake the group-commit thread; the writer
+ * then need not ring it for new records (see ctl.gcWindowFull).
+ */
+export function windowOpen(c: BatchPolicyConfig, framesInFlight: number): boolean {
+  return c.mode === 'adaptive' && framesInFlight < c.framesInFlightMax;
 }

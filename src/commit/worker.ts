@@ -227,7 +227,13 @@ function main(d: GcWorkerData, start: GcStart, early: GcMessage[]): void {
     if (closing && core.pendingRecords === 0) break;
     let timeoutMs = PARK_TIMEOUT_MS;
     if (wakeAt !== null) timeoutMs = Math.max(0, Math.min(timeoutMs, (wakeAt - nowMicros()) / 1000));
-    if (timeoutMs > 0 || wakeAt === null) control.park(ctl.gcDoorbell, seen, timeoutMs);
+    if (timeoutMs > 0 || wakeAt === null) {
+      // Set only across the park: while awake, a ring costs the writer no syscall anyway.
+      const full = core.windowFull;
+      if (full) Atomics.store(control.i32, ctl.gcWindowFull, 1);
+      control.park(ctl.gcDoorbell, seen, timeoutMs);
+      if (full) Atomics.store(control.i32, ctl.gcWindowFull, 0);
+    }
   }
   d.port.close();
 }

@@ -73,6 +73,12 @@ export const ctl = {
    * fenced it (a write quorum of nodes moved on); the writer then fails everything with FENCED.
    */
   fencedBy: LINE_DURABLE * I32_PER_LINE + 4,
+  /**
+   * i32, in a writer's own control block: 1 while its group-commit thread sleeps with its window
+   * full (GroupCommitCore.windowFull): an ack will wake it, so the writer does not ring it for new
+   * records (a ring of a sleeping thread is a futex syscall; ~14% of serve's main thread at -P 16).
+   */
+  gcWindowFull: LINE_DURABLE * I32_PER_LINE + 6,
   /** i32, in a writer's own control block: its group-commit thread's kernel tid (metrics/thread-cpu.ts), written by that thread. */
   gcTid: LINE_DURABLE * I32_PER_LINE + 5,
   /** i32: node i's kernel tid (metrics/thread-cpu.ts), written by node i at start. */
