@@ -1,12 +1,12 @@
-// `npm run bench:redis [-- --requests N --clients C]`: redis-benchmark against `auroral serve`
-// and, in the same run, against redis-server with appendonly yes / appendfsync always (one
-// fsync'd copy; Auroral acknowledges at 4 of 6 fdatasync'd copies). Tests set,get,incr,lpush,hset
-// at -c 50 -d 100, without and with -P 16. Prints requests/s, p50/p99 and the ratios. With SET among
-// the tests it also runs the design's floor (src/bench/floor-pipeline.ts: Auroral's threads and six
-// fdatasync'd files, no engine, no RESP) with as many puts in flight as there are clients: what
-// any server on this design could reach at -c C, on this machine, in this run, were its clients
-// free; and redis-benchmark SET against the floor server (src/bench/floor-server.ts: that
-// pipeline behind a RESP front, 1 and 4 frames in flight), which pays the clients' socket hop too.
+// `npm run bench:redis [-- --requests N --clients C --tests set,get --rounds 3]`: redis-benchmark
+// against `auroral serve` and, in the same run, against redis-server with appendonly yes /
+// appendfsync always (one fsync'd copy; Auroral acknowledges at 4 of 6 fdatasync'd copies). Tests
+// set,get,incr,lpush,hset at -c 50 -d 100, without and with -P 16. Prints requests/s, p50/p99 and
+// the ratios. With SET among the tests it then runs SET -c C in rounds against redis, Auroral and
+// the floor server (src/bench/floor-server.ts: the design's threads and six fdatasync'd files
+// behind a RESP front, no engine) in turn, and prints the median ratios: what any server on this
+// design reaches here, on the same disk moments as redis. Last, the floor pipeline in-process
+// (no sockets, no RESP) with C puts in flight, once the servers are gone.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -16,10 +16,12 @@ import { parseArgs } from 'node:util';
 import { FloorPipeline } from '../src/bench/floor-pipeline.js';
 import { KeySource, runPutWindow } from '../src/cli/workload.js';
 
-const { values: a } = parseArgs({ options: { requests: { type: 'string' }, clients: { type: 'string' }, tests: { type: 'string' } } });
+const { values: a } = parseArgs({ options: { requests: { type: 'string' }, clients: { type: 'string' }, tests: { type: 'string' }, rounds: { type: 'string' } } });
 const N = Number(a.requests ?? 200_000);
 const C = Number(a.clients ?? 50);
 const TESTS = a.tests ?? 'set,get,incr,lpush,hset';
+const ROUNDS = Number(a.rounds ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a positive integer, got ${a.rounds}`);
 for (const bin of ['redis-server', 'redis-benchmark']) {
   if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) {
     console.error(`bench:redis: ${bin} is not installed (apt-get install redis-server redis-tools)`);
@@ -52,8 +54,8 @@ async function waitPort(port: number, proc: ChildProcess): Promise<void> {
 
 interface Row { test: string; rps: number; p50: number; p99: number }
 
-function benchmark(port: number, pipeline: number, tests = TESTS): Row[] {
-  const args = ['-p', String(port), '-t', tests, '-n', String(N), '-c', String(C), '-d', '100', '--csv'];
+function benchmark(port: number, pipeline: number, tests = TESTS, n = N): Row[] {
+  const args = ['-p', String(port), '-t', tests, '-n', String(n), '-c', String(C), '-d', '100', '--csv'];
   if (pipeline > 1) args.push('-P', String(pipeline));
   const r = spawnSync('redis-benchmark', args, { encoding: 'utf8', timeout: 3_600_000 });
   if (r.status !== 0) throw new Error(`redis-benchmark failed: ${r.stderr}`);
@@ -107,10 +109,10 @@ async function startFloorServer(frames: number): Promise<{ child: ChildProcess; 
   });
   return { child, port };
 }
-/** The floor server with 1 and with 4 frames in flight (the engine's default, and serve's). */
-const floorServer: { frames: number; row: Row }[] = [];
+/** SET -c C rounds: redis, Auroral and the floor server in turn, each round on the same disk moment. */
+const rounds: { redis: Row; auroral: Row; floor: Row }[] = [];
 let ours: ChildProcess | null = null;
-const floors: { frames: number; child: ChildProcess; port: number }[] = [];
+let floorSrv: ChildProcess | null = null;
 let ref: ChildProcess | null = null;
 try {
   const pr = await freePort();
@@ -119,27 +121,37 @@ try {
   const po = await freePort();
   ours = spawn(process.execPath, [path.resolve('dist/cli/main.js'), 'serve', '--dir', path.join(tmp, 'auroral'), '--port', String(po), '--quiet'], { stdio: 'inherit' });
   await waitPort(po, ours);
-  // The floor servers' SET runs right after redis's and Auroral's, so the three meet the same disk.
-  const withSet = TESTS.split(',').includes('set');
-  if (withSet) for (const frames of [1, 4]) floors.push({ frames, ...await startFloorServer(frames) });
   for (const pipeline of [1, 16]) {
     for (const [name, port] of [['redis', pr], ['auroral', po]] as const) {
       (results[name] ??= {})[pipeline] = benchmark(port, pipeline);
       console.error(`done: ${name} -P ${pipeline}`);
     }
-    if (pipeline !== 1) continue;
-    for (const fl of floors) {
-      floorServer.push({ frames: fl.frames, row: benchmark(fl.port, 1, 'set').find((x) => x.test === 'SET')! });
-      console.error(`done: floor server (${fl.frames} frames in flight) -P 1`);
+  }
+  if (TESTS.split(',').includes('set')) {
+    // The disk's fdatasync time changes 2x within minutes here: the SET comparison with the floor
+    // server alternates the three servers, round after round, and reports the median ratios.
+    // Auroral's nodes keep indexing and coalescing for a second or two after a load: a pause
+    // after its run keeps that off the next server's figure.
+    const fl = await startFloorServer(1);
+    floorSrv = fl.child;
+    const setN = Math.max(10_000, Math.round(N / 2));
+    for (let r = 0; r < ROUNDS; r++) {
+      const one = (port: number): Row => benchmark(port, 1, 'set', setN).find((x) => x.test === 'SET')!;
+      const redis = one(pr);
+      const auroral = one(po);
+      await new Promise((res) => setTimeout(res, 3_000));
+      rounds.push({ redis, auroral, floor: one(fl.port) });
+      console.error(`done: SET round ${r + 1} of ${ROUNDS} (redis, auroral, floor server)`);
     }
   }
 } finally {
   if (ours !== null) await stop(ours);
   if (ref !== null) await stop(ref);
-  for (const fl of floors) await stop(fl.child);
+  if (floorSrv !== null) await stop(floorSrv);
 }
 try {
-  // After every server is gone: nothing else shares the two cores with it.
+  // After every server is gone: nothing else shares the two cores with it (so at another moment
+  // of the disk than the rows above: compare it with care).
   if (TESTS.split(',').includes('set')) floorRate = await floorAtClients();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -156,14 +168,21 @@ for (const pipeline of [1, 16]) {
     console.log(`| ${r.test} | ${pipeline} | ${f(r.rps)} | ${f(r.p50, 2)} / ${f(r.p99, 2)} | ${f(o.rps)} | ${f(o.p50, 2)} / ${f(o.p99, 2)} | ${f(o.rps / r.rps, 2)} |`);
   }
 }
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((x, y) => x - y);
+  return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+if (rounds.length > 0) {
+  console.log(`\nSET -c ${C}, ${rounds.length} rounds of redis, Auroral and the floor server in turn (src/bench/floor-server.ts: the design's`
+    + ' threads and six fdatasync\'d files behind a RESP front, SET only, +OK at 4 of 6, no engine):');
+  console.log('| round | redis req/s | auroral req/s | floor server req/s | auroral × redis | floor × redis | auroral × floor |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  rounds.forEach((x, i) => console.log(`| ${i + 1} | ${f(x.redis.rps)} | ${f(x.auroral.rps)} | ${f(x.floor.rps)} | ${f(x.auroral.rps / x.redis.rps, 2)} | ${f(x.floor.rps / x.redis.rps, 2)} | ${f(x.auroral.rps / x.floor.rps, 2)} |`));
+  const m = (g: (x: (typeof rounds)[number]) => number): string => f(median(rounds.map(g)), 2);
+  console.log(`| median | | | | ${m((x) => x.auroral.rps / x.redis.rps)} | ${m((x) => x.floor.rps / x.redis.rps)} | ${m((x) => x.auroral.rps / x.floor.rps)} |`);
+}
 if (floorRate !== null) {
-  const set = (name: string) => results[name]![1]!.find((r) => r.test === 'SET');
-  const r = set('redis');
-  const o = set('auroral');
-  console.log(`\nfloor (the design's threads and six fdatasync'd files, no engine, no RESP) at ${C} puts in flight: ${f(floorRate)} puts/s`
-    + (r === undefined ? '' : ` = ${f(floorRate / r.rps, 2)}× redis SET`) + (o === undefined ? '' : `; auroral SET = ${f(o.rps / floorRate, 2)}× the floor`));
-  for (const { frames, row } of floorServer) {
-    console.log(`floor server (that pipeline behind a RESP front, ${frames} frame(s) in flight: SET only, +OK at 4 of 6; src/bench/floor-server.ts), redis-benchmark SET -c ${C}: ${f(row.rps)} req/s, p50 / p99 ${f(row.p50, 2)} / ${f(row.p99, 2)} ms`
-      + (r === undefined ? '' : ` = ${f(row.rps / r.rps, 2)}× redis SET`) + (o === undefined ? '' : `; auroral SET = ${f(o.rps / row.rps, 2)}× it`));
-  }
+  const r = results.redis![1]!.find((x) => x.test === 'SET');
+  console.log(`\nfloor pipeline in-process (no RESP, no client hop) at ${C} puts in flight, after the servers stopped: ${f(floorRate)} puts/s`
+    + (r === undefined ? '' : ` (${f(floorRate / r.rps, 2)}× the first redis SET figure, minutes earlier)`));
 }

@@ -65,13 +65,45 @@ describe('floor pipeline (bench:write / bench:redis baseline)', () => {
           }
         }
       };
+      const t0 = performance.now();
       await Promise.all(Array.from({ length: inflight }, worker));
+      // ~1 s here; a lost wake-up falls back to the threads' 100 ms park or the writer's 1 s wait
+      // per frame and takes minutes (a node that never rang took 115 s).
+      expect(performance.now() - t0).toBeLessThan(20_000);
       expect(bad).toEqual([]);
       expect(checked).toBeGreaterThan(30);
     } finally {
       await p.close();
     }
     await expect(p.put(new Uint8Array(16), new Uint8Array(1))).rejects.toThrow(/closed/);
+  });
+
+  it('with four slow nodes and four frames in flight, acknowledges only what a quorum holds', async () => {
+    // Two fast nodes hold every published frame long before the four slow ones: a pipeline that
+    // acked published frames, or counted the fast nodes as a quorum, resolves puts with 2 copies.
+    const dir = tempDir();
+    const p = await FloorPipeline.start(dir, { nodes: 6, quorum: 4, fsync: 'none', framesInFlight: 4, delayMs: [0, 0, 3, 3, 3, 3] });
+    try {
+      const bad: string[] = [];
+      const check = (n: number): void => {
+        const c = copies(dir, 6, n);
+        if (c < 4) bad.push(`record ${n}: ${c} copies at its resolve`);
+        const ends = p.durableEnds().sort((x, y) => y - x);
+        if (ends[3]! <= n) bad.push(`record ${n}: the 4th durable end is ${ends[3]}`);
+      };
+      // Open loop: puts keep coming while earlier frames wait for the slow nodes, so frames are
+      // published well past what a quorum holds.
+      const all: Promise<void>[] = [];
+      for (let n = 0; n < 2_000; n++) {
+        const { key, value } = record(n);
+        all.push(p.put(key, value).then(() => check(n)));
+        if (n % 25 === 24) await new Promise((r) => setTimeout(r, 1));
+      }
+      await Promise.all(all);
+      expect(bad).toEqual([]);
+    } finally {
+      await p.close();
+    }
   });
 
   it('with quorum = nodes, a resolved put is on every node', async () => {
@@ -134,6 +166,9 @@ describe('floor server (bench:redis: the floor pipeline behind a RESP front)', (
             if (line !== '+OK') bad.push(`reply to SET ${n}: ${line}`);
             const c = copies(dir, 6, n);
             if (c < 4) bad.push(`SET ${n}: ${c} copies at its +OK`);
+            // Written is not durable: the nodes publish their end only after fdatasync.
+            const ends = srv.pipeline.durableEnds().sort((x, y) => y - x);
+            if (ends[3]! <= n) bad.push(`SET ${n}: the 4th durable end is ${ends[3]} at its +OK`);
             if (++oks === total + 1) resolve();
           }
         });

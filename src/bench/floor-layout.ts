@@ -40,6 +40,8 @@ export interface FloorWorkerData {
   fsync: 'fdatasync' | 'none';
   /** Frames published and not yet on a quorum, at most (the engine's groupCommit.framesInFlightMax). */
   framesInFlight: number;
+  /** Tests: this node waits this long before each write (a slow node, so frames sit below a quorum). */
+  delayMs: number;
 }
 
 /** Spin this many loads before blocking (the engine's Control.park does the same). */

@@ -23,6 +23,8 @@ export interface FloorOptions {
   fsync?: 'fdatasync' | 'none';
   /** Frames in flight at most (default 1; `auroral serve` runs the engine with 4). */
   framesInFlight?: number;
+  /** Tests: per node, ms it waits before each write (slow nodes). */
+  delayMs?: number[];
 }
 
 /** Record counts are Int32 cells: a pipeline takes at most this many puts (hours at any rate here). */
@@ -48,6 +50,7 @@ export class FloorPipeline implements PutTarget {
     control: SharedArrayBuffer,
     ringSab: SharedArrayBuffer,
     private readonly nodes: number,
+    private readonly framesInFlight: number,
   ) {
     this.ctl = new Int32Array(control);
     this.bytes = new Uint8Array(ringSab);
@@ -78,7 +81,7 @@ export class FloorPipeline implements PutTarget {
         w.once('error', reject);
       }));
     };
-    const base = { control, ring: ringSab, nodes, quorum, fsync: opts.fsync ?? 'fdatasync', framesInFlight, index: 0, file: '' } as const;
+    const base = { control, ring: ringSab, nodes, quorum, fsync: opts.fsync ?? 'fdatasync', framesInFlight, index: 0, file: '', delayMs: 0 } as const;
     for (let i = 0; i < nodes; i++) {
       const file = path.join(dir, `floor-node-${i}.log`);
       // Preallocated and synced, so a write overwrites allocated blocks and fdatasync has no
@@ -87,10 +90,10 @@ export class FloorPipeline implements PutTarget {
       fs.writeSync(fd, new Uint8Array(FLOOR_FILE_BYTES));
       fs.fsyncSync(fd);
       fs.closeSync(fd);
-      spawn(`node-${i}`, { ...base, role: 'node', index: i, file });
+      spawn(`node-${i}`, { ...base, role: 'node', index: i, file, delayMs: opts.delayMs?.[i] ?? 0 });
     }
     spawn('group-commit', { ...base, role: 'group-commit' });
-    const p = new FloorPipeline(workers, threads, control, ringSab, nodes);
+    const p = new FloorPipeline(workers, threads, control, ringSab, nodes, framesInFlight);
     try {
       await Promise.all(started);
     } catch (e) {
@@ -129,10 +132,19 @@ export class FloorPipeline implements PutTarget {
       this.ringQueued = true;
       queueMicrotask(() => {
         this.ringQueued = false;
+        // With one frame in flight, the group-commit thread loads the head right after it acks a
+        // frame: a ring is needed only while none is in flight (the engine's writer skips it the
+        // same way while the window is full: ctl.gcWindowFull).
+        if (this.framesInFlight === 1 && Atomics.load(this.ctl, C_PUBLISHED) !== Atomics.load(this.ctl, C_ACKED)) return;
         ring(this.ctl, C_GC_BELL, C_GC_SLEEPERS);
       });
     }
     return true;
+  }
+
+  /** Each node's durable end (records written and fdatasync'd, in order), as it published it. */
+  durableEnds(): number[] {
+    return Array.from({ length: this.nodes }, (_, i) => Atomics.load(this.ctl, C_DURABLE + i));
   }
 
   /** Keeps one Atomics.waitAsync on the acked count pending while any put is unresolved. */

@@ -53,6 +53,8 @@ function groupCommit(): void {
 function node(): void {
   const fd = fs.openSync(data.file, 'r+');
   const bytes = new Uint8Array(data.ring);
+  const ends = new Int32Array(data.nodes);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
   let written = 0;
   try {
     while (Atomics.load(ctl, C_STOP) === 0) {
@@ -61,6 +63,7 @@ function node(): void {
         park(ctl, C_PUBLISHED, C_NODE_SLEEPERS, end);
         continue;
       }
+      if (data.delayMs > 0) Atomics.wait(nap, 0, 0, data.delayMs);
       // The frame's slots, in at most two runs (the ring wraps); the file mirrors the ring.
       while (written < end) {
         const slot = written % FLOOR_SLOTS;
@@ -72,7 +75,12 @@ function node(): void {
       }
       if (data.fsync === 'fdatasync') fs.fdatasyncSync(fd);
       Atomics.store(ctl, C_DURABLE + data.index, written);
-      ring(ctl, C_GC_BELL, C_GC_SLEEPERS);
+      // Wake the group-commit thread only if the quorum now covers more than it acked: one wake
+      // per frame, not six. The node whose store completes a quorum sees the stores before it
+      // (sequentially consistent atomics), so some node always rings for a new quorum.
+      for (let i = 0; i < data.nodes; i++) ends[i] = Atomics.load(ctl, C_DURABLE + i);
+      ends.sort();
+      if (ends[data.nodes - data.quorum]! > Atomics.load(ctl, C_ACKED)) ring(ctl, C_GC_BELL, C_GC_SLEEPERS);
     }
   } finally {
     fs.closeSync(fd);
