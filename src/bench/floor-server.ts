@@ -48,11 +48,11 @@ export async function startFloorServer(dir: string, opts: { port?: number; host?
       if (!c.sock.destroyed) c.sock.write(out);
     });
   };
-  let turn: { key: Buffer; value: Buffer; resolve: () => void }[] = [];
+  let turn: { key: Buffer; value: Buffer; resolve: () => void; reject: (e: unknown) => void }[] = [];
   const putTurn = (): void => {
     const puts = turn;
     turn = [];
-    for (const t of puts) void pipeline.put(t.key, t.value).then(t.resolve);
+    for (const t of puts) pipeline.put(t.key, t.value).then(t.resolve, t.reject);
   };
   const handle = (c: Conn, args: Buffer[]): void => {
     const name = args[0]!.toString('latin1').toLowerCase();
@@ -61,10 +61,13 @@ export async function startFloorServer(dir: string, opts: { port?: number; host?
       // (as `auroral serve` sends a turn's effects as one MTR): putting each as its socket is read
       // rang the group-commit thread per client and cut frames of one record. Arguments are views
       // of this read's chunk, which Node never reuses; put copies them into the shared ring.
-      const p = new Promise<void>((resolve) => turn.push({ key: args[1]!, value: args[2]!, resolve }));
+      const p = new Promise<void>((resolve, reject) => turn.push({ key: args[1]!, value: args[2]!, resolve, reject }));
       if (turn.length === 1) setImmediate(putTurn);
+      // A failed put (the pipeline closed) answers an error, never +OK; later replies still follow it.
+      // (c.last is the put itself, not this reaction: a reply chained on it then runs right after
+      // this one, before the reactions of later puts resolved in the same burst.)
       c.last = p;
-      void p.then(() => send(c, OK));
+      void p.then(() => send(c, OK), (e: unknown) => send(c, Buffer.from(`-ERR ${(e as Error).message}\r\n`)));
       return;
     }
     let reply: Buffer;
@@ -74,7 +77,7 @@ export async function startFloorServer(dir: string, opts: { port?: number; host?
       reply = Buffer.concat([Buffer.from(`*2\r\n$${k.length}\r\n`), k, Buffer.from('\r\n$0\r\n\r\n')]);
     } else reply = Buffer.from(`-ERR the floor server answers SET, PING and CONFIG GET only\r\n`);
     if (c.last === null) send(c, reply);
-    else void c.last.then(() => send(c, reply));
+    else void c.last.then(() => send(c, reply), () => send(c, reply));
   };
   const server = net.createServer((sock) => {
     sock.setNoDelay(true);

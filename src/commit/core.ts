@@ -108,8 +108,9 @@ export class GroupCommitCore {
   }
 
   /**
-   * Adaptive mode with every frame of the window in flight: new records wait for an ack, which
-   * wakes this thread anyway (a frame in flight is acked, or the watchdog fires without a quorum).
+   * Adaptive mode with every frame of the window in flight: the writer stops ringing this thread
+   * (ctl.gcWindowFull), so new records are drained, and cut for size or time, only when the ack
+   * of a frame in flight wakes it (or the watchdog, without a quorum).
    */
   get windowFull(): boolean {
     return this.c.policy.mode === 'adaptive' && !windowOpen(this.c.policy, this.framesInFlight);

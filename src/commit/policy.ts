@@ -44,8 +44,9 @@ export function decideCut(c: BatchPolicyConfig, s: BatchState, nowMicros: number
 
 /**
  * Whether a record arriving now would be cut at once (adaptive mode with room in the window).
- * While it is not, a frame is in flight and its acks will wake the group-commit thread; the writer
- * then need not ring it for new records (see ctl.gcWindowFull).
+ * While it is not, a frame is in flight and its quorum ack will wake the group-commit thread; the
+ * writer does not ring it for new records meanwhile (ctl.gcWindowFull), so they are drained, and
+ * cut by any rule above, only at that wake-up.
  */
 export function windowOpen(c: BatchPolicyConfig, framesInFlight: number): boolean {
   return c.mode === 'adaptive' && framesInFlight < c.framesInFlightMax;

@@ -286,9 +286,17 @@ export class RedisServer implements ServerApi {
   private readonly flushTurn = (): void => {
     const list = this.toFlush;
     this.toFlush = [];
+    for (const c of list) c.flushScheduled = false;
     for (const c of list) {
-      c.flushScheduled = false;
-      this.flush(c);
+      try {
+        this.flush(c);
+      } catch (e) {
+        // A bug reached through one client's flush (its resumed parsing) must not strand the
+        // replies of the clients after it in this turn: that client alone is disconnected.
+        this.opts.log(`client ${c.id} ${c.addr}: internal error while writing replies: ${(e as Error).stack ?? String(e)}`);
+        c.closing = true;
+        c.socket.destroy();
+      }
     }
   };
 

@@ -308,8 +308,11 @@ export class Database {
   private gcRingScheduled = false;
   private readonly ringGcNow = (): void => {
     this.gcRingScheduled = false;
-    // Asleep with its window full, the thread wakes on the next ack and drains the ring then:
-    // waking it now would only add our records to a batch that cannot be cut yet.
+    // Asleep with its window full, the thread wakes on the next ack (a frame in flight is not yet
+    // durable, and the node whose SCL completes its quorum rings it) or its 50 ms watchdog, and
+    // drains the ring then. Our records wait for that ack: while the window is full, neither
+    // groupCommit.waitMicrosMax nor a size limit cuts them earlier (they used to, into a frame
+    // queued behind the window; measured no slower: docs/results.md, 2026-12-03 afternoon).
     if (Atomics.load(this.link.control.i32, ctl.gcWindowFull) !== 0) return;
     this.link.control.ring(ctl.gcDoorbell);
   };
