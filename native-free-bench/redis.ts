@@ -95,6 +95,31 @@ async function floorAtClients(): Promise<number> {
     await p.close();
   }
 }
+/**
+ * Waits until process `pid` is idle (under 5% of a core over half a second; at most 60 s): after
+ * a load Auroral's nodes index and coalesce (seconds after 400K LPUSHes), and that CPU would be
+ * taken from whichever server is measured next. Linux /proc; elsewhere a fixed 3 s.
+ */
+async function settle(pid: number): Promise<void> {
+  const ticks = (): number | null => {
+    try {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+    } catch {
+      return null;
+    }
+  };
+  const deadline = Date.now() + 60_000;
+  let last = ticks();
+  if (last === null) return new Promise((res) => setTimeout(res, 3_000));
+  while (Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 500));
+    const now = ticks();
+    if (now === null || now - last! < 3) return; // 3 ticks of 10 ms in 500 ms
+    last = now;
+  }
+}
+
 /** Starts the floor server (src/bench/floor-server.ts) in a child process; resolves its port. */
 async function startFloorServer(frames: number): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [path.resolve('dist/bench/floor-server.js'), '--dir', fs.mkdtempSync(path.join(tmp, 'floor-srv-')), '--frames', String(frames)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -130,16 +155,17 @@ try {
   if (TESTS.split(',').includes('set')) {
     // The disk's fdatasync time changes 2x within minutes here: the SET comparison with the floor
     // server alternates the three servers, round after round, and reports the median ratios.
-    // Auroral's nodes keep indexing and coalescing for a second or two after a load: a pause
-    // after its run keeps that off the next server's figure.
+    // Auroral's nodes keep indexing and coalescing after a load: each round starts, and the floor
+    // server's run follows Auroral's, only once Auroral is idle (settle).
     const fl = await startFloorServer(1);
     floorSrv = fl.child;
     const setN = Math.max(10_000, Math.round(N / 2));
     for (let r = 0; r < ROUNDS; r++) {
       const one = (port: number): Row => benchmark(port, 1, 'set', setN).find((x) => x.test === 'SET')!;
+      await settle(ours.pid!); // after the tests above (a long list to coalesce), or the last round
       const redis = one(pr);
       const auroral = one(po);
-      await new Promise((res) => setTimeout(res, 3_000));
+      await settle(ours.pid!);
       rounds.push({ redis, auroral, floor: one(fl.port) });
       console.error(`done: SET round ${r + 1} of ${ROUNDS} (redis, auroral, floor server)`);
     }
