@@ -134,6 +134,25 @@ async function startFloorServer(frames: number): Promise<{ child: ChildProcess; 
   });
   return { child, port };
 }
+/**
+ * A server's memory after the tests (Linux /proc): resident and peak resident bytes, and what it
+ * holds, as list elements (LPUSH's `mylist`) plus keys (DBSIZE), for bytes per element.
+ */
+function serverMemory(pid: number, port: number): { rss: number; peak: number; items: number } {
+  let rss = NaN;
+  let peak = NaN;
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    rss = Number(/VmRSS:\s+(\d+)/.exec(st)?.[1]) * 1024;
+    peak = Number(/VmHWM:\s+(\d+)/.exec(st)?.[1]) * 1024;
+  } catch {
+    // not Linux: NaN
+  }
+  const cli = (...args: string[]): number => Number(spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim());
+  return { rss, peak, items: cli('llen', 'mylist') + cli('dbsize') };
+}
+const memory: { name: string; rss: number; peak: number; items: number }[] = [];
+
 /** SET -c C rounds: redis, Auroral and the floor server in turn, each round on the same disk moment. */
 const rounds: { redis: Row; auroral: Row; floor: Row }[] = [];
 let ours: ChildProcess | null = null;
@@ -152,6 +171,7 @@ try {
       console.error(`done: ${name} -P ${pipeline}`);
     }
   }
+  for (const [name, port, proc] of [['redis', pr, ref], ['auroral', po, ours]] as const) memory.push({ name, ...serverMemory(proc.pid!, port) });
   if (TESTS.split(',').includes('set')) {
     // The disk's fdatasync time changes 2x within minutes here: the SET comparison with the floor
     // server alternates the three servers, round after round, and reports the median ratios.
@@ -193,6 +213,12 @@ for (const pipeline of [1, 16]) {
     if (o === undefined) continue;
     console.log(`| ${r.test} | ${pipeline} | ${f(r.rps)} | ${f(r.p50, 2)} / ${f(r.p99, 2)} | ${f(o.rps)} | ${f(o.p50, 2)} / ${f(o.p99, 2)} | ${f(o.rps / r.rps, 2)} |`);
   }
+}
+if (memory.length > 0) {
+  const mb = (b: number): string => f(b / 2 ** 20, 1);
+  console.log(`\nmemory after the tests: ${memory.map((m) => `${m.name} RSS ${mb(m.rss)} MiB (peak ${mb(m.peak)}), `
+    + `${f(m.items)} list elements and keys, ${f(m.rss / Math.max(1, m.items))} B each`).join('; ')}`
+    + ' (Auroral\'s RSS includes its eight threads\' heaps and rings; its data is on the nodes\' disks too)');
 }
 const median = (xs: number[]): number => {
   const v = [...xs].sort((x, y) => x - y);
