@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { FloorPipeline } from './floor-pipeline.js';
+import { FLOOR_SLOT_BYTES } from './floor-layout.js';
 import { ProtocolError, RequestParser, defaultRespLimits } from '../redis/resp.js';
 
 const OK = Buffer.from('+OK\r\n');
@@ -56,14 +57,15 @@ export async function startFloorServer(dir: string, opts: { port?: number; host?
   };
   const handle = (c: Conn, args: Buffer[]): void => {
     const name = args[0]!.toString('latin1').toLowerCase();
-    if (name === 'set' && args.length >= 3) {
+    if (name === 'set' && args.length >= 3 && 4 + args[1]!.length + args[2]!.length <= FLOOR_SLOT_BYTES) {
       // Put at the end of the event-loop turn, with every SET that arrived in it from any client
       // (as `auroral serve` sends a turn's effects as one MTR): putting each as its socket is read
       // rang the group-commit thread per client and cut frames of one record. Arguments are views
       // of this read's chunk, which Node never reuses; put copies them into the shared ring.
       const p = new Promise<void>((resolve, reject) => turn.push({ key: args[1]!, value: args[2]!, resolve, reject }));
       if (turn.length === 1) setImmediate(putTurn);
-      // A failed put (the pipeline closed) answers an error, never +OK; later replies still follow it.
+      // A failed put answers an error, never +OK. Only a closing pipeline fails a put that fits
+      // (too big ones are refused above, in order): its connections are destroyed anyway.
       // (c.last is the put itself, not this reaction: a reply chained on it then runs right after
       // this one, before the reactions of later puts resolved in the same burst.)
       c.last = p;
@@ -72,6 +74,7 @@ export async function startFloorServer(dir: string, opts: { port?: number; host?
     }
     let reply: Buffer;
     if (name === 'ping') reply = PONG;
+    else if (name === 'set' && args.length >= 3) reply = Buffer.from(`-ERR the floor server takes key + value up to ${FLOOR_SLOT_BYTES - 4} bytes\r\n`);
     else if (name === 'config' && args.length === 3) {
       const k = args[2]!;
       reply = Buffer.concat([Buffer.from(`*2\r\n$${k.length}\r\n`), k, Buffer.from('\r\n$0\r\n\r\n')]);

@@ -189,8 +189,14 @@ export class RedisServer implements ServerApi {
     s.on('data', (chunk: Buffer) => {
       if (c.closing) return;
       c.lastInteraction = Date.now();
-      c.parser.feed(chunk);
-      this.process(c);
+      try {
+        c.parser.feed(chunk);
+        this.process(c);
+      } catch (e) {
+        // Commands' own errors are caught in process(); what reaches here is a bug in reading
+        // this client's requests: that client alone is disconnected (as in flushTurn).
+        this.dropOnBug(c, 'reading requests', e);
+      }
     });
     s.on('drain', () => this.maybeResume(c));
     s.on('error', () => s.destroy());
@@ -293,12 +299,16 @@ export class RedisServer implements ServerApi {
       } catch (e) {
         // A bug reached through one client's flush (its resumed parsing) must not strand the
         // replies of the clients after it in this turn: that client alone is disconnected.
-        this.opts.log(`client ${c.id} ${c.addr}: internal error while writing replies: ${(e as Error).stack ?? String(e)}`);
-        c.closing = true;
-        c.socket.destroy();
+        this.dropOnBug(c, 'writing replies', e);
       }
     }
   };
+
+  private dropOnBug(c: Client, doing: string, e: unknown): void {
+    this.opts.log(`client ${c.id} ${c.addr}: internal error while ${doing}: ${(e as Error).stack ?? String(e)}`);
+    c.closing = true;
+    c.socket.destroy();
+  }
 
   /** Writes the ready replies at the head of the queue, in order. */
   private flush(c: Client): void {
