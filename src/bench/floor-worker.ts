@@ -1,9 +1,9 @@
 // The floor pipeline's threads (see floor-pipeline.ts). The group-commit thread publishes every
 // record the writer has put as one frame, waits until `quorum` nodes hold it durably and tells the
 // writer; each node writes the frame's slots straight from the writer's shared ring into its own
-// preallocated file with pwrite and fdatasyncs. One frame in flight by default, as baseline (b) and
-// the engine's default (framesInFlight: up to that many). No framing, checksums, indexes, epochs, stats or gossip: what is left is what
-// the design itself needs (eight threads, their wake-ups, six writes and fdatasyncs per frame).
+// preallocated file with pwrite and fdatasyncs. One frame in flight by default, as baseline (b)
+// and the engine's default (framesInFlight: up to that many). No framing, checksums, indexes,
+// epochs, stats or gossip: what is left is what the design itself needs (eight threads, their wake-ups, six writes and fdatasyncs per frame).
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ownTid } from '../metrics/thread-cpu.js';
@@ -16,8 +16,15 @@ const data = workerData as FloorWorkerData;
 const ctl = new Int32Array(data.control);
 parentPort!.postMessage({ tid: ownTid() });
 
+/** The end (a record count) everything below which is on `quorum` nodes: the quorum-th highest durable end (nodes write in order). */
+const durable = new Int32Array(data.nodes);
+function onQuorum(): number {
+  for (let i = 0; i < data.nodes; i++) durable[i] = Atomics.load(ctl, C_DURABLE + i);
+  durable.sort();
+  return durable[data.nodes - data.quorum]!;
+}
+
 function groupCommit(): void {
-  const durable = new Int32Array(data.nodes);
   /** Ends of the frames published and not yet on a quorum, oldest first. */
   const inFlight: number[] = [];
   let published = 0;
@@ -25,13 +32,10 @@ function groupCommit(): void {
     const bell = Atomics.load(ctl, C_GC_BELL);
     let progressed = false;
     if (inFlight.length > 0) {
-      // Everything up to the quorum-th highest durable end is on a quorum (nodes write in order).
-      for (let i = 0; i < data.nodes; i++) durable[i] = Atomics.load(ctl, C_DURABLE + i);
-      durable.sort();
-      const onQuorum = durable[data.nodes - data.quorum]!;
-      if (onQuorum > Atomics.load(ctl, C_ACKED)) {
-        while (inFlight.length > 0 && inFlight[0]! <= onQuorum) inFlight.shift();
-        Atomics.store(ctl, C_ACKED, onQuorum);
+      const q = onQuorum();
+      if (q > Atomics.load(ctl, C_ACKED)) {
+        while (inFlight.length > 0 && inFlight[0]! <= q) inFlight.shift();
+        Atomics.store(ctl, C_ACKED, q);
         Atomics.notify(ctl, C_ACKED); // the writer's Atomics.waitAsync
         progressed = true;
       }
@@ -53,7 +57,6 @@ function groupCommit(): void {
 function node(): void {
   const fd = fs.openSync(data.file, 'r+');
   const bytes = new Uint8Array(data.ring);
-  const ends = new Int32Array(data.nodes);
   const nap = new Int32Array(new SharedArrayBuffer(4));
   let written = 0;
   try {
@@ -78,9 +81,7 @@ function node(): void {
       // Wake the group-commit thread only if the quorum now covers more than it acked: one wake
       // per frame, not six. The node whose store completes a quorum sees the stores before it
       // (sequentially consistent atomics), so some node always rings for a new quorum.
-      for (let i = 0; i < data.nodes; i++) ends[i] = Atomics.load(ctl, C_DURABLE + i);
-      ends.sort();
-      if (ends[data.nodes - data.quorum]! > Atomics.load(ctl, C_ACKED)) ring(ctl, C_GC_BELL, C_GC_SLEEPERS);
+      if (onQuorum() > Atomics.load(ctl, C_ACKED)) ring(ctl, C_GC_BELL, C_GC_SLEEPERS);
     }
   } finally {
     fs.closeSync(fd);

@@ -11,7 +11,7 @@ import { FRAME_HEADER_BYTES } from '../config.js';
 import { sealFrame } from '../log/frame.js';
 import { readU64 } from '../log/u64.js';
 import { FrameSlab, type SlabFrame } from './frame-slab.js';
-import { decideCut, windowOpen, type BatchPolicyConfig, type CutReason } from './policy.js';
+import { decideCut, windowFull, type BatchPolicyConfig, type CutReason } from './policy.js';
 import { QuorumTracker } from './quorum.js';
 
 export interface NodeLinks {
@@ -113,7 +113,7 @@ export class GroupCommitCore {
    * of a frame in flight wakes it (or the watchdog, without a quorum).
    */
   get windowFull(): boolean {
-    return this.c.policy.mode === 'adaptive' && !windowOpen(this.c.policy, this.framesInFlight);
+    return windowFull(this.c.policy, this.framesInFlight);
   }
 
   get pendingRecords(): number {

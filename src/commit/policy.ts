@@ -51,3 +51,8 @@ export function decideCut(c: BatchPolicyConfig, s: BatchState, nowMicros: number
 export function windowOpen(c: BatchPolicyConfig, framesInFlight: number): boolean {
   return c.mode === 'adaptive' && framesInFlight < c.framesInFlightMax;
 }
+
+/** Adaptive mode with every frame of the window in flight (timed mode has no window). */
+export function windowFull(c: BatchPolicyConfig, framesInFlight: number): boolean {
+  return c.mode === 'adaptive' && framesInFlight >= c.framesInFlightMax;
+}
