@@ -206,3 +206,32 @@ describe('an unexpected error inside a command', () => {
   });
 });
 
+
+describe('a client that half-closes after its requests', () => {
+  // `printf 'SET a b\r\nGET a\r\n' | nc -N host port` sends its requests and then FIN: every reply
+  // must still come back, the durable ones once durable, before the server closes its side.
+  it('gets every reply, waited-for writes and a paused pipeline included, then the close', async () => {
+    const r = await startServer(tempDir(), { pipelineMax: 8 });
+    try {
+      const ask = (payload: Buffer): Promise<string> => new Promise((resolve, reject) => {
+        const s = net.connect(r.port, '127.0.0.1', () => s.end(payload)); // the requests, then FIN
+        let got = '';
+        s.on('data', (b: Buffer) => { got += b.toString('latin1'); });
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+      expect(await ask(Buffer.concat([encodeCommand(['SET', 'a', 'b']), encodeCommand(['GET', 'a'])]))).toBe('+OK\r\n$1\r\nb\r\n');
+      // 100 requests with pipelineMax 8: reading pauses and resumes while the FIN waits.
+      expect(await ask(Buffer.from('PING\r\n'.repeat(100)))).toBe('+PONG\r\n'.repeat(100));
+      const sets = Array.from({ length: 50 }, (_, i) => encodeCommand(['SET', `k${i}`, 'v']));
+      expect(await ask(Buffer.concat([...sets, encodeCommand(['DBSIZE'])]))).toBe(`${'+OK\r\n'.repeat(50)}:51\r\n`);
+      // Exactly one full read buffer of inline PINGs (libuv reads the EOF with it).
+      const pings = 'PING\r\n'.repeat(Math.floor(65536 / 6));
+      const fill = Buffer.from(pings + ' '.repeat(65536 - pings.length - 2) + '\r\n');
+      expect(await ask(fill)).toBe('+PONG\r\n'.repeat(Math.floor(65536 / 6)));
+      expect(await waitFor(() => [...r.srv.clients()].length === 0)).toBe(true); // every one closed, none left half-open
+    } finally {
+      await r.close();
+    }
+  });
+});

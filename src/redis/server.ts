@@ -75,6 +75,8 @@ class Client implements ClientState {
   /** No more requests are read (protocol error, QUIT): close once the replies are out. */
   closing = false;
   paused = false;
+  /** The client sent FIN: once every request it sent has run and its replies are out, close. */
+  peerEnded = false;
 
   constructor(readonly id: number, readonly socket: net.Socket, limits: RespLimits, authed: boolean) {
     this.parser = new RequestParser(limits);
@@ -117,7 +119,10 @@ export class RedisServer implements ServerApi {
     this.requirepass = opts.requirepass;
     this.replyBytesMax = opts.outputBufferBytesMax;
     this.exec = new Executor(ks, db, this, (e) => this.onWriteFailure(e));
-    this.net = net.createServer((s) => this.accept(s));
+    // Half-open: a client may send its requests and then FIN (`... | nc -N`); its replies, some
+    // waiting for durability, go out before we close our side (flush). Node's default would end
+    // the socket at once and drop them.
+    this.net = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     this.net.maxConnections = opts.maxClients + 16; // beyond it the kernel-level refusal; below, our -ERR
   }
 
@@ -197,6 +202,11 @@ export class RedisServer implements ServerApi {
         // this client's requests: that client alone is disconnected (as in flushTurn).
         this.dropOnBug(c, 'reading requests', e);
       }
+    });
+    s.on('end', () => {
+      // Every byte it sent has reached 'data' by now (a paused socket holds 'end' back).
+      c.peerEnded = true;
+      this.scheduleFlush(c);
     });
     s.on('drain', () => this.maybeResume(c));
     s.on('error', () => s.destroy());
@@ -336,7 +346,9 @@ export class RedisServer implements ServerApi {
       c.socket.destroy();
       return;
     }
-    if (c.closing && c.waiting === 0) c.socket.end();
+    // After the client's FIN, close once nothing is left: no reply waiting, and no request left
+    // in the parser (process() pauses with requests still parsed-but-unrun at pipelineMax).
+    if ((c.closing || (c.peerEnded && !c.paused)) && c.waiting === 0) c.socket.end();
     else this.maybeResume(c);
   }
 
