@@ -47,21 +47,30 @@ describe('errors across threads', () => {
     }
   });
 
-  it('a node that cannot start reports a coded error, not the errno it hit', async () => {
-    const dir = tempDir();
-    const db = await open(smallOptions(dir));
-    try {
-      await db.put('a', '1');
-      await db.faults.crashNode(5);
-      const epochFile = path.join(dir, 'node-5', EPOCH_FILE);
-      fs.rmSync(epochFile, { force: true });
-      fs.mkdirSync(epochFile); // its epoch file cannot be read (EISDIR)
-      const r = await db.faults.restartNode(5).then(() => 'started', (e: unknown) => e);
-      expect(isAuroralError(r, 'IO_ERROR')).toBe(true);
-      expect(db.stats().nodes[5]!.failureCode).toBe('IO_ERROR');
-      await db.put('b', '2'); // five nodes carry on
-    } finally {
-      await db.close();
-    }
-  });
+  // A busy main thread: the node's thread fails, posts why and exits while the writer is not
+  // looking, and Node then delivers the thread's exit before the message (test/worker-exit.test.ts
+  // shows the order). The failure must still be the node's own, not "exited".
+  for (const busyMain of [false, true]) {
+    it(`a node that cannot start reports a coded error, not the errno it hit${busyMain ? ' (main thread busy)' : ''}`, async () => {
+      const dir = tempDir();
+      const db = await open(smallOptions(dir));
+      let busy: NodeJS.Timeout | null = null;
+      try {
+        await db.put('a', '1');
+        await db.faults.crashNode(5);
+        const epochFile = path.join(dir, 'node-5', EPOCH_FILE);
+        fs.rmSync(epochFile, { force: true });
+        fs.mkdirSync(epochFile); // its epoch file cannot be read (EISDIR)
+        if (busyMain) busy = setInterval(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 40), 1);
+        const r = await db.faults.restartNode(5).then(() => 'started', (e: unknown) => e);
+        if (busy !== null) clearInterval(busy);
+        expect(isAuroralError(r, 'IO_ERROR')).toBe(true);
+        expect(db.stats().nodes[5]!.failureCode).toBe('IO_ERROR');
+        await db.put('b', '2'); // five nodes carry on
+      } finally {
+        if (busy !== null) clearInterval(busy);
+        await db.close();
+      }
+    });
+  }
 });

@@ -21,6 +21,7 @@ import type { EpochRecord } from '../node/epoch-store.js';
 import type { GcMessage, GcReply, GcStart, GcWorkerData } from '../commit/worker.js';
 import { StageTrace } from '../metrics/trace.js';
 import { registerThread } from '../shared/thread-names.js';
+import { drainPort } from '../shared/port-drain.js';
 import { nodeDir } from '../node/paths.js';
 
 type Scanned = Extract<NodeReply, { type: 'scanned' }>;
@@ -193,9 +194,17 @@ export class Cluster {
     const handle: NodeHandle = { worker, port: port1, step: null, exited: new Promise((r) => worker.once('exit', () => r())) };
     this.nodes[i] = handle;
     this.failures[i] = null;
-    port1.on('message', (msg: NodeReply) => this.onNodeMessage(i, handle, msg));
-    worker.on('error', (e) => this.onNodeGone(i, handle, `crashed: ${e.message}`));
-    worker.once('exit', () => this.onNodeGone(i, handle, 'exited'));
+    const onMessage = (msg: NodeReply): void => this.onNodeMessage(i, handle, msg);
+    port1.on('message', onMessage);
+    // What the thread said before it died (a typed failure) counts, not "exited": shared/port-drain.ts.
+    worker.on('error', (e) => {
+      drainPort(port1, onMessage);
+      this.onNodeGone(i, handle, `crashed: ${e.message}`);
+    });
+    worker.once('exit', () => {
+      drainPort(port1, onMessage);
+      this.onNodeGone(i, handle, 'exited');
+    });
     return this.nextStep(handle, 'scanned') as Promise<Scanned>;
   }
 
@@ -458,10 +467,14 @@ export class Cluster {
     this.trackPort(port1);
     // The thread reports its own death (typed) on its port; 'error' is the fallback for anything
     // that kills it before it can (both end up as a coded AuroralError; the first one counts).
-    port1.on('message', (m: GcReply) => this.onGcFailed(link, deserializeError(m.error)));
+    const onMessage = (m: GcReply): void => this.onGcFailed(link, deserializeError(m.error));
+    port1.on('message', onMessage);
     port1.unref();
     const exited = new Promise<void>((r) => worker.once('exit', () => r()));
-    worker.on('error', (e) => this.onGcFailed(link, deserializeError(serializeError(e))));
+    worker.on('error', (e) => {
+      drainPort(port1, onMessage); // its typed report first (shared/port-drain.ts)
+      this.onGcFailed(link, deserializeError(serializeError(e)));
+    });
     link.gc = { worker, port: port1, exited };
   }
 
