@@ -63,6 +63,38 @@ describe('durability when the quorum is lost', () => {
   });
 });
 
+describe('WATCH and a write that is not durable yet', () => {
+  // An aborted EXEC says "a watched key changed": a client must not learn that before the change
+  // is durable (a crash could still undo it), as it must not read the value. MemoryDB holds such
+  // a reply until the write it depends on is committed.
+  it("an EXEC aborted by another client's write waits until that write is durable", async () => {
+    const r = await startServer(tempDir(), {}, { commitTimeoutMs: 20_000 });
+    try {
+      const a = await RawConn.connect(r.port);
+      const b = await RawConn.connect(r.port);
+      a.send(encodeCommand(['SET', 'k', 'old']));
+      expect(await a.read(1, 20_000)).toBe('+OK\r\n');
+      b.send(encodeCommand(['WATCH', 'k']));
+      expect(await b.read(1)).toBe('+OK\r\n');
+      for (const i of [0, 1, 2]) r.db.faults.pauseNode(i); // 3 of 6 left: the next write waits
+      a.send(encodeCommand(['SET', 'k', 'new']));
+      await new Promise((res) => setTimeout(res, 20));
+      b.send(Buffer.concat([encodeCommand(['MULTI']), encodeCommand(['SET', 'z', '1']), encodeCommand(['EXEC'])]));
+      expect(await b.read(2)).toBe('+OK\r\n+QUEUED\r\n');
+      // Not durable: neither a's +OK nor b's abort may be out.
+      await expect(b.read(1, 400)).rejects.toThrow(/timed out/);
+      await expect(a.read(1, 10)).rejects.toThrow(/timed out/);
+      for (const i of [0, 1, 2]) r.db.faults.resumeNode(i);
+      expect(await a.read(1, 20_000)).toBe('+OK\r\n');
+      expect(await b.read(1, 20_000)).toBe('*-1\r\n');
+      a.close();
+      b.close();
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 describe('limits', () => {
   it('client limit, idle timeout, and a client that never reads are handled', async () => {
     const r = await startServer(tempDir(), { maxClients: 2, idleTimeoutMs: 1500, outputBufferBytesMax: 256 * 1024 });

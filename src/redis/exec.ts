@@ -198,7 +198,11 @@ export class Executor {
     for (const [id, live] of c.watched) if (live && this.ks.map.has(id) && this.ks.map.get(id)!.exp !== 0 && this.ks.map.get(id)!.exp <= now) dirty = true;
     this.endMulti(c);
     if (aborted) return imm(new ErrorReply('EXECABORT Transaction discarded because of previous errors.'));
-    if (dirty) return imm(NullArray.it);
+    // "A watched key changed" must not reach the client before that change is durable (a crash
+    // could still undo it), as its value would not: the abort waits for the newest write in
+    // flight, which covers the one that dirtied the watch (LSN order) whatever it was (a
+    // FLUSHALL, an expiry, a reload's swap).
+    if (dirty) return { reply: this.encode(c, NullArray.it), gate: this.tracker.gateAll(), failReply: this.earlierWriteFailed[c.proto] };
     // Every command of the transaction adds to one Effects: one MTR for the whole EXEC.
     this.ks.fx = new Effects();
     const ctx = this.ctx(c);
