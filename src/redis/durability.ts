@@ -3,9 +3,10 @@
 // newest write of it (commits become durable in LSN order, so the newest covers the older ones);
 // reads of other keys do not wait. A write that fails (QUORUM_UNAVAILABLE, FENCED, ...) leaves the
 // memory ahead of the log: onFailure is called once, and the server reloads from the log.
-import type { BatchOp, Database } from '../index.js';
-import { recordBytes } from '../log/record.js';
+import type { BatchOp } from '../index.js';
+import type { MtrLimits } from './mtr.js';
 import type { Effects } from './persist.js';
+import { writeJournaled, type BatchPort } from './journal.js';
 
 interface InFlight {
   seq: number;
@@ -21,8 +22,8 @@ export class DurabilityTracker {
   readonly stats = { commits: 0, records: 0, failed: 0 };
 
   constructor(
-    private readonly db: Database,
-    private readonly limits: { recordsMax: number; bytesMax: number },
+    private readonly db: BatchPort,
+    private readonly limits: MtrLimits,
     private readonly onFailure: (e: unknown) => void,
   ) {}
 
@@ -40,8 +41,9 @@ export class DurabilityTracker {
     const o = this.open;
     if (o !== null && (o.ops.length + fx.ops.length > this.limits.recordsMax || o.bytes + fx.bytes > this.limits.bytesMax)) this.flush();
     if (fx.ops.length > this.limits.recordsMax || fx.bytes > this.limits.bytesMax) {
-      // Too big for one MTR even alone: its own batches, in order after what is open.
-      return this.track(fx.keys, this.send(fx.ops, fx.bytes), true).p;
+      // Too big for one MTR even alone: through the journal, after what is open (journal.ts).
+      this.flush();
+      return this.track(fx.keys, this.journaled(fx.ops), true).p;
     }
     if (this.open === null) {
       let resolve!: () => void;
@@ -66,7 +68,35 @@ export class DurabilityTracker {
     const b = this.open;
     if (b === null) return;
     this.open = null;
-    this.send(b.ops, b.bytes).then(b.resolve, b.reject);
+    this.send(b.ops).then(b.resolve, b.reject);
+  }
+
+  /**
+   * While a journaled command runs, until its commit record's deletion is durable, later MTRs
+   * wait here (journal.ts says why); null when nothing is journaling. Rejected if the journal
+   * failed first: what waited fails too (the server then reloads from the log).
+   */
+  private barrier: Promise<void> | null = null;
+  private txSeq = 0;
+
+  private journaled(ops: BatchOp[]): Promise<void> {
+    let release!: () => void;
+    let fail!: (e: unknown) => void;
+    const released = new Promise<void>((res, rej) => {
+      release = res;
+      fail = rej;
+    });
+    released.catch(() => {}); // observed through what waits on it
+    const txid = ++this.txSeq;
+    const start = (): Promise<void> => writeJournaled(this.db, ops, this.limits, txid, () => {
+      if (this.barrier === released) this.barrier = null;
+      release();
+    });
+    const prev = this.barrier;
+    this.barrier = released;
+    const p = prev === null ? start() : prev.then(start);
+    p.catch(fail); // after the release, a no-op
+    return p;
   }
 
   /** Registers a write in flight: its keys point at it until it settles; a failure is reported. */
@@ -89,13 +119,11 @@ export class DurabilityTracker {
     return f;
   }
 
-  /**
-   * One db.batch, or several in a row when the effects exceed one MTR's limits (a FLUSHALL, a DEL
-   * of a huge collection): then a crash may keep a prefix of them (see docs).
-   */
-  private send(ops: BatchOp[], bytes: number): Promise<void> {
-    if (ops.length <= this.limits.recordsMax && bytes <= this.limits.bytesMax) return this.db.batch(ops).then(() => undefined);
-    return Promise.all(splitMtrs(ops, this.limits).map((part) => this.db.batch(part))).then(() => undefined);
+  /** One MTR (a turn's effects, within the limits), behind a journaled command if one runs. */
+  private send(ops: BatchOp[]): Promise<void> {
+    const b = this.barrier;
+    if (b === null) return this.db.batch(ops).then(() => undefined);
+    return b.then(() => this.db.batch(ops)).then(() => undefined);
   }
 
   /** What a read of these keys must wait for, or null (nothing of theirs in flight). */
@@ -113,35 +141,10 @@ export class DurabilityTracker {
     return this.latest?.p ?? null;
   }
 
-  /** Forgets every tracked key (after a reload from the log). */
+  /** Forgets every tracked key (after a reload from the log, which finished any journal). */
   reset(): void {
     this.perKey.clear();
     this.latest = null;
+    this.barrier = null;
   }
-}
-
-/** The MTR limits the server keeps to (a margin under the engine's: its record sizes round up). */
-export function mtrLimits(db: Database): MtrLimits {
-  return { recordsMax: Math.min(db.config.lsnAllocationLimit, 16_384), bytesMax: Math.floor(db.config.mtrBytesMax * 0.9) };
-}
-
-export interface MtrLimits { recordsMax: number; bytesMax: number }
-
-/** `ops` in order, cut into runs that each fit one MTR (the engine's record size: recordBytes). */
-export function splitMtrs(ops: readonly BatchOp[], limits: MtrLimits): BatchOp[][] {
-  const parts: BatchOp[][] = [];
-  let from = 0;
-  let size = 0;
-  for (let i = 0; i < ops.length; i++) {
-    const o = ops[i]!;
-    const b = recordBytes(o.key.length, o.type === 'put' ? o.value.length : 0);
-    if (i > from && (i - from >= limits.recordsMax || size + b > limits.bytesMax)) {
-      parts.push(ops.slice(from, i));
-      from = i;
-      size = 0;
-    }
-    size += b;
-  }
-  if (from < ops.length) parts.push(ops.slice(from));
-  return parts;
 }

@@ -9,6 +9,8 @@
 //   's' key member     -> '' (set member)
 //   'z' key member     -> score (f64 BE)
 // A collection has no record of its own: its elements name its type, and it exists while it has one.
+// Keys starting with byte 0 are the server's own: the journal of a command too big for one MTR
+// (journal.ts) and the probe below.
 import { recordBytes } from '../log/record.js';
 import type { BatchOp } from '../index.js';
 

@@ -5,6 +5,7 @@ import { PosDeque, ZSet } from './collections.js';
 import { Keyspace, T, type Entry, type KeyspaceLimits } from './keyspace.js';
 import { akey, decodeAkey, Effects, Tag } from './persist.js';
 import type { KeyValue } from './load.js';
+import { JournalFound } from './journal.js';
 
 export interface Rebuilt {
   ks: Keyspace;
@@ -13,6 +14,8 @@ export interface Rebuilt {
   expired: number;
   /** Records this layout does not know (left alone). */
   foreign: number;
+  /** A journaled command's records (journal.ts): if not empty, the caller finishes it and loads again. */
+  journal: JournalFound;
 }
 
 export async function rebuild(records: AsyncIterable<KeyValue>, limits: KeyspaceLimits, now: number): Promise<Rebuilt> {
@@ -22,6 +25,7 @@ export async function rebuild(records: AsyncIterable<KeyValue>, limits: Keyspace
   const expiry = new Map<string, { key: Buffer; at: number }>();
   let n = 0;
   let foreign = 0;
+  const journal = new JournalFound();
   const entry = (id: string, key: Buffer, t: Entry['t'], make: () => Entry['v']): Entry | null => {
     const e = ks.map.get(id);
     if (e !== undefined) return e.t === t ? e : null; // two types for one key: keep the first
@@ -32,7 +36,10 @@ export async function rebuild(records: AsyncIterable<KeyValue>, limits: Keyspace
   for await (const r of records) {
     n++;
     const d = decodeAkey(r.key);
-    if (r.key[0] === 0) continue; // the server's own records (PROBE_KEY)
+    if (r.key[0] === 0) {
+      journal.take(r); // the server's own records: the journal's, PROBE_KEY
+      continue;
+    }
     if (d === null) {
       foreign++;
       continue;
@@ -102,5 +109,5 @@ export async function rebuild(records: AsyncIterable<KeyValue>, limits: Keyspace
       ks.expires.set(id, e);
     }
   }
-  return { ks, keys: ks.map.size, records: n, expired, foreign };
+  return { ks, keys: ks.map.size, records: n, expired, foreign, journal };
 }

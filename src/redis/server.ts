@@ -10,9 +10,7 @@ import { VERSION } from '../cli/version.js';
 import { CursorTable, type ClientState, type ServerApi } from './command.js';
 import { REDIS_VERSION } from './cmd-server.js';
 import { Executor, noFailReply, type Outcome } from './exec.js';
-import { mtrLimits, splitMtrs } from './durability.js';
-import { scanAll } from './load.js';
-import { rebuild } from './rebuild.js';
+import { loadKeyspace, scanAll, type Loaded } from './load.js';
 import { PROBE_KEY } from './persist.js';
 import { Keyspace, typeNames } from './keyspace.js';
 import { defaultRespLimits, ProtocolError, RequestParser, type RespLimits } from './resp.js';
@@ -134,7 +132,7 @@ export class RedisServer implements ServerApi {
     const srv = new RedisServer(db, ks.ks, opts);
     srv.stats.loadMs = performance.now() - t0;
     srv.stats.loadedKeys = ks.keys;
-    opts.log(`loaded ${ks.keys} keys (${ks.records} records, ${ks.expired} expired) in ${srv.stats.loadMs.toFixed(0)} ms`);
+    opts.log(`loaded ${ks.keys} keys (${ks.records} records, ${ks.expired} expired) in ${srv.stats.loadMs.toFixed(0)} ms${journalNote(ks)}`);
     await new Promise<void>((resolve, reject) => {
       srv.net.once('error', reject);
       srv.net.listen(opts.port, opts.host, () => {
@@ -147,13 +145,8 @@ export class RedisServer implements ServerApi {
     return srv;
   }
 
-  private static async load(db: Database): Promise<{ ks: Keyspace; keys: number; records: number; expired: number }> {
-    const limits = { keyBytesMax: db.config.keyBytesMax, valueBytesMax: db.config.valueBytesMax };
-    const r = await rebuild(scanAll(db), limits, Date.now());
-    // Expired at start: their deletion, in as many MTRs as it takes (a big collection's fields come
-    // first and its TTL record last, so a crash between them leaves it expired, not resurrected).
-    for (const part of splitMtrs(r.ks.fx.ops, mtrLimits(db))) await db.batch(part);
-    return r;
+  private static load(db: Database): Promise<Loaded> {
+    return loadKeyspace(db, () => scanAll(db));
   }
 
   get port(): number {
@@ -399,7 +392,7 @@ export class RedisServer implements ServerApi {
       this.exec.state = 'ready';
       this.exec.failure = null;
       this.stats.reloads++;
-      this.opts.log(`reloaded ${r.keys} keys from the log`);
+      this.opts.log(`reloaded ${r.keys} keys from the log${journalNote(r)}`);
     } catch (e) {
       this.exec.state = 'failed';
       this.exec.failure = this.exec.describeFailure(e);
@@ -518,3 +511,8 @@ export class RedisServer implements ServerApi {
   }
 }
 
+/** What a load did with journaled commands a crash or failure cut short (journal.ts). */
+function journalNote(r: Loaded): string {
+  if (r.journalReplayed === 0 && r.journalDropped === 0) return '';
+  return `; finished ${r.journalReplayed} committed oversized command(s), dropped ${r.journalDropped} uncommitted one(s)`;
+}
