@@ -34,19 +34,27 @@ class FakeEngine {
   readonly config = config;
   readonly log: BatchOp[][] = [];
   calls = 0;
-  constructor(readonly records: Records, private readonly withdraw = -1, private readonly onCall: (n: number) => void = () => {}) {}
+  /** LSNs handed out and not yet durable: past lsnAllocationLimit the engine makes an MTR wait,
+   * its commit timeout running; this fake withdraws it at once (the worst case of that wait). */
+  private lsnsInFlight = 0;
+  constructor(readonly records: Records, private readonly withdraw = -1) {}
 
   batch(ops: readonly BatchOp[]): Promise<number> {
     const n = this.calls++;
-    this.onCall(n);
     let bytes = 0;
     for (const o of ops) bytes += recordBytes(o.key.length, o.type === 'put' ? o.value.length : 0);
     if (ops.length > config.lsnAllocationLimit || bytes > config.mtrBytesMax) return Promise.reject(new Error(`TRANSACTION_TOO_LARGE: ${ops.length} records, ${bytes} bytes`));
-    if (n === this.withdraw) return new Promise((_, rej) => setImmediate(() => rej(new Error('QUORUM_UNAVAILABLE (withdrawn)'))));
+    if (n === this.withdraw || this.lsnsInFlight + ops.length > config.lsnAllocationLimit) {
+      return new Promise((_, rej) => setImmediate(() => rej(new Error('QUORUM_UNAVAILABLE (withdrawn)'))));
+    }
     const copy = ops.map((o) => ({ ...o }));
     this.log.push(copy);
     applyOps(this.records, copy);
-    return new Promise((res) => setImmediate(() => res(n)));
+    this.lsnsInFlight += ops.length;
+    return new Promise((res) => setImmediate(() => {
+      this.lsnsInFlight -= ops.length;
+      res(n);
+    }));
   }
 
   async *scan(): AsyncIterable<{ key: Uint8Array; value: Uint8Array }> {
@@ -154,10 +162,16 @@ describe('a command bigger than one MTR', () => {
     const want = expectedStates();
     const probe = new FakeEngine(initial());
     await run(probe, new Map());
+    const commitDeleted = probe.log.findIndex((mtr) => mtr.length === 1 && mtr[0]!.type === 'del' && Buffer.from(mtr[0]!.key as Uint8Array)[1] === 2);
+    expect(commitDeleted).toBeGreaterThan(0);
     for (let w = 0; w < probe.calls; w++) {
       const engine = new FakeEngine(initial(), w);
       const r = await run(engine, new Map());
-      expect(r.failures, `withdrawn MTR ${w}`).toBeGreaterThan(0);
+      // Once the commit record's deletion is durable the command is complete: a withdrawn chunk
+      // deletion after it fails nobody (the next load drops the chunks).
+      const chunkDeletion = w > commitDeleted && Buffer.from(probe.log[w]![0]!.key as Uint8Array)[0] === 0;
+      if (chunkDeletion) expect(r, `withdrawn MTR ${w}`).toEqual({ failures: 0, outcome: { big: 'ok', later: 'ok' } });
+      else expect(r.failures, `withdrawn MTR ${w}`).toBeGreaterThan(0);
       const after = (await loadFrom(engine.records)).join();
       if (r.outcome.later === 'ok') expect(after, `withdrawn MTR ${w}`).toBe(want.all.join());
       else if (r.outcome.big === 'ok') expect([want.big.join(), want.all.join()], `withdrawn MTR ${w}`).toContain(after);
@@ -166,8 +180,44 @@ describe('a command bigger than one MTR', () => {
   });
 });
 
+describe('gates when the engine withdraws an MTR', () => {
+  // A read is gated on the newest write of its keys; a newer write's durability implies an older
+  // one's only if the engine wrote the older one. One withdrawn (timed out waiting for LSNs, never
+  // written) while a later one is written must fail every gate from there on.
+  it("a read of a later write's key, or of every key, fails when an earlier write was withdrawn", async () => {
+    const engine = new FakeEngine(new Map(), 0);
+    let failures = 0;
+    const tracker = new DurabilityTracker(engine, mtrLimits(engine), () => failures++);
+    const write = (k: string): Promise<void> => {
+      const fx = new Effects();
+      fx.put(akey(Tag.STRING, Buffer.from(k)), Buffer.from('v'), k);
+      fx.written = true;
+      return tracker.commit(fx);
+    };
+    const a = write('a');
+    await new Promise((r) => setImmediate(r)); // a's turn ends: its MTR is sent (and withdrawn)
+    const b = write('b');
+    tracker.flush();
+    const gateB = tracker.gate(['b']);
+    const gateAll = tracker.gateAll();
+    expect(gateB).not.toBeNull();
+    const outcome = async (p: Promise<void> | null): Promise<string> => p!.then(() => 'ok', () => 'failed');
+    expect(await outcome(a)).toBe('failed');
+    expect(await outcome(b)).toBe('failed'); // its own MTR was written, but not the one before it
+    expect(await outcome(gateB)).toBe('failed');
+    expect(await outcome(gateAll)).toBe('failed');
+    expect(engine.log.length).toBe(1); // b alone reached the log
+    expect(failures).toBe(1);
+  });
+});
+
 describe('the journal on the engine and the server', () => {
   const engine = { lsnAllocationLimit: 64 }; // MTRs of at most 64 records: 200 need several
+
+  it("refuses engine limits below its own records' sizes (a failure could never be recovered from)", async () => {
+    await expect(startServer(tempDir(), {}, { valueBytesMax: 7 })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/valueBytesMax.*at least 16/) });
+    await expect(startServer(tempDir(), {}, { keyBytesMax: 16 })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/keyBytesMax.*at least 22/) });
+  });
 
   it('DEL, RENAME and FLUSHALL of collections bigger than one MTR: replies, memory and the log agree', async () => {
     const dir = tempDir();
@@ -238,7 +288,7 @@ describe('the journal on the engine and the server', () => {
             return p;
           },
         };
-        void writeJournaled(crashing, ops, mtrLimits(db), 1, () => {});
+        void writeJournaled(crashing, ops, mtrLimits(db), 1);
         await waitFor(() => calls > (cut === 'before the commit' ? 1 : committedAt + 2), 10_000);
         await Promise.all(sent);
         expect(committedAt).toBeGreaterThan(0); // reached (sent or not) after the chunks

@@ -80,28 +80,33 @@ export class DurabilityTracker {
   private txSeq = 0;
 
   private journaled(ops: BatchOp[]): Promise<void> {
-    let release!: () => void;
-    let fail!: (e: unknown) => void;
-    const released = new Promise<void>((res, rej) => {
-      release = res;
-      fail = rej;
+    const txid = ++this.txSeq;
+    const prev = this.barrier;
+    const start = (): Promise<void> => writeJournaled(this.db, ops, this.limits, txid);
+    const p = prev === null ? start() : prev.then(start);
+    const released = p.finally(() => {
+      if (this.barrier === released) this.barrier = null;
     });
     released.catch(() => {}); // observed through what waits on it
-    const txid = ++this.txSeq;
-    const start = (): Promise<void> => writeJournaled(this.db, ops, this.limits, txid, () => {
-      if (this.barrier === released) this.barrier = null;
-      release();
-    });
-    const prev = this.barrier;
     this.barrier = released;
-    const p = prev === null ? start() : prev.then(start);
-    p.catch(fail); // after the release, a no-op
     return p;
   }
 
+  /**
+   * What the newest tracked write's gate is: it settles once every write tracked so far has, and
+   * fails if any failed. "The newest write covers the older ones" holds for MTRs the engine
+   * encoded (VDL is contiguous) but not for one it withdrew (timed out waiting for LSNs, never
+   * written, while later ones were): a read gated on the later write alone would serve the
+   * withdrawn write's value.
+   */
+  private tail: Promise<void> | null = null;
+
   /** Registers a write in flight: its keys point at it until it settles; a failure is reported. */
   private track(keys: Set<string>, p: Promise<void>, setKeys: boolean): InFlight {
-    const f: InFlight = { seq: ++this.seq, p };
+    const covered = this.tail === null ? p : this.tail.then(() => p);
+    covered.catch(() => {}); // the gate's users see the failure; the write's own is reported below
+    this.tail = covered;
+    const f: InFlight = { seq: ++this.seq, p: covered };
     this.pending++;
     this.stats.commits++;
     if (setKeys) for (const k of keys) this.perKey.set(k, f);
@@ -146,5 +151,6 @@ export class DurabilityTracker {
     this.perKey.clear();
     this.latest = null;
     this.barrier = null;
+    this.tail = null;
   }
 }

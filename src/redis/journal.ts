@@ -85,16 +85,40 @@ function chunkBytesMax(limits: MtrLimits): number {
   return Math.max(1, Math.min(limits.valueBytesMax, limits.bytesMax - recordBytes(10, 0) - 64));
 }
 
-/** Sends `ops` as MTRs in order and resolves once all are durable. */
-function sendAll(db: BatchPort, ops: readonly BatchOp[], limits: MtrLimits): Promise<unknown> {
-  return Promise.all(splitMtrs(ops, limits).map((part) => db.batch(part)));
+/** MTRs of one journal step in flight at most (their bytes stay well inside the log ring). */
+const MTRS_IN_FLIGHT_MAX = 4;
+
+/**
+ * Sends `ops` as MTRs in order and resolves once all are durable; stops at the first failure. An
+ * MTR waits in the engine while its LSNs would pass the allocation limit, and its commit timeout
+ * runs from the call: handed all at once, a big step's tail timed out, and every load re-applying
+ * it did too (the server never came back). So no more LSNs are in flight than the engine may
+ * allocate, and at most MTRS_IN_FLIGHT_MAX MTRs.
+ */
+async function sendAll(db: BatchPort, ops: readonly BatchOp[], limits: MtrLimits): Promise<void> {
+  const window: { p: Promise<unknown>; records: number }[] = [];
+  let records = 0;
+  for (const part of splitMtrs(ops, limits)) {
+    while (window.length > 0 && (window.length >= MTRS_IN_FLIGHT_MAX || records + part.length > limits.lsnAllocationLimit)) {
+      const w = window.shift()!;
+      await w.p;
+      records -= w.records;
+    }
+    const p = db.batch(part);
+    p.catch(() => {}); // awaited in order below; a later one may fail first
+    window.push({ p, records: part.length });
+    records += part.length;
+  }
+  for (const w of window) await w.p;
 }
 
 /**
- * Writes `ops` (too big for one MTR) through journal `txid` (steps 1-5 above). `released` is
- * called once later MTRs may be sent (step 4 durable); the promise settles after step 5.
+ * Writes `ops` (too big for one MTR) through journal `txid` (steps 1-5 above). Resolves once the
+ * command is durable and complete (step 4), when later MTRs may be sent too. Step 5 goes on
+ * alone: chunks it leaves (a crash, a withdrawn MTR) are dropped by the next load, and its failure
+ * is nobody's (the command's effects are all durable by then).
  */
-export async function writeJournaled(db: BatchPort, ops: readonly BatchOp[], limits: MtrLimits, txid: number, released: () => void): Promise<void> {
+export async function writeJournaled(db: BatchPort, ops: readonly BatchOp[], limits: MtrLimits, txid: number): Promise<void> {
   const stream = encodeOps(ops);
   const size = chunkBytesMax(limits);
   const chunks: BatchOp[] = [];
@@ -108,8 +132,7 @@ export async function writeJournaled(db: BatchPort, ops: readonly BatchOp[], lim
   await db.batch([{ type: 'put', key: journalKey(COMMIT, txid, 0), value: commit }]);
   await sendAll(db, ops, limits);
   await db.batch([{ type: 'del', key: journalKey(COMMIT, txid, 0) }]);
-  released();
-  await sendAll(db, chunks.map((c) => ({ type: 'del' as const, key: c.key })), limits);
+  void sendAll(db, chunks.map((c) => ({ type: 'del' as const, key: c.key })), limits).catch(() => {});
 }
 
 /** The journal records a load found (every record whose key starts with 0, 1 or 0, 2). */

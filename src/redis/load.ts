@@ -5,7 +5,7 @@ import type { Database, ScanEntry } from '../index.js';
 import type { Keyspace } from './keyspace.js';
 import type { BatchPort } from './journal.js';
 import { mtrLimits, splitMtrs, type EngineLimits } from './mtr.js';
-import { rebuild } from './rebuild.js';
+import { rebuild, type Rebuilt } from './rebuild.js';
 
 export type KeyValue = ScanEntry;
 
@@ -32,11 +32,13 @@ export interface Loaded {
  */
 export async function loadKeyspace(db: BatchPort & EngineLimits, scan: () => AsyncIterable<KeyValue>, now = Date.now()): Promise<Loaded> {
   const limits = { keyBytesMax: db.config.keyBytesMax, valueBytesMax: db.config.valueBytesMax };
-  let r = await rebuild(scan(), limits, now);
+  let r: Rebuilt | null = await rebuild(scan(), limits, now);
   let replayed = 0;
   let dropped = 0;
   if (!r.journal.empty) {
-    ({ replayed, dropped } = await r.journal.finish(db, mtrLimits(db)));
+    const journal = r.journal;
+    r = null; // the keyspace read before the journal was finished is garbage: let it go before reading again
+    ({ replayed, dropped } = await journal.finish(db, mtrLimits(db)));
     r = await rebuild(scan(), limits, now);
     if (!r.journal.empty) throw new Error('journal records left after the journal was finished');
   }

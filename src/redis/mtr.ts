@@ -12,10 +12,19 @@ export interface EngineLimits {
 }
 
 export function mtrLimits(db: EngineLimits): MtrLimits {
-  return { recordsMax: Math.min(db.config.lsnAllocationLimit, 16_384), bytesMax: Math.floor(db.config.mtrBytesMax * 0.9), valueBytesMax: db.config.valueBytesMax };
+  return {
+    recordsMax: Math.min(db.config.lsnAllocationLimit, 16_384), bytesMax: Math.floor(db.config.mtrBytesMax * 0.9),
+    valueBytesMax: db.config.valueBytesMax, lsnAllocationLimit: db.config.lsnAllocationLimit,
+  };
 }
 
-export interface MtrLimits { recordsMax: number; bytesMax: number; valueBytesMax: number }
+export interface MtrLimits {
+  recordsMax: number;
+  bytesMax: number;
+  valueBytesMax: number;
+  /** LSNs (one per record) the engine allocates ahead of VDL; an MTR past it waits, its commit timeout running. */
+  lsnAllocationLimit: number;
+}
 
 /** `ops` in order, cut into runs that each fit one MTR (the engine's record size: recordBytes). */
 export function splitMtrs(ops: readonly BatchOp[], limits: MtrLimits): BatchOp[][] {

@@ -23,6 +23,11 @@ export type Tag = (typeof Tag)[keyof typeof Tag];
  */
 export const PROBE_KEY = Buffer.from([0, 0xff, 0xff, ...Buffer.from('auroral-redis probe')]);
 
+/** The engine's key and value limits below which the server's own records (PROBE_KEY and its
+ * 13-digit time, a journal's 10-byte chunk keys and 8-byte commit value) could not be written. */
+export const SERVER_KEY_BYTES_MIN = PROBE_KEY.length;
+export const SERVER_VALUE_BYTES_MIN = 16;
+
 /** Bytes an Auroral key adds around the user key and suffix. */
 export const KEY_OVERHEAD = 3;
 

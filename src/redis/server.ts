@@ -7,11 +7,12 @@ import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Database } from '../index.js';
 import { VERSION } from '../cli/version.js';
+import { errors } from '../errors.js';
 import { CursorTable, type ClientState, type ServerApi } from './command.js';
 import { REDIS_VERSION } from './cmd-server.js';
 import { Executor, noFailReply, type Outcome } from './exec.js';
 import { loadKeyspace, scanAll, type Loaded } from './load.js';
-import { PROBE_KEY } from './persist.js';
+import { PROBE_KEY, SERVER_KEY_BYTES_MIN, SERVER_VALUE_BYTES_MIN } from './persist.js';
 import { Keyspace, typeNames } from './keyspace.js';
 import { defaultRespLimits, ProtocolError, RequestParser, type RespLimits } from './resp.js';
 import { encodeReply, ErrorReply } from './resp.js';
@@ -127,6 +128,10 @@ export class RedisServer implements ServerApi {
   /** Reads the dataset from the volume, then listens. */
   static async start(db: Database, options: Partial<ServeOptions> = {}): Promise<RedisServer> {
     const opts = { ...defaultServeOptions, ...options };
+    // The server's own records (the probe after a failed write, a big command's journal) must
+    // fit the engine's limits, or a failure could never be recovered from.
+    if (db.config.keyBytesMax < SERVER_KEY_BYTES_MIN) throw errors.invalidOption('keyBytesMax', `must be at least ${SERVER_KEY_BYTES_MIN} for auroral serve (its own records' keys), got ${db.config.keyBytesMax}`);
+    if (db.config.valueBytesMax < SERVER_VALUE_BYTES_MIN) throw errors.invalidOption('valueBytesMax', `must be at least ${SERVER_VALUE_BYTES_MIN} for auroral serve (its own records' values), got ${db.config.valueBytesMax}`);
     const t0 = performance.now();
     const ks = await RedisServer.load(db);
     const srv = new RedisServer(db, ks.ks, opts);
