@@ -93,6 +93,18 @@ describe('coalescing', () => {
     for (let k = 0; k < 200; k += 13) expect(readText(n, `k${k}`, n.scl)).toBe(`r29-${'v'.repeat(50)}`);
   });
 
+  it("gives the block hint's grown buffer back with the file buffers once quiet", () => {
+    let now = 0;
+    const n = overwritten({ nowMicros: () => now }, 2, 40_000, 8); // a block hint of 40K entries: > 1 MiB
+    expect(n.statsSnapshot().coalesceCycles).toBeGreaterThan(0);
+    expect(n.coalescer.bufferBytes).toBeGreaterThan(1 << 20);
+    now += 2_500_000; // quiet past SPARE_KEEP_MICROS
+    n.idleWork();
+    expect(n.coalescer.bufferBytes).toBeLessThanOrEqual(1 << 20);
+    expect(n.statsSnapshot().fileBufferBytes).toBe(n.coalescer.bufferBytes);
+    for (let k = 0; k < 40_000; k += 997) expect(readText(n, `k${k}`, n.scl)).toBe(`r1-${'v'.repeat(8)}`);
+  });
+
   it('bounds the file buffers it holds, kept ones included, by their capacity; past it values are read one by one', () => {
     const run = (coalesceBufferBytesMax?: number) => {
       const n = overwritten(clock, 20, 600, 100, coalesceBufferBytesMax);

@@ -17,6 +17,7 @@
 // since the last cycle (rewriting all images then costs at most half a write of live data per
 // write of log: amortised write amplification <= 1.5), and C has moved. Steps run only when the
 // node has nothing waiting in its ring.
+import { releaseArrayBuffer } from '../shared/release-buffer.js';
 import { assert } from '../assert.js';
 import { BLOCK_BIT, blockLocation, ImageBuilder, readImages, type BlockStorage } from './blocks.js';
 import { keyHash, Op, valueChecksum } from '../log/record.js';
@@ -68,6 +69,8 @@ const READ_CHUNK_BYTES = 1 << 20;
  * their capacity (docs/results.md).
  */
 const SPARE_KEEP_MICROS = 2_000_000;
+/** A block-hint buffer at most this big is kept when the node goes quiet (the builder's initial size is smaller). */
+const HINT_KEEP_BYTES_MAX = 1 << 20;
 /** The block file being written is fdatasync'ed every this many bytes, so its final sync is short. */
 const FLUSH_EVERY_BYTES = 8 << 20;
 
@@ -188,7 +191,7 @@ export class Coalescer {
   step(): boolean {
     if (this.cycle === null) {
       if (!this.wantsCycle()) {
-        if (this.spare.length > 0 && this.host.nowMicros() - this.spareSinceMicros > SPARE_KEEP_MICROS) this.dropSpare();
+        if ((this.spare.length > 0 || this.hint.capacity > HINT_KEEP_BYTES_MAX) && this.host.nowMicros() - this.spareSinceMicros > SPARE_KEEP_MICROS) this.dropSpare();
         return false;
       }
       const lsn = Math.max(this.coalesceLsn, Math.min(this.host.scl(), this.index.readMinLsn));
@@ -320,6 +323,7 @@ export class Coalescer {
   /** Ends the cycle's use of its file buffers: they become the spare set for the next cycle. */
   private keepFileBuffers(): void {
     // Spares the cycle did not take were kept past their use: only this cycle's buffers stay.
+    for (const b of this.spare) releaseArrayBuffer(b.buffer);
     this.spare = [];
     for (const f of this.files.values()) this.spare.push(new Uint8Array(f.bytes.buffer));
     this.spareTotal = this.filesBytes;
@@ -330,8 +334,17 @@ export class Coalescer {
 
   /** Gives the kept buffers back (quiet for SPARE_KEEP_MICROS, or held still as a rebuild source). */
   dropSpare(): void {
+    for (const b of this.spare) releaseArrayBuffer(b.buffer); // an idle node would keep them until some GC
     this.spare = [];
     this.spareTotal = 0;
+    // The block hint's buffer grows to every live key's entry (~64 MiB for 1M keys), kept for the
+    // next cycle like the file buffers, and given back with them.
+    if (this.cycle === null) this.hint.shrink();
+  }
+
+  /** Bytes of file buffers in use by a cycle and kept for the next one, and of the block hint's buffer. */
+  get bufferBytes(): number {
+    return this.filesBytes + this.spareTotal + this.hint.capacity;
   }
 
   /** Bytes of file buffers kept for the next cycle. */
@@ -360,7 +373,11 @@ export class Coalescer {
     } else {
       const capacity = Math.min(Math.ceil(size / this.segmentBytes) * this.segmentBytes, Math.max(size, this.bufferBytesMax - this.filesBytes));
       if (this.filesBytes + capacity > this.bufferBytesMax) return null;
-      while (this.filesBytes + this.spareTotal + capacity > this.bufferBytesMax) this.spareTotal -= this.spare.pop()!.length;
+      while (this.filesBytes + this.spareTotal + capacity > this.bufferBytesMax) {
+        const dropped = this.spare.pop()!;
+        this.spareTotal -= dropped.length;
+        releaseArrayBuffer(dropped.buffer);
+      }
       this.stats.fileBuffersAllocated++;
       b = new Uint8Array(capacity);
     }

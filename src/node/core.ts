@@ -273,6 +273,8 @@ export class NodeCore {
     st.indexLagBytes = this.unindexedBytes;
     st.hotLogSegments = this.segmentLastLsn.size;
     st.hotLogBytes = this.segmentLastLsn.size * this.log.segmentBytes; // segments are preallocated
+    st.indexBytes = this.index.memoryBytes;
+    st.fileBufferBytes = this.coalescer.bufferBytes;
     return st;
   }
   /** Where the frames accepted by the last receive() were written (their bytes valid until afterAck()). */

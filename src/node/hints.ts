@@ -20,6 +20,7 @@
 // Block body: u64 coalesceLsn, u64 fileBytes, then the entries in the order the images hold them.
 // Entry: u16 keyBytes, u8 op (1 put, 2 delete), u8 0, u32 valueBytes, u64 lsn, u64 valuePosition
 //   (in the file), u32 value checksum, then the key bytes.
+import { releaseArrayBuffer } from '../shared/release-buffer.js';
 import { crc32 } from 'node:zlib';
 import { FRAME_HEADER_BYTES } from '../config.js';
 import { frameBytes, readFrameHeader } from '../log/frame.js';
@@ -46,8 +47,10 @@ export type HintEntryFn = (bytes: Uint8Array, keyStart: number, keyEnd: number, 
   valuePosition: number, checksum: number) => void;
 
 /** Builds one hint in a growable buffer (reused: seal() returns a view valid until the next begin()). */
+const HINT_BUFFER_BYTES_INITIAL = 1 << 16;
+
 export class HintBuilder {
-  private buf = new Uint8Array(1 << 16);
+  private buf = new Uint8Array(HINT_BUFFER_BYTES_INITIAL);
   private view = new DataView(this.buf.buffer);
   private at = HEADER_BYTES;
   private kind: HintKind = HintKind.SEGMENT;
@@ -75,8 +78,23 @@ export class HintBuilder {
     if (this.at + n <= this.buf.length) return;
     const grown = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
     grown.set(this.buf.subarray(0, this.at));
+    releaseArrayBuffer(this.buf.buffer); // a view seal() returned is invalid from begin() on anyway
     this.buf = grown;
     this.view = new DataView(grown.buffer);
+  }
+
+  /** Bytes of its buffer (grown to the largest hint built: a block hint holds every live key). */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Gives a grown buffer back (between hints: a node gone quiet). */
+  shrink(): void {
+    if (this.buf.length <= HINT_BUFFER_BYTES_INITIAL) return;
+    releaseArrayBuffer(this.buf.buffer);
+    this.buf = new Uint8Array(HINT_BUFFER_BYTES_INITIAL);
+    this.view = new DataView(this.buf.buffer);
+    this.at = HEADER_BYTES;
   }
 
   /** Block hints: the body's prefix (known only when the cycle ends; any time before seal()). */

@@ -12,6 +12,7 @@
 // versions arrive. Key bytes are stored once per key in an append-only arena (a deleted key keeps
 // its bytes until coalescing rewrites the index; see docs/architecture.md).
 import { assert, fail } from '../assert.js';
+import { releaseArrayBuffer } from '../shared/release-buffer.js';
 
 const NONE = -1;
 /** valueBytes of a tombstone (a delete). */
@@ -249,6 +250,7 @@ export class KeyIndex {
     const grow = <T extends Uint32Array | Uint16Array | Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
       b.set(a as never);
+      releaseArrayBuffer(a.buffer); // private to the index: nothing else views it (not so the key arena)
       return b;
     };
     this.hash = grow(this.hash, (k) => new Uint32Array(k));
@@ -280,6 +282,7 @@ export class KeyIndex {
         s = next;
       }
     }
+    releaseArrayBuffer(old.buffer);
   }
 
   get memoryBytes(): number {

@@ -8,6 +8,7 @@
 // and Gossip (which peer, when); this file wires them to the writer's ring (RingFeed), the ports
 // and the control block.
 import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Control, ctl, NodeState, StatsBlock, nodeStatKeys } from '../shared/control.js';
 import { RingFeed } from './ring-feed.js';
@@ -102,6 +103,24 @@ const GROUPS_PER_BACKGROUND_SLICE = 4;
 const GOSSIP_WAKE_MS = GOSSIP_DEFAULTS.lagMicros / 1000;
 
 
+let heapAt = Number.NEGATIVE_INFINITY;
+let heapBytes = 0;
+let externalBytes = 0;
+/** The core's stats and this thread's V8 memory (getHeapStatistics costs µs: sampled at most every 250 ms). */
+function snapshot(core: NodeCore): ReturnType<NodeCore['statsSnapshot']> {
+  const s = core.statsSnapshot();
+  const now = monoMicros();
+  if (now - heapAt >= 250_000) {
+    heapAt = now;
+    const h = getHeapStatistics();
+    heapBytes = h.used_heap_size;
+    externalBytes = h.external_memory;
+  }
+  s.heapBytes = heapBytes;
+  s.externalBytes = externalBytes;
+  return s;
+}
+
 function main(d: NodeWorkerData, loadedAt: number): void {
   checkLayout(d.layout, `storage node ${d.nodeId}`);
   const c = d.config;
@@ -190,7 +209,7 @@ function main(d: NodeWorkerData, loadedAt: number): void {
       return;
     }
     publishChainEnd(control, d.nodeId, core.epoch, core.scl); // epoch first, then the SCL
-    stats.set(core.statsSnapshot());
+    stats.set(snapshot(core));
     Atomics.store(control.i32, ctl.nodeState(d.nodeId), NodeState.RUNNING);
     link.writer.ring(ctl.gcDoorbell);
     reply({ type: 'ready', scl: core.scl, recoverMs: performance.now() - recoverAt });
@@ -319,7 +338,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
       failed = true;
       fail(e);
     },
-    statsChanged: () => stats.set(core.statsSnapshot()),
+    statsChanged: () => stats.set(snapshot(core)),
   });
 
   for (;;) {
@@ -405,7 +424,7 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
         busy = true;
         if (frames !== null && frames.length > 0) absorb(frames, false);
         feed.release();
-        stats.set(core.statsSnapshot());
+        stats.set(snapshot(core));
         if (++groupsSinceSlice >= GROUPS_PER_BACKGROUND_SLICE) {
           groupsSinceSlice = 0;
           core.idleWork(false);
@@ -420,12 +439,14 @@ function loop(d: NodeWorkerData, core: NodeCore, control: Control, link: { write
     const more = !paused && core.idleWork(!holds.held);
     // A block-file, meta or scrub-read error fails the node now, not at its next append.
     if (noticeFailure() || more || served) {
-      stats.set(core.statsSnapshot());
+      stats.set(snapshot(core));
       if (more) continue;
     }
     // With a fetch outstanding, wake up to time it out even if nothing rings; with frames not yet
     // indexed, to index them once the node has been quiet for INDEX_QUIET_MICROS.
     const wakeMs = Math.min(core.unindexedBytes > 0 ? INDEX_QUIET_MICROS / 1000 : PARK_TIMEOUT_MS, gossip.wantsSoon ? GOSSIP_WAKE_MS : PARK_TIMEOUT_MS);
+    // Quiet nodes publish too, at the heap-sampling pace: their buffers were given back while idle.
+    if (monoMicros() - heapAt >= 250_000) stats.set(snapshot(core));
     control.park(ctl.nodeDoorbell(id), seen, wakeMs);
   }
 }
