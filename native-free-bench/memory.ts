@@ -71,9 +71,9 @@ for (const r of reports) {
 }
 for (const r of reports) {
   if (r.nodes === undefined) continue;
-  const sum = (k: 'indexBytes' | 'fileBufferBytes' | 'heapBytes'): number => r.nodes!.reduce((a, n) => a + n[k], 0);
+  const sum = (k: 'indexBytes'): number => r.nodes!.reduce((a, n) => a + n[k], 0);
   console.log(`\n${r.system}, where it is (MiB): writer V8 heap ${mib(r.writerHeap!)}, writer ArrayBuffers (rings, page cache; shared) ${mib(r.writerArrayBuffers!)}; `
     + `nodes: key index ${r.nodes.map((n) => mib(n.indexBytes)).join(' / ')} (${f(sum('indexBytes') / r.keys)} B per key in all), `
-    + `coalescing file buffers ${r.nodes.map((n) => mib(n.fileBufferBytes)).join(' / ')}, V8 heap ${r.nodes.map((n) => mib(n.heapBytes)).join(' / ')}, ArrayBuffers held ${r.nodes.map((n) => mib(n.externalBytes)).join(' / ')} `
+    + `coalescing buffers ${r.nodes.map((n) => mib(n.fileBufferBytes)).join(' / ')}, segment-hint builder ${r.nodes.map((n) => mib(n.hintBufferBytes)).join(' / ')}, V8 heap ${r.nodes.map((n) => mib(n.heapBytes)).join(' / ')}, ArrayBuffers held ${r.nodes.map((n) => mib(n.externalBytes)).join(' / ')} `
     + '(capacities: a SharedArrayBuffer page never touched is not resident, so these need not add up to RSS)');
 }

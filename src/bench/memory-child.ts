@@ -18,10 +18,10 @@ export interface MemoryReport {
   rssPeak: number;
   /** Bytes allocated on disk (st_blocks), all files of the system's directory. */
   diskBytes: number;
-  /** Auroral: the writer's V8 heap and its SharedArrayBuffers (rings, page cache); per node: index, file buffers, heap. */
+  /** Auroral: the writer's V8 heap and its SharedArrayBuffers (rings, page cache); per node: index, coalescing and segment-hint buffers, heap, ArrayBuffers. */
   writerHeap?: number;
   writerArrayBuffers?: number;
-  nodes?: { indexBytes: number; fileBufferBytes: number; heapBytes: number; externalBytes: number }[];
+  nodes?: { indexBytes: number; fileBufferBytes: number; hintBufferBytes: number; heapBytes: number; externalBytes: number }[];
 }
 
 const BATCH = 256;
@@ -61,21 +61,23 @@ async function auroral(dir: string, keys: number, value: Uint8Array, oneNode: bo
   const db = await open({ dir, ...(oneNode ? { nodes: 1, writeQuorum: 1, readQuorum: 1 } : {}) });
   try {
     const loadMs = await load(keys, (from, to) => db.batch(Array.from({ length: to - from }, (_, i) => ({ type: 'put' as const, key: key(from + i), value }))));
-    // Quiet: nothing left to index and no coalescing cycle for 3 s (at most 60 s), then the
-    // nodes' file buffers have been dropped (2 s after the last cycle) and their heaps sampled.
+    // Quiet: nothing left to index, no cycle ended for 3 s and none running (a node gives its
+    // coalescing buffers back 2 s after its last cycle; one running holds its file buffers and a
+    // growing block hint), at most 120 s; the nodes' heaps are sampled meanwhile.
     const sig = (): string => db.stats().nodes.map((n) => `${n.coalesceCycles}/${n.indexLagBytes}`).join();
+    const settled = (): boolean => db.stats().nodes.every((n) => n.indexLagBytes === 0 && n.fileBufferBytes <= 1 << 20);
     let last = sig();
-    for (let quiet = 0, waited = 0; quiet < 3000 && waited < 60_000; waited += 500) {
+    for (let quiet = 0, waited = 0; quiet < 3000 && waited < 120_000; waited += 500) {
       await sleep(500);
       const now = sig();
-      quiet = now === last && db.stats().nodes.every((n) => n.indexLagBytes === 0) ? quiet + 500 : 0;
+      quiet = now === last && settled() ? quiet + 500 : 0;
       last = now;
     }
     const mem = process.memoryUsage();
     return {
       system: oneNode ? 'auroral-1-node' : 'auroral', keys, loadMs, rssBefore, rssAfter: status('VmRSS'), rssPeak: status('VmHWM'),
       diskBytes: diskBytes(dir), writerHeap: mem.heapUsed, writerArrayBuffers: mem.arrayBuffers,
-      nodes: db.stats().nodes.map((n) => ({ indexBytes: n.indexBytes, fileBufferBytes: n.fileBufferBytes, heapBytes: n.heapBytes, externalBytes: n.externalBytes })),
+      nodes: db.stats().nodes.map((n) => ({ indexBytes: n.indexBytes, fileBufferBytes: n.fileBufferBytes, hintBufferBytes: n.hintBufferBytes, heapBytes: n.heapBytes, externalBytes: n.externalBytes })),
     };
   } finally {
     await db.close();

@@ -275,6 +275,7 @@ export class NodeCore {
     st.hotLogBytes = this.segmentLastLsn.size * this.log.segmentBytes; // segments are preallocated
     st.indexBytes = this.index.memoryBytes;
     st.fileBufferBytes = this.coalescer.bufferBytes;
+    st.hintBufferBytes = this.hintBuilder.capacity;
     return st;
   }
   /** Where the frames accepted by the last receive() were written (their bytes valid until afterAck()). */

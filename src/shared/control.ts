@@ -208,11 +208,12 @@ export const nodeStatKeys = [
   // coalescing: cycles done; everything at or below coalesceLsn is in the page images; their bytes
   'coalesceCycles', 'coalesceLsn', 'blockBytes',
   // memory: the key index's typed arrays (capacity), coalescing's buffers in use and kept (file
-  // buffers, the block hint's),
+  // buffers, the block hint's), the current segment's hint builder (about half a segment: kept,
+  // it is mostly partway through a hint),
   // the node thread's V8 heap in use and the ArrayBuffer memory its isolate holds (V8's
   // external_memory: the index, file buffers, and any dropped but not yet collected), sampled at
   // most every 250 ms
-  'indexBytes', 'fileBufferBytes', 'heapBytes', 'externalBytes',
+  'indexBytes', 'fileBufferBytes', 'hintBufferBytes', 'heapBytes', 'externalBytes',
 ] as const;
 export type NodeStatKey = (typeof nodeStatKeys)[number];
 
