@@ -235,6 +235,8 @@ describe('the journal on the engine and the server', () => {
       expect(await c.read(3)).toBe('+OK\r\n:1\r\n+OK\r\n');
       c.send(encodeCommand(['LLEN', 'l2']));
       expect(await c.read(1)).toBe(':200\r\n');
+      c.send(encodeCommand(['INFO', 'persistence']));
+      expect(await c.read(1)).toMatch(/auroral_journaled_commands:5\r\n/); // 200 records each: both HSETs, the RPUSH, the RENAME, the DEL
       c.close();
       const { before, after } = await keyspaceAcrossRestart(r);
       expect(after).toEqual(before);

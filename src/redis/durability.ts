@@ -19,7 +19,8 @@ export class DurabilityTracker {
   private latest: InFlight | null = null;
   /** Writes in flight (commits not yet settled). */
   pending = 0;
-  readonly stats = { commits: 0, records: 0, failed: 0 };
+  /** journaled: commands too big for one MTR, written through the journal (journal.ts). */
+  readonly stats = { commits: 0, records: 0, failed: 0, journaled: 0 };
 
   constructor(
     private readonly db: BatchPort,
@@ -80,6 +81,7 @@ export class DurabilityTracker {
   private txSeq = 0;
 
   private journaled(ops: BatchOp[]): Promise<void> {
+    this.stats.journaled++;
     const txid = ++this.txSeq;
     const prev = this.barrier;
     const start = (): Promise<void> => writeJournaled(this.db, ops, this.limits, txid);

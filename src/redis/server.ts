@@ -441,7 +441,7 @@ export class RedisServer implements ServerApi {
         ['auroral_state', this.exec.state], ['auroral_failure', this.exec.failure ?? ''], ['auroral_epoch', st.epoch], ['auroral_vdl', st.vdl],
         ['auroral_lsn_next', st.lsnNext], ['auroral_commits_acknowledged', st.commits.acknowledged], ['auroral_commits_timed_out', st.commits.timedOut],
         ['auroral_writes_in_flight', this.exec.tracker.pending], ['auroral_mtrs', this.exec.tracker.stats.commits], ['auroral_records', this.exec.tracker.stats.records],
-        ['auroral_failed_writes', this.exec.tracker.stats.failed], ['auroral_reloads', this.stats.reloads], ['auroral_load_ms', Math.round(this.stats.loadMs)],
+        ['auroral_failed_writes', this.exec.tracker.stats.failed], ['auroral_journaled_commands', this.exec.tracker.stats.journaled], ['auroral_reloads', this.stats.reloads], ['auroral_load_ms', Math.round(this.stats.loadMs)],
         ['auroral_nodes', st.nodes.length], ['auroral_nodes_running', st.nodes.filter((n) => n.state === 'running').length], ['auroral_fsync', st.fsync]],
       stats: [['total_connections_received', this.stats.connections], ['total_commands_processed', this.stats.commands],
         ['rejected_connections', this.stats.rejectedConnections], ['expired_keys', this.exec.ks.stats.expiredKeys],
