@@ -211,6 +211,42 @@ describe('gates when the engine withdraws an MTR', () => {
   });
 });
 
+describe('gates when writes settle out of order', () => {
+  // The engine settles commits in LSN order today; the gates must not depend on it: a later
+  // write's own MTR settling first must leave every gate on the earlier one's outcome.
+  it('a read of every key still waits for an earlier write after a later one settled', async () => {
+    const settle: { resolve: () => void; reject: (e: Error) => void }[] = [];
+    const engine = {
+      config,
+      batch: (): Promise<number> => new Promise((res, rej) => settle.push({ resolve: () => res(0), reject: rej })),
+    };
+    let failures = 0;
+    const tracker = new DurabilityTracker(engine, mtrLimits(engine), () => failures++);
+    const write = (k: string): Promise<void> => {
+      const fx = new Effects();
+      fx.put(akey(Tag.STRING, Buffer.from(k)), Buffer.from('v'), k);
+      fx.written = true;
+      return tracker.commit(fx);
+    };
+    const a = write('a');
+    tracker.flush();
+    const b = write('b');
+    tracker.flush();
+    a.catch(() => {});
+    b.catch(() => {});
+    settle[1]!.resolve(); // b's own MTR first
+    await new Promise((r) => setImmediate(r));
+    const all = tracker.gateAll();
+    const ofB = tracker.gate(['b']);
+    expect(all).not.toBeNull();
+    expect(ofB).not.toBeNull();
+    settle[0]!.reject(new Error('QUORUM_UNAVAILABLE'));
+    expect(await all!.then(() => 'ok', () => 'failed')).toBe('failed');
+    expect(await ofB!.then(() => 'ok', () => 'failed')).toBe('failed');
+    expect(failures).toBe(1);
+  });
+});
+
 describe('the journal on the engine and the server', () => {
   const engine = { lsnAllocationLimit: 64 }; // MTRs of at most 64 records: 200 need several
 

@@ -113,13 +113,16 @@ export class DurabilityTracker {
     this.stats.commits++;
     if (setKeys) for (const k of keys) this.perKey.set(k, f);
     this.latest = f;
-    const done = (): void => {
-      this.pending--;
+    // Its keys stop being tracked when its gate settles, not its own MTR: a read must not skip
+    // the gate while an earlier write may still fail.
+    const untrack = (): void => {
       for (const k of keys) if (this.perKey.get(k) === f) this.perKey.delete(k);
       if (this.latest === f) this.latest = null;
+      if (this.tail === covered) this.tail = null;
     };
-    p.then(done, (e: unknown) => {
-      done();
+    covered.then(untrack, untrack);
+    p.then(() => void this.pending--, (e: unknown) => {
+      this.pending--;
       this.stats.failed++;
       this.onFailure(e);
     });

@@ -297,7 +297,9 @@ export class Cluster {
   /** Node i truncates or catches up to `lsnKeep` and opens; resolves with the time it took (ms). */
   recoverNode(i: number, lsnKeep: number, epoch: number, peerNode: number | null): Promise<number> {
     const h = this.nodes[i];
-    assert(h !== null && h !== undefined, `node ${i} not started`);
+    // It may have answered its last step and died since (its exit is handled after its reply):
+    // a node short, as at any other step, not an open that fails.
+    if (h === null || h === undefined) return Promise.reject(errors.nodeFailed(i, 'not running'));
     const done = this.nextStep(h, 'ready');
     this.send(i, { type: 'recover', lsnKeep, epoch, peerNode, history: this.history });
     return done.then((r) => (r.type === 'ready' ? r.recoverMs : 0));
