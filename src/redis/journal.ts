@@ -6,7 +6,7 @@
 //   2. commit: one record naming the chunks                        (awaited durable)
 //   3. apply:  the effects themselves, in as many MTRs as it takes (awaited durable)
 //   4. done:   the commit record deleted                           (awaited durable)
-//   5. the chunks deleted
+//   5. the chunks deleted                                        (the command is complete at 4)
 //
 // A load that finds a commit record re-applies the staged effects (puts and deletions of whole
 // values: applying them again is harmless) and deletes the journal; chunks without a commit are
