@@ -180,6 +180,14 @@ describe('a command bigger than one MTR', () => {
   });
 });
 
+/** SET k v through the tracker, as one command's effects. */
+function setString(tracker: DurabilityTracker, k: string): Promise<void> {
+  const fx = new Effects();
+  fx.put(akey(Tag.STRING, Buffer.from(k)), Buffer.from('v'), k);
+  fx.written = true;
+  return tracker.commit(fx);
+}
+
 describe('gates when the engine withdraws an MTR', () => {
   // A read is gated on the newest write of its keys; a newer write's durability implies an older
   // one's only if the engine wrote the older one. One withdrawn (timed out waiting for LSNs, never
@@ -188,12 +196,7 @@ describe('gates when the engine withdraws an MTR', () => {
     const engine = new FakeEngine(new Map(), 0);
     let failures = 0;
     const tracker = new DurabilityTracker(engine, mtrLimits(engine), () => failures++);
-    const write = (k: string): Promise<void> => {
-      const fx = new Effects();
-      fx.put(akey(Tag.STRING, Buffer.from(k)), Buffer.from('v'), k);
-      fx.written = true;
-      return tracker.commit(fx);
-    };
+    const write = (k: string): Promise<void> => setString(tracker, k);
     const a = write('a');
     await new Promise((r) => setImmediate(r)); // a's turn ends: its MTR is sent (and withdrawn)
     const b = write('b');
@@ -222,12 +225,7 @@ describe('gates when writes settle out of order', () => {
     };
     let failures = 0;
     const tracker = new DurabilityTracker(engine, mtrLimits(engine), () => failures++);
-    const write = (k: string): Promise<void> => {
-      const fx = new Effects();
-      fx.put(akey(Tag.STRING, Buffer.from(k)), Buffer.from('v'), k);
-      fx.written = true;
-      return tracker.commit(fx);
-    };
+    const write = (k: string): Promise<void> => setString(tracker, k);
     const a = write('a');
     tracker.flush();
     const b = write('b');

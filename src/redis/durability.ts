@@ -4,9 +4,9 @@
 // reads of other keys do not wait. A write that fails (QUORUM_UNAVAILABLE, FENCED, ...) leaves the
 // memory ahead of the log: onFailure is called once, and the server reloads from the log.
 import type { BatchOp } from '../index.js';
-import type { MtrLimits } from './mtr.js';
+import type { BatchPort, MtrLimits } from './mtr.js';
 import type { Effects } from './persist.js';
-import { writeJournaled, type BatchPort } from './journal.js';
+import { writeJournaled } from './journal.js';
 
 interface InFlight {
   seq: number;

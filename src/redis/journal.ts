@@ -18,12 +18,8 @@
 // be overwritten by the re-application at load.
 import { recordBytes } from '../log/record.js';
 import type { BatchOp, ScanEntry } from '../index.js';
-import { splitMtrs, type MtrLimits } from './mtr.js';
+import { sendAll, type BatchPort, type MtrLimits } from './mtr.js';
 
-/** What of the engine the journal uses (a fake in tests). */
-export interface BatchPort {
-  batch(ops: readonly BatchOp[]): Promise<unknown>;
-}
 
 // The server's own records start with byte 0 (no layout tag is 0: persist.ts).
 const STAGE = 0x01;
@@ -85,32 +81,6 @@ function chunkBytesMax(limits: MtrLimits): number {
   return Math.max(1, Math.min(limits.valueBytesMax, limits.bytesMax - recordBytes(10, 0) - 64));
 }
 
-/** MTRs of one journal step in flight at most (their bytes stay well inside the log ring). */
-const MTRS_IN_FLIGHT_MAX = 4;
-
-/**
- * Sends `ops` as MTRs in order and resolves once all are durable; stops at the first failure. An
- * MTR waits in the engine while its LSNs would pass the allocation limit, and its commit timeout
- * runs from the call: handed all at once, a big step's tail timed out, and every load re-applying
- * it did too (the server never came back). So no more LSNs are in flight than the engine may
- * allocate, and at most MTRS_IN_FLIGHT_MAX MTRs.
- */
-async function sendAll(db: BatchPort, ops: readonly BatchOp[], limits: MtrLimits): Promise<void> {
-  const window: { p: Promise<unknown>; records: number }[] = [];
-  let records = 0;
-  for (const part of splitMtrs(ops, limits)) {
-    while (window.length > 0 && (window.length >= MTRS_IN_FLIGHT_MAX || records + part.length > limits.lsnAllocationLimit)) {
-      const w = window.shift()!;
-      await w.p;
-      records -= w.records;
-    }
-    const p = db.batch(part);
-    p.catch(() => {}); // awaited in order below; a later one may fail first
-    window.push({ p, records: part.length });
-    records += part.length;
-  }
-  for (const w of window) await w.p;
-}
 
 /**
  * Writes `ops` (too big for one MTR) through journal `txid` (steps 1-5 above). Resolves once the

@@ -3,8 +3,7 @@
 // checked against its checksum by the node that serves it).
 import type { Database, ScanEntry } from '../index.js';
 import type { Keyspace } from './keyspace.js';
-import type { BatchPort } from './journal.js';
-import { mtrLimits, splitMtrs, type EngineLimits } from './mtr.js';
+import { mtrLimits, splitMtrs, type BatchPort, type EngineLimits } from './mtr.js';
 import { rebuild, type Rebuilt } from './rebuild.js';
 
 export type KeyValue = ScanEntry;
@@ -42,6 +41,8 @@ export async function loadKeyspace(db: BatchPort & EngineLimits, scan: () => Asy
     r = await rebuild(scan(), limits, now);
     if (!r.journal.empty) throw new Error('journal records left after the journal was finished');
   }
+  // One at a time, not sendAll's window: an MTR the engine withdrew must not be followed by a
+  // later one written (a TTL deleted while fields it should have outlived stay).
   for (const part of splitMtrs(r.ks.fx.ops, mtrLimits(db))) await db.batch(part);
   return { ks: r.ks, keys: r.keys, records: r.records, expired: r.expired, journalReplayed: replayed, journalDropped: dropped };
 }
